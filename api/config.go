@@ -1,0 +1,83 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config configures the API. The zero value is usable: WithDefaults fills
+// every unset field.
+type Config struct {
+	// Tokens maps a bearer token to the tenant it acts for. Empty means no
+	// authentication: every request is schemas.DefaultTenant, and the
+	// caller must listen on loopback only.
+	Tokens map[string]string
+	// MaxBodyBytes caps a request body; a larger one is a 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxEvents caps the events of one POST /v1/events. Default 1000.
+	MaxEvents int
+	// Version is reported by GET /healthz. Default empty (not reported).
+	Version string
+	// CheckTimeout bounds each readiness check. Default 2s.
+	CheckTimeout time.Duration
+
+	// Timeouts of the http.Server that HTTPServer builds.
+	ReadHeaderTimeout time.Duration // default 5s
+	ReadTimeout       time.Duration // default 30s
+	WriteTimeout      time.Duration // default 30s
+	IdleTimeout       time.Duration // default 120s
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxEvents         = 1000
+	DefaultCheckTimeout      = 2 * time.Second
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+)
+
+// WithDefaults returns the config with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	setDefault(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&c.MaxEvents, DefaultMaxEvents)
+	setDefault(&c.CheckTimeout, DefaultCheckTimeout)
+	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&c.ReadTimeout, DefaultReadTimeout)
+	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	return c
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// Validate reports a config that cannot work. Call it on WithDefaults.
+func (c Config) Validate() error {
+	for token, tenant := range c.Tokens {
+		if token == "" || strings.ContainsAny(token, " \t\r\n,") {
+			// The token itself is never printed: it is a credential.
+			return errors.New("api: a token is empty or contains spaces or commas")
+		}
+		if strings.TrimSpace(tenant) == "" {
+			return errors.New("api: a token maps to an empty tenant")
+		}
+	}
+	switch {
+	case c.MaxBodyBytes < 1:
+		return fmt.Errorf("api: MaxBodyBytes must be positive, not %d", c.MaxBodyBytes)
+	case c.MaxEvents < 1:
+		return fmt.Errorf("api: MaxEvents must be positive, not %d", c.MaxEvents)
+	case c.CheckTimeout < 0 || c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 ||
+		c.WriteTimeout < 0 || c.IdleTimeout < 0:
+		return errors.New("api: timeouts must not be negative")
+	}
+	return nil
+}

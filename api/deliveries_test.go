@@ -1,0 +1,106 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/schemas"
+)
+
+func seedDelivery(h *harness, tenant, id, webhookID, state string) projections.Delivery {
+	d := projections.Delivery{
+		ID: id, WebhookID: webhookID, EventIDs: []string{"e1"}, EventType: "ticket.created",
+		State: state, AttemptCount: 1, LastStatusCode: 200,
+		CreatedAt: t0.In(time.FixedZone("X", -5*3600)), UpdatedAt: t0.Add(time.Second),
+		Request:  &projections.Request{Headers: map[string]string{"Webhook-Signature": "***"}, Body: "{}"},
+		Attempts: []projections.AttemptView{{N: 1, At: t0.Add(time.Second), StatusCode: 200, DurationMS: 12}},
+	}
+	h.dels.add(tenant, d)
+	return d
+}
+
+func TestListDeliveriesPassesTheQueryThrough(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	wh := createWebhook(t, h, "", validWebhook)
+	seedDelivery(h, schemas.DefaultTenant, "d2", wh.ID, schemas.StateFailed)
+	seedDelivery(h, schemas.DefaultTenant, "d1", wh.ID, schemas.StateSucceeded)
+	h.dels.nextCursor = "opaque-next"
+
+	rec := h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries?state=failed&since=2026-11-01T00:00:00Z&until=2026-11-23T00:00:00.5Z&limit=10&cursor=c1", "", "")
+	mustStatus(t, rec, http.StatusOK)
+	want := projections.DeliveryQuery{
+		Tenant: schemas.DefaultTenant, WebhookID: wh.ID, State: schemas.StateFailed,
+		Since: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 11, 23, 0, 0, 0, 5e8, time.UTC),
+		Limit: 10, Cursor: "c1",
+	}
+	if got := h.dels.query(); got == nil || !reflect.DeepEqual(*got, want) {
+		t.Errorf("store asked %+v, want %+v", got, want)
+	}
+	page := decodeBody[list[projections.Delivery]](t, rec)
+	if len(page.Data) != 1 || page.Data[0].ID != "d2" || page.NextCursor != "opaque-next" {
+		t.Errorf("page %+v", page)
+	}
+	if !strings.Contains(rec.Body.String(), `"created_at":"2026-11-22T10:00:00Z"`) {
+		t.Errorf("times are not UTC: %s", rec.Body.String())
+	}
+
+	mustStatus(t, h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries", "", ""), http.StatusOK)
+	if got := h.dels.query(); got.Limit != DefaultLimit || got.State != "" || !got.Since.IsZero() || got.Cursor != "" {
+		t.Errorf("defaults: store asked %+v", got)
+	}
+}
+
+func TestListDeliveriesRefusesBadQueries(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	wh := createWebhook(t, h, "", validWebhook)
+	tests := []struct{ name, query, field string }{
+		{"unknown state", "state=done", "state"},
+		{"since not RFC 3339", "since=2026-11-01", "since"},
+		{"until not RFC 3339", "until=yesterday", "until"},
+		{"until before since", "since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z", "until"},
+		{"limit too big", "limit=1000", "limit"},
+		{"event_type not supported yet", "event_type=ticket.created", "event_type"},
+		{"status not supported yet", "status=500", "status"},
+		{"unknown parameter", "from=x", "from"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h.dels.lastQuery = nil
+			wantError(t, h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries?"+tc.query, "", ""),
+				http.StatusBadRequest, codeInvalid, tc.field)
+			if h.dels.query() != nil {
+				t.Error("the store was asked anyway")
+			}
+		})
+	}
+	t.Run("unknown webhook", func(t *testing.T) {
+		wantError(t, h.do(http.MethodGet, "/v1/webhooks/nope/deliveries", "", ""), http.StatusNotFound, codeNotFound, "")
+	})
+}
+
+func TestGetDelivery(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	seedDelivery(h, schemas.DefaultTenant, "d1", "w1", schemas.StateSucceeded)
+
+	rec := h.do(http.MethodGet, "/v1/deliveries/d1", "", "")
+	mustStatus(t, rec, http.StatusOK)
+	got := decodeBody[projections.Delivery](t, rec)
+	if got.ID != "d1" || len(got.Attempts) != 1 || got.Attempts[0].DurationMS != 12 || got.Request == nil {
+		t.Errorf("delivery %+v", got)
+	}
+
+	wantError(t, h.do(http.MethodGet, "/v1/deliveries/nope", "", ""), http.StatusNotFound, codeNotFound, "")
+
+	h.dels.err = errors.New("clickhouse: dial tcp 10.1.2.3:9000")
+	e := wantError(t, h.do(http.MethodGet, "/v1/deliveries/d1", "", ""), http.StatusServiceUnavailable, codeUnavailable, "")
+	if strings.Contains(e.Message, "10.1.2.3") {
+		t.Errorf("message leaks the store error: %q", e.Message)
+	}
+	wh := createWebhook(t, h, "", validWebhook)
+	wantError(t, h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries", "", ""), http.StatusServiceUnavailable, codeUnavailable, "")
+}

@@ -1,0 +1,100 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/schemas"
+)
+
+// Webhooks is the API's view of hookline.subscriptions.
+type Webhooks interface {
+	// Webhook returns the tenant's webhook with that id.
+	Webhook(tenant, id string) (schemas.Webhook, bool)
+	// Webhooks returns every webhook of the tenant, sorted by id ascending.
+	Webhooks(tenant string) []schemas.Webhook
+	// PublishWebhook writes a change durably to the topic; when it returns
+	// nil the change is visible to Webhook and Webhooks.
+	PublishWebhook(ctx context.Context, ev schemas.WebhookEvent) error
+}
+
+// Events publishes input events to hookline.events.
+type Events interface {
+	// PublishEvents writes every event durably, or returns an error.
+	PublishEvents(ctx context.Context, evs []schemas.Event) error
+}
+
+// Deliveries is the read side of the attempts store.
+type Deliveries interface {
+	ListDeliveries(ctx context.Context, q projections.DeliveryQuery) (projections.DeliveryPage, error)
+	// GetDelivery returns projections.ErrNotFound for a delivery that is not
+	// the tenant's.
+	GetDelivery(ctx context.Context, tenant, id string) (projections.Delivery, error)
+}
+
+// Check is one readiness check, such as "broker reachable". It returns nil
+// when the dependency is ready.
+type Check func(ctx context.Context) error
+
+// Deps are what the API needs from the rest of Hookline.
+type Deps struct {
+	Webhooks   Webhooks   // required
+	Events     Events     // required
+	Deliveries Deliveries // required
+	// Checks are the named readiness checks of GET /readyz; none means
+	// always ready.
+	Checks map[string]Check
+	// Metrics serves GET /metrics; nil answers 501 until metrics exist.
+	Metrics http.Handler
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// NewID makes webhook and event ids; default a UUIDv7 string, so ids
+	// grow with creation time.
+	NewID func() string
+}
+
+func (d *Deps) setDefaults() {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.NewID == nil {
+		d.NewID = newUUIDv7
+	}
+	checks := make(map[string]Check, len(d.Checks))
+	for name, c := range d.Checks {
+		checks[name] = c
+	}
+	d.Checks = checks
+}
+
+func (d *Deps) validate() error {
+	switch {
+	case d.Webhooks == nil:
+		return errors.New("api: Deps.Webhooks is required")
+	case d.Events == nil:
+		return errors.New("api: Deps.Events is required")
+	case d.Deliveries == nil:
+		return errors.New("api: Deps.Deliveries is required")
+	}
+	for name, c := range d.Checks {
+		if name == "" || c == nil {
+			return errors.New("api: every readiness check needs a name and a function")
+		}
+	}
+	return nil
+}
+
+func newUUIDv7() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		// NewV7 fails only when the system's random source does; a v4 id
+		// is still unique, it only loses the time order.
+		return uuid.NewString()
+	}
+	return id.String()
+}

@@ -1,0 +1,262 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/schemas"
+)
+
+// fakeWebhooks is an in-memory hookline.subscriptions and its view.
+type fakeWebhooks struct {
+	mu        sync.Mutex
+	byID      map[string]schemas.Webhook
+	published []schemas.WebhookEvent
+	err       error // returned by PublishWebhook when set
+}
+
+func newFakeWebhooks() *fakeWebhooks {
+	return &fakeWebhooks{byID: map[string]schemas.Webhook{}}
+}
+
+func (f *fakeWebhooks) Webhook(tenant, id string) (schemas.Webhook, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w, ok := f.byID[id]
+	if !ok || w.Tenant != tenant {
+		return schemas.Webhook{}, false
+	}
+	return w, true
+}
+
+func (f *fakeWebhooks) Webhooks(tenant string) []schemas.Webhook {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []schemas.Webhook
+	for _, w := range f.byID {
+		if w.Tenant == tenant {
+			out = append(out, w)
+		}
+	}
+	slices.SortFunc(out, func(a, b schemas.Webhook) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (f *fakeWebhooks) PublishWebhook(_ context.Context, ev schemas.WebhookEvent) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.published = append(f.published, ev)
+	if ev.Op == schemas.OpDeleted {
+		delete(f.byID, ev.Webhook.ID)
+	} else {
+		f.byID[ev.Webhook.ID] = ev.Webhook
+	}
+	return nil
+}
+
+func (f *fakeWebhooks) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeWebhooks) events() []schemas.WebhookEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.published)
+}
+
+// fakeEvents records what hookline.events would hold.
+type fakeEvents struct {
+	mu        sync.Mutex
+	published []schemas.Event
+	calls     int
+	err       error
+}
+
+func (f *fakeEvents) PublishEvents(_ context.Context, evs []schemas.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return f.err
+	}
+	f.published = append(f.published, evs...)
+	return nil
+}
+
+func (f *fakeEvents) all() []schemas.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.published)
+}
+
+// fakeDeliveries is an attempts store holding finished deliveries, each
+// with its tenant. It answers one page with everything that matches and
+// records the last query.
+type fakeDeliveries struct {
+	mu         sync.Mutex
+	deliveries []projections.Delivery
+	tenants    map[string]string // delivery id -> tenant
+	lastQuery  *projections.DeliveryQuery
+	nextCursor string
+	err        error
+	panics     bool
+}
+
+func newFakeDeliveries() *fakeDeliveries {
+	return &fakeDeliveries{tenants: map[string]string{}}
+}
+
+func (f *fakeDeliveries) add(tenant string, d projections.Delivery) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deliveries = append(f.deliveries, d)
+	f.tenants[d.ID] = tenant
+}
+
+func (f *fakeDeliveries) ListDeliveries(_ context.Context, q projections.DeliveryQuery) (projections.DeliveryPage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.panics {
+		panic("fake store panics")
+	}
+	f.lastQuery = &q
+	if f.err != nil {
+		return projections.DeliveryPage{}, f.err
+	}
+	var page projections.DeliveryPage
+	for _, d := range f.deliveries {
+		if f.tenants[d.ID] == q.Tenant && d.WebhookID == q.WebhookID && (q.State == "" || d.State == q.State) {
+			page.Deliveries = append(page.Deliveries, d)
+		}
+	}
+	page.NextCursor = f.nextCursor
+	return page, nil
+}
+
+func (f *fakeDeliveries) GetDelivery(_ context.Context, tenant, id string) (projections.Delivery, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return projections.Delivery{}, f.err
+	}
+	for _, d := range f.deliveries {
+		if d.ID == id && f.tenants[id] == tenant {
+			return d, nil
+		}
+	}
+	return projections.Delivery{}, projections.ErrNotFound
+}
+
+func (f *fakeDeliveries) query() *projections.DeliveryQuery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastQuery
+}
+
+// harness is an API over fakes, with ids id-0001, id-0002, … and a clock
+// that moves one second per reading.
+type harness struct {
+	t       *testing.T
+	handler http.Handler
+	hooks   *fakeWebhooks
+	events  *fakeEvents
+	dels    *fakeDeliveries
+}
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func newHarness(t *testing.T, cfg Config, checks map[string]Check) *harness {
+	t.Helper()
+	h := &harness{t: t, hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries()}
+	var mu sync.Mutex
+	n, clock := 0, t0
+	srv, err := New(cfg, Deps{
+		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Checks: checks,
+		Now: func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			clock = clock.Add(time.Second)
+			// Not UTC on purpose: the API must answer in UTC anyway.
+			return clock.In(time.FixedZone("CET", 3600))
+		},
+		NewID: func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			return fmt.Sprintf("id-%04d", n)
+		},
+	}, nil)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h.handler = srv.Handler()
+	return h
+}
+
+// do sends one request; token "" sends no Authorization header.
+func (h *harness) do(method, path, token, body string) *httptest.ResponseRecorder {
+	h.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// mustStatus fails the test unless the answer has the status.
+func mustStatus(t *testing.T, rec *httptest.ResponseRecorder, want int) {
+	t.Helper()
+	if rec.Code != want {
+		t.Fatalf("status %d, want %d; body %s", rec.Code, want, rec.Body.String())
+	}
+}
+
+func decodeBody[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("answer is not JSON: %v; body %q", err, rec.Body.String())
+	}
+	return v
+}
+
+// wantError checks an error answer's status, code and field.
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code, field string) apiError {
+	t.Helper()
+	mustStatus(t, rec, status)
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want JSON", ct)
+	}
+	body := decodeBody[struct{ Error *apiError }](t, rec)
+	if body.Error == nil {
+		t.Fatalf("no error object in %s", rec.Body.String())
+	}
+	if body.Error.Code != code || body.Error.Field != field {
+		t.Errorf("error code %q field %q, want %q %q (message %q)", body.Error.Code, body.Error.Field, code, field, body.Error.Message)
+	}
+	if body.Error.Message == "" {
+		t.Error("error without a message")
+	}
+	return *body.Error
+}

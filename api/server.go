@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+// Server is the HTTP API. Build it with New and serve Handler.
+type Server struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	router *mux.Router
+	// writeMu serialises read-modify-write changes of webhooks (PATCH,
+	// DELETE) in this process, so that two concurrent updates cannot both
+	// build on the same version and lose one of them.
+	writeMu sync.Mutex
+}
+
+// New builds the API. cfg gets its defaults applied; a nil logger discards.
+func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := deps.validate(); err != nil {
+		return nil, err
+	}
+	deps.setDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, deps: deps, log: logger}
+	s.router = s.routes()
+	return s, nil
+}
+
+// Handler serves every route, with authentication, the body limit and panic
+// recovery in front.
+func (s *Server) Handler() http.Handler {
+	return s.recoverer(s.limitBody(s.authenticate(s.router)))
+}
+
+// HTTPServer returns an http.Server for addr with the configured timeouts
+// and Handler.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: codeNotFound,
+			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+
+	get := []string{http.MethodGet, http.MethodHead}
+	r.HandleFunc("/healthz", s.healthz).Methods(get...)
+	r.HandleFunc("/readyz", s.readyz).Methods(get...)
+	if s.deps.Metrics != nil {
+		r.Handle("/metrics", s.deps.Metrics).Methods(get...)
+	} else {
+		r.HandleFunc("/metrics", notImplemented("metrics")).Methods(get...)
+	}
+
+	// Full paths rather than a /v1 subrouter: a gorilla/mux subrouter
+	// answers a wrong method with 404, not 405.
+	v1 := &prefixed{r: r, prefix: "/v1"}
+	v1.HandleFunc("/webhooks", s.createWebhook).Methods(http.MethodPost)
+	v1.HandleFunc("/webhooks", s.listWebhooks).Methods(get...)
+	v1.HandleFunc("/webhooks/{id}", s.getWebhook).Methods(get...)
+	v1.HandleFunc("/webhooks/{id}", s.updateWebhook).Methods(http.MethodPatch)
+	v1.HandleFunc("/webhooks/{id}", s.deleteWebhook).Methods(http.MethodDelete)
+	v1.HandleFunc("/webhooks/{id}/deliveries", s.listDeliveries).Methods(get...)
+	v1.HandleFunc("/deliveries/{id}", s.getDelivery).Methods(get...)
+	v1.HandleFunc("/events", s.publishEvents).Methods(http.MethodPost)
+
+	// Listed in SPEC §5 but not built yet: 501, so that a client can tell
+	// "not yet" from "no such thing".
+	v1.HandleFunc("/deliveries/{id}/redeliver", notImplemented("redelivery")).Methods(http.MethodPost)
+	v1.HandleFunc("/webhooks/{id}/redeliver-failed", notImplemented("redelivery of failed deliveries")).Methods(http.MethodPost)
+	v1.HandleFunc("/replays", notImplemented("replays")).Methods(http.MethodPost)
+	v1.HandleFunc("/replays/{id}", notImplemented("replays")).Methods(get...)
+	v1.HandleFunc("/webhooks/{id}/stats", notImplemented("webhook stats")).Methods(get...)
+	return r
+}
+
+type prefixed struct {
+	r      *mux.Router
+	prefix string
+}
+
+func (p *prefixed) HandleFunc(path string, f http.HandlerFunc) *mux.Route {
+	return p.r.HandleFunc(p.prefix+path, f)
+}
+
+func notImplemented(what string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: codeNotImplemented,
+			Message: what + " is not implemented yet in this version of Hookline"})
+	}
+}
+
+// methodNotAllowed answers 405 with the Allow header RFC 9110 asks for.
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if s.router.Match(probe, &match) && match.MatchErr == nil {
+			allowed = append(allowed, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllowed,
+		Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
+}
+
+type tenantKey struct{}
+
+// tenantOf is the tenant authenticate put on the request.
+func tenantOf(r *http.Request) string {
+	t, _ := r.Context().Value(tenantKey{}).(string)
+	return t
+}
+
+// public paths answer without a token: probes and scrapers have none.
+var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tenant := schemas.DefaultTenant
+		if len(s.cfg.Tokens) > 0 && !publicPaths[r.URL.Path] {
+			var ok bool
+			tenant, ok = s.tenantForToken(r.Header.Get("Authorization"))
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hookline"`)
+				writeError(w, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthorized,
+					Message: "a valid Authorization: Bearer <token> header is required"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, tenant)))
+	})
+}
+
+// tenantForToken compares against every token in constant time, so that
+// the answer's timing does not reveal how much of a token was right.
+func (s *Server) tenantForToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	found := ""
+	for t, tenant := range s.cfg.Tokens {
+		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
+			found = tenant
+		}
+	}
+	return found, found != ""
+}
+
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			writeError(w, &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeTooLarge,
+				Message: fmt.Sprintf("the request body is larger than %d bytes", s.cfg.MaxBodyBytes)})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a panic into a logged 500, so that one bad request does
+// not take the process down.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("api: panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+			writeError(w, &apiError{Status: http.StatusInternalServerError, Code: codeInternal,
+				Message: "internal error"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// dependencyFailed answers 503 for a failing dependency and logs the cause;
+// the client gets a generic message, never the dependency's error.
+func (s *Server) dependencyFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		s.log.Info("api: client went away", "method", r.Method, "path", r.URL.Path, "during", what)
+	} else {
+		s.log.Error("api: dependency failed", "method", r.Method, "path", r.URL.Path, "during", what, "err", err)
+	}
+	writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable,
+		Message: "a dependency of Hookline is unavailable; try again later"})
+}
+
+func (s *Server) now() time.Time { return s.deps.Now().UTC() }
+
+// healthz is liveness: the process answers.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	body := map[string]string{"status": "ok"}
+	if s.cfg.Version != "" {
+		body["version"] = s.cfg.Version
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+type readyBody struct {
+	Status string            `json:"status,omitempty"`
+	Error  *apiError         `json:"error,omitempty"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyz runs every check concurrently, each bounded by CheckTimeout; a
+// check that ignores its context is reported as failing when the time is up
+// rather than holding the probe. The answer names failing checks but not
+// their errors, which may carry addresses or credentials; those are logged.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CheckTimeout)
+	defer cancel()
+	type result struct {
+		name string
+		err  error
+	}
+	done := make(chan result, len(s.deps.Checks)) // buffered: a late check never blocks
+	for name, check := range s.deps.Checks {
+		go func() {
+			// A panicking check is a failing one, not a crashed process.
+			defer func() {
+				if v := recover(); v != nil {
+					done <- result{name, fmt.Errorf("check panicked: %v", v)}
+				}
+			}()
+			done <- result{name, check(ctx)}
+		}()
+	}
+	results := make(map[string]string, len(s.deps.Checks))
+	for name := range s.deps.Checks {
+		results[name] = "timed_out"
+	}
+wait:
+	for range s.deps.Checks {
+		select {
+		case res := <-done:
+			if res.err != nil {
+				s.log.Warn("api: readiness check failed", "check", res.name, "err", res.err)
+				results[res.name] = "failing"
+				continue
+			}
+			results[res.name] = "ok"
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	var failing []string
+	for name, state := range results {
+		if state == "timed_out" {
+			s.log.Warn("api: readiness check timed out", "check", name, "timeout", s.cfg.CheckTimeout)
+		}
+		if state != "ok" {
+			failing = append(failing, name)
+		}
+	}
+	if len(failing) == 0 {
+		writeJSON(w, http.StatusOK, readyBody{Status: "ready", Checks: results})
+		return
+	}
+	sort.Strings(failing)
+	writeJSON(w, http.StatusServiceUnavailable, readyBody{Checks: results, Error: &apiError{
+		Status: http.StatusServiceUnavailable, Code: codeNotReady,
+		Message: "not ready: " + strings.Join(failing, ", ") + " failing"}})
+}

@@ -1,0 +1,248 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/hookline/hookline/pipeline/matcher"
+	"github.com/hookline/hookline/schemas"
+)
+
+// publicView is the webhook as the API answers it, times in UTC.
+func publicView(w schemas.Webhook) schemas.PublicWebhook {
+	p := w.Public()
+	p.CreatedAt = p.CreatedAt.UTC()
+	p.UpdatedAt = p.UpdatedAt.UTC()
+	return p
+}
+
+// readInput reads a WebhookInput body strictly.
+func readInput(r *http.Request) (schemas.WebhookInput, *apiError) {
+	var in schemas.WebhookInput
+	body, aerr := readBody(r)
+	if aerr != nil {
+		return in, aerr
+	}
+	return in, decodeObject(body, &in, "")
+}
+
+// applyInput merges and validates the input into w.
+func applyInput(in *schemas.WebhookInput, w *schemas.Webhook, create bool) *apiError {
+	if err := in.Apply(w, create); err != nil {
+		if aerr, ok := fieldError(err, ""); ok {
+			return aerr
+		}
+		return invalid("", "%s", err.Error())
+	}
+	return nil
+}
+
+func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
+	in, aerr := readInput(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	var wh schemas.Webhook
+	if aerr := applyInput(&in, &wh, true); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	now := s.now()
+	wh.ID = s.deps.NewID()
+	wh.Tenant = tenantOf(r)
+	wh.CreatedAt, wh.UpdatedAt = now, now
+	wh.Version = 1
+	ev := schemas.WebhookEvent{Op: schemas.OpCreated, At: now, Webhook: wh}
+	if err := s.deps.Webhooks.PublishWebhook(r.Context(), ev); err != nil {
+		s.dependencyFailed(w, r, "publish webhook", err)
+		return
+	}
+	s.log.Info("api: webhook created", "tenant", wh.Tenant, "webhook_id", wh.ID)
+	w.Header().Set("Location", "/v1/webhooks/"+wh.ID)
+	writeJSON(w, http.StatusCreated, publicView(wh))
+}
+
+// lookup returns the caller's webhook named by the route, or a 404: another
+// tenant's webhook does not exist for the caller.
+func (s *Server) lookup(r *http.Request) (schemas.Webhook, *apiError) {
+	tenant, id := tenantOf(r), mux.Vars(r)["id"]
+	wh, ok := s.deps.Webhooks.Webhook(tenant, id)
+	if !ok || wh.Tenant != tenant {
+		return schemas.Webhook{}, notFound("webhook")
+	}
+	return wh, nil
+}
+
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
+	wh, aerr := s.lookup(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	writeJSON(w, http.StatusOK, publicView(wh))
+}
+
+func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
+	// The body is read before the lock: a slow client must not hold it.
+	in, aerr := readInput(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	old, aerr := s.lookup(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	wh := old
+	if aerr := applyInput(&in, &wh, false); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if reflect.DeepEqual(wh, old) {
+		// Nothing changed: no new version, no message on the topic.
+		writeJSON(w, http.StatusOK, publicView(old))
+		return
+	}
+	wh.UpdatedAt = s.now()
+	wh.Version = old.Version + 1
+	ev := schemas.WebhookEvent{Op: schemas.OpUpdated, At: wh.UpdatedAt, Webhook: wh}
+	if err := s.deps.Webhooks.PublishWebhook(r.Context(), ev); err != nil {
+		s.dependencyFailed(w, r, "publish webhook", err)
+		return
+	}
+	s.log.Info("api: webhook updated", "tenant", wh.Tenant, "webhook_id", wh.ID, "version", wh.Version)
+	writeJSON(w, http.StatusOK, publicView(wh))
+}
+
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	wh, aerr := s.lookup(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	wh.UpdatedAt = s.now()
+	wh.Version++
+	ev := schemas.WebhookEvent{Op: schemas.OpDeleted, At: wh.UpdatedAt, Webhook: wh}
+	if err := s.deps.Webhooks.PublishWebhook(r.Context(), ev); err != nil {
+		s.dependencyFailed(w, r, "publish webhook", err)
+		return
+	}
+	s.log.Info("api: webhook deleted", "tenant", wh.Tenant, "webhook_id", wh.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// webhookFilter is the parsed query of GET /v1/webhooks.
+type webhookFilter struct {
+	names     map[string]bool
+	enabled   *bool
+	eventType string
+	resource  string
+	after     string // the last id of the previous page
+	limit     int
+}
+
+func parseWebhookFilter(r *http.Request) (webhookFilter, *apiError) {
+	var f webhookFilter
+	q, aerr := parseQuery(r.URL.RawQuery, []string{"name", "enabled", "event", "resource", "limit", "cursor"}, "name")
+	if aerr != nil {
+		return f, aerr
+	}
+	if f.limit, aerr = q.limit(); aerr != nil {
+		return f, aerr
+	}
+	if raw, ok := q.values["name"]; ok {
+		f.names = map[string]bool{}
+		for _, v := range raw {
+			for n := range strings.SplitSeq(v, ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					f.names[n] = true
+				}
+			}
+		}
+		if len(f.names) == 0 {
+			return f, invalid("name", "must name at least one webhook")
+		}
+	}
+	enabled, given, aerr := q.bool("enabled")
+	if aerr != nil {
+		return f, aerr
+	}
+	if given {
+		f.enabled = &enabled
+	}
+	if v, ok := q.get("event"); ok {
+		if !schemas.ValidEventPattern(v) || strings.Contains(v, "*") {
+			return f, invalid("event", "must be an event type such as ticket.created")
+		}
+		f.eventType = v
+	}
+	if v, ok := q.get("resource"); ok {
+		if v == "" || strings.ContainsAny(v, ".* \t") {
+			return f, invalid("resource", "must be one resource word such as ticket")
+		}
+		f.resource = v
+	}
+	if v, ok := q.get("cursor"); ok {
+		after, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil || len(after) == 0 {
+			return f, invalid("cursor", "is not a cursor from a previous page")
+		}
+		f.after = string(after)
+	}
+	return f, nil
+}
+
+func (f *webhookFilter) matches(w schemas.Webhook) bool {
+	switch {
+	case f.names != nil && !f.names[w.Name]:
+		return false
+	case f.enabled != nil && w.Enabled != *f.enabled:
+		return false
+	case f.eventType != "" && !matcher.TypeMatches(w.Events, f.eventType):
+		return false
+	case f.resource != "" && !matcher.ResourceMatches(w.Events, f.resource):
+		return false
+	}
+	return true
+}
+
+// listWebhooks pages by id: the cursor is the last id of the page, so a
+// webhook created or deleted between pages never makes another one skipped
+// or repeated.
+func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	f, aerr := parseWebhookFilter(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	tenant := tenantOf(r)
+	all := s.deps.Webhooks.Webhooks(tenant)
+	byID := func(a, b schemas.Webhook) int { return strings.Compare(a.ID, b.ID) }
+	if !slices.IsSortedFunc(all, byID) {
+		all = slices.SortedFunc(slices.Values(all), byID)
+	}
+	out := list[schemas.PublicWebhook]{Data: []schemas.PublicWebhook{}}
+	for _, wh := range all {
+		if wh.Tenant != tenant || wh.ID <= f.after || !f.matches(wh) {
+			continue
+		}
+		if len(out.Data) == f.limit {
+			last := out.Data[len(out.Data)-1].ID
+			out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last))
+			break
+		}
+		out.Data = append(out.Data, publicView(wh))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/signing"
+)
+
+// binary is built once per test run by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hookline-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "hookline")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hookline:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running `hookline serve`.
+type process struct {
+	cmd    *exec.Cmd
+	base   string
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+var readyLine = regexp.MustCompile(`hookline ready: (http://\S+)`)
+
+func startServe(t *testing.T, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--http-addr", "127.0.0.1:0", "--partitions", "2"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = &lockedWriter{w: p.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := readyLine.FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
+			}
+		}
+	}()
+	go func() { p.done <- cmd.Wait() }()
+	select {
+	case p.base = <-ready:
+	case err := <-p.done:
+		t.Fatalf("hookline serve exited before ready: %v\n%s", err, p.stderr)
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("hookline serve not ready in 90s\n%s", p.stderr)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("hookline serve exited with %v after SIGTERM\n%s", err, p.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatalf("hookline serve did not stop within 60s of SIGTERM\n%s", p.stderr)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (p *process) call(t *testing.T, method, path string, body any, want int) []byte {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, p.base+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s = %d, want %d: %s", method, path, resp.StatusCode, want, out)
+	}
+	return out
+}
+
+// receiver is a customer endpoint that verifies every delivery.
+type receiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	bodies   map[string][]byte // by webhook-id (delivery id)
+	count    int
+	failures []string
+}
+
+func newReceiver(t *testing.T, secret string) *receiver {
+	r := &receiver{bodies: map[string][]byte{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, err := signing.VerifyRequest(secret, req, time.Minute)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.count++
+		if err != nil {
+			r.failures = append(r.failures, err.Error())
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if req.Header.Get("X-Hookline-Event") == "" || req.Header.Get("X-Hookline-Attempt") != "1" ||
+			!strings.HasPrefix(req.Header.Get("User-Agent"), "hookline/") {
+			r.failures = append(r.failures, fmt.Sprintf("missing headers: %v", req.Header))
+		}
+		r.bodies[req.Header.Get("webhook-id")] = body
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) snapshot() (map[string][]byte, int, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string][]byte, len(r.bodies))
+	for k, v := range r.bodies {
+		out[k] = v
+	}
+	return out, r.count, append([]string(nil), r.failures...)
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type deliveryList struct {
+	Data []struct {
+		ID             string   `json:"id"`
+		WebhookID      string   `json:"webhook_id"`
+		EventIDs       []string `json:"event_ids"`
+		EventType      string   `json:"event_type"`
+		State          string   `json:"state"`
+		AttemptCount   int      `json:"attempt_count"`
+		LastStatusCode int      `json:"last_status_code"`
+	} `json:"data"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dataDir := t.TempDir()
+	const secret = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM="
+	recv := newReceiver(t, secret)
+	p := startServe(t, "--data-dir", dataDir)
+
+	p.call(t, "GET", "/healthz", nil, 200)
+	p.call(t, "GET", "/readyz", nil, 200)
+
+	var hook struct {
+		ID        string `json:"id"`
+		HasSecret bool   `json:"has_secret"`
+		Secret    string `json:"secret"`
+	}
+	out := p.call(t, "POST", "/v1/webhooks", map[string]any{
+		"name": "tickets", "url": recv.URL, "secret": secret, "events": []string{"ticket.*"},
+	}, 201)
+	json.Unmarshal(out, &hook)
+	if hook.ID == "" || !hook.HasSecret || hook.Secret != "" {
+		t.Fatalf("create answered %s", out)
+	}
+	// A webhook that must not fire, and a refused field.
+	p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "orders", "url": recv.URL, "events": []string{"order.*"}}, 201)
+	p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "x", "url": recv.URL, "condition": "data.a == 1"}, 400)
+	p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket"}, 400)
+
+	const n = 20
+	var events []map[string]any
+	for i := 0; i < n; i++ {
+		events = append(events, map[string]any{
+			"resource": "ticket", "trigger": "update", "resource_id": fmt.Sprintf("T-%d", i%3),
+			"data": map[string]any{"seq": i}, "context": map[string]any{"actor": "admin@example.com"},
+		})
+	}
+	events = append(events, map[string]any{"resource": "shop", "trigger": "paid", "resource_id": "S-1"})
+	var published struct {
+		IDs []string `json:"ids"`
+	}
+	json.Unmarshal(p.call(t, "POST", "/v1/events", events, 202), &published)
+	if len(published.IDs) != n+1 {
+		t.Fatalf("published ids = %v", published.IDs)
+	}
+
+	waitFor(t, "20 signed deliveries", 60*time.Second, func() bool {
+		bodies, _, _ := recv.snapshot()
+		return len(bodies) >= n
+	})
+	bodies, count, failures := recv.snapshot()
+	if len(failures) > 0 {
+		t.Fatalf("receiver refused deliveries: %v", failures)
+	}
+	if count != n || len(bodies) != n {
+		t.Fatalf("receiver got %d requests for %d deliveries, want %d", count, len(bodies), n)
+	}
+	seqByResource := map[string][]float64{}
+	for id, body := range bodies {
+		var env struct {
+			ID             string             `json:"id"`
+			EventID        string             `json:"event_id"`
+			EventType      string             `json:"event_type"`
+			ResourceID     string             `json:"resource_id"`
+			WebhookID      string             `json:"webhook_id"`
+			Data           map[string]float64 `json:"data"`
+			CurrentContext map[string]string  `json:"current_context"`
+		}
+		if err := json.Unmarshal(body, &env); err != nil {
+			t.Fatal(err)
+		}
+		if env.ID != id || env.EventType != "ticket.updated" || env.WebhookID != hook.ID || env.CurrentContext["actor"] != "admin@example.com" {
+			t.Fatalf("delivery %s has body %s", id, body)
+		}
+		seqByResource[env.ResourceID] = append(seqByResource[env.ResourceID], env.Data["seq"])
+	}
+	if len(seqByResource) != 3 {
+		t.Fatalf("deliveries per resource = %v", seqByResource)
+	}
+
+	// History: every delivery, newest first, paginated.
+	var ids []string
+	cursor := ""
+	waitFor(t, "history of 20 deliveries", 30*time.Second, func() bool {
+		ids, cursor = nil, ""
+		for page := 0; page < 10; page++ {
+			var list deliveryList
+			json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit=7&cursor="+cursor, nil, 200), &list)
+			for _, d := range list.Data {
+				if d.State != "succeeded" || d.LastStatusCode != 200 || d.AttemptCount != 1 {
+					return false
+				}
+				ids = append(ids, d.ID)
+			}
+			if cursor = list.NextCursor; cursor == "" {
+				break
+			}
+		}
+		return len(ids) == n
+	})
+	for i := 1; i < len(ids); i++ {
+		if ids[i] >= ids[i-1] {
+			t.Fatalf("history not newest first: %v", ids)
+		}
+	}
+	var detail struct {
+		ID      string `json:"id"`
+		State   string `json:"state"`
+		Request struct {
+			Headers map[string]string `json:"headers"`
+			Body    string            `json:"body"`
+		} `json:"request"`
+		Attempts []struct {
+			N          int `json:"n"`
+			StatusCode int `json:"status_code"`
+		} `json:"attempts"`
+	}
+	json.Unmarshal(p.call(t, "GET", "/v1/deliveries/"+ids[0], nil, 200), &detail)
+	if detail.ID != ids[0] || len(detail.Attempts) != 1 || detail.Attempts[0].StatusCode != 200 || detail.Request.Body != string(bodies[ids[0]]) {
+		t.Fatalf("delivery detail = %+v", detail)
+	}
+	for k, v := range detail.Request.Headers {
+		if strings.Contains(strings.ToLower(k), "signature") && strings.Contains(v, "=") && !strings.Contains(v, "*") {
+			t.Fatalf("stored request shows signature header %s: %s", k, v)
+		}
+	}
+
+	p.stop(t)
+
+	// Restart on the same data dir: webhooks and history are still there,
+	// and nothing is delivered a second time.
+	p = startServe(t, "--data-dir", dataDir)
+	out = p.call(t, "GET", "/v1/webhooks/"+hook.ID, nil, 200)
+	if !strings.Contains(string(out), `"tickets"`) {
+		t.Fatalf("webhook after restart: %s", out)
+	}
+	var list deliveryList
+	json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit=100", nil, 200), &list)
+	if len(list.Data) != n {
+		t.Fatalf("history after restart has %d deliveries, want %d", len(list.Data), n)
+	}
+	p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": "T-new"}, 202)
+	waitFor(t, "a delivery after restart", 60*time.Second, func() bool {
+		b, _, _ := recv.snapshot()
+		return len(b) == n+1
+	})
+	_, count, _ = recv.snapshot()
+	if count != n+1 {
+		t.Fatalf("receiver got %d requests after restart, want %d (a delivery was repeated)", count, n+1)
+	}
+	p.stop(t)
+}
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	out, err := exec.Command(binary, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	for _, flag := range []string{"-data-dir", "-http-addr", "-kafka-brokers", "-clickhouse-dsn", "-api-tokens", "-partitions", "-retention-days", "-stages", "-drain-timeout", "HOOKLINE_"} {
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("--help does not mention %s", flag)
+		}
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"public address without tokens", []string{"--http-addr", "0.0.0.0:0"}, nil, "loopback"},
+		{"bad tokens", []string{"--api-tokens", "nocolon"}, nil, "token:tenant"},
+		{"unknown stage", []string{"--stages", "api,frobber"}, nil, "unknown stage"},
+		{"bad env value", nil, []string{"HOOKLINE_PARTITIONS=many"}, "HOOKLINE_PARTITIONS"},
+		{"unknown flag", []string{"--frob"}, nil, "frob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(binary, append([]string{"serve", "--data-dir", t.TempDir()}, tt.args...)...)
+			cmd.Env = append(os.Environ(), tt.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("serve accepted bad config: %s", out)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Fatalf("error does not say %q: %s", tt.want, out)
+			}
+		})
+	}
+}

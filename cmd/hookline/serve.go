@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookline/hookline/api"
+	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/matcher"
+	"github.com/hookline/hookline/pipeline/projector"
+	"github.com/hookline/hookline/pipeline/sender"
+	"github.com/hookline/hookline/pipeline/subscriptions"
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/projections/clickhouse"
+	"github.com/hookline/hookline/projections/embedded"
+)
+
+// Stage names for --stages.
+var allStages = []string{"api", "matcher", "sender", "projector"}
+
+type serveConfig struct {
+	dataDir       string
+	httpAddr      string
+	kafkaBrokers  string
+	clickhouseDSN string
+	apiTokens     string
+	partitions    int
+	retentionDays int
+	stages        string
+	drainTimeout  time.Duration
+	logLevel      string
+}
+
+func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
+	c := &serveConfig{}
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the embedded broker and attempts store")
+	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP API")
+	fs.StringVar(&c.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; empty starts the embedded broker in --data-dir")
+	fs.StringVar(&c.clickhouseDSN, "clickhouse-dsn", "", "ClickHouse DSN for the attempts store (clickhouse://host:9000/db); empty uses the embedded store in --data-dir")
+	fs.StringVar(&c.apiTokens, "api-tokens", "", "API bearer tokens as token:tenant,...; empty serves the single tenant \"default\" on loopback only")
+	fs.IntVar(&c.partitions, "partitions", 6, "partitions of each topic created at start (existing topics keep theirs)")
+	fs.IntVar(&c.retentionDays, "retention-days", 30, "retention of the events, deliveries, attempts and dead topics, in days")
+	fs.StringVar(&c.stages, "stages", "all", "stages to run: all, or a comma-separated subset of "+strings.Join(allStages, ","))
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight work may take to finish")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return func(ctx context.Context, stdout, stderr io.Writer) error { return serve(ctx, c, stdout, stderr) }
+}
+
+func (c *serveConfig) validate() (stages map[string]bool, tokens map[string]string, err error) {
+	stages = map[string]bool{}
+	for _, s := range strings.Split(c.stages, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "all":
+			for _, a := range allStages {
+				stages[a] = true
+			}
+		case contains(allStages, s):
+			stages[s] = true
+		default:
+			return nil, nil, fmt.Errorf("--stages: unknown stage %q (want all or %s)", s, strings.Join(allStages, ","))
+		}
+	}
+	if tokens, err = parseTokens(c.apiTokens); err != nil {
+		return nil, nil, err
+	}
+	if _, _, err := net.SplitHostPort(c.httpAddr); err != nil {
+		return nil, nil, fmt.Errorf("--http-addr: %w", err)
+	}
+	if len(tokens) == 0 && stages["api"] && !loopbackOnly(c.httpAddr) {
+		return nil, nil, fmt.Errorf("--http-addr %s is not a loopback address: set --api-tokens to serve beyond this machine", c.httpAddr)
+	}
+	if c.drainTimeout <= 0 {
+		return nil, nil, errors.New("--drain-timeout must be positive")
+	}
+	return stages, tokens, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parseTokens reads token:tenant,token:tenant.
+func parseTokens(s string) (map[string]string, error) {
+	tokens := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		tok, tenant, ok := strings.Cut(pair, ":")
+		if !ok || tok == "" || tenant == "" {
+			return nil, fmt.Errorf("--api-tokens: %q is not token:tenant", pair)
+		}
+		tokens[tok] = tenant
+	}
+	return tokens, nil
+}
+
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error {
+	stages, tokens, err := c.validate()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, c.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	bcfg := broker.Config{DataDir: c.dataDir, Partitions: c.partitions, RetentionDays: c.retentionDays}
+	if c.kafkaBrokers != "" {
+		bcfg.Brokers = strings.Split(c.kafkaBrokers, ",")
+	}
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	b, err := broker.Start(startCtx, bcfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	var store projections.Store
+	if stages["api"] || stages["projector"] {
+		if store, err = openStore(startCtx, c); err != nil {
+			return err
+		}
+		defer store.Close()
+	}
+
+	// Stages stop when ctx ends (a signal) or when one of them fails.
+	g, runCtx := errgroup.WithContext(ctx)
+	registry := subscriptions.New(b, log)
+	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRegistry()
+	regDone := make(chan error, 1)
+	go func() { regDone <- registry.Run(regCtx) }()
+	if err := registry.Sync(startCtx); err != nil {
+		return fmt.Errorf("loading webhooks: %w", err)
+	}
+	log.Info("webhooks loaded", "count", registry.Len())
+
+	if stages["matcher"] {
+		g.Go(func() error { return matcher.NewStage(b, registry, log).Run(runCtx) })
+	}
+	if stages["sender"] {
+		s, err := sender.NewStage(b, registry, sender.Config{UserAgentVersion: version}, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return s.Run(runCtx) })
+	}
+	if stages["projector"] {
+		g.Go(func() error { return projector.NewStage(b, store, log).Run(runCtx) })
+	}
+	if stages["api"] {
+		if err := serveHTTP(runCtx, g, c, b, registry, store, tokens, log, stdout); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "hookline ready: stages=%s\n", c.stages)
+	}
+	err = g.Wait()
+	stopRegistry()
+	<-regDone
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+func openStore(ctx context.Context, c *serveConfig) (projections.Store, error) {
+	if c.clickhouseDSN != "" {
+		s, err := clickhouse.Open(ctx, c.clickhouseDSN)
+		if err != nil {
+			return nil, fmt.Errorf("--clickhouse-dsn: %w", err)
+		}
+		return s, nil
+	}
+	s, err := embedded.Open(filepath.Join(c.dataDir, "attempts.db"))
+	if err != nil {
+		return nil, fmt.Errorf("embedded attempts store: %w", err)
+	}
+	return s, nil
+}
+
+func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker.Broker, registry *subscriptions.Registry,
+	store projections.Store, tokens map[string]string, log *slog.Logger, stdout io.Writer) error {
+	events := newEventPublisher(b)
+	server, err := api.New(api.Config{Tokens: tokens, Version: version}, api.Deps{
+		Webhooks:   registry,
+		Events:     events,
+		Deliveries: store,
+		Checks: map[string]api.Check{
+			"broker": b.Ping,
+			"store":  store.Ping,
+		},
+	}, log)
+	if err != nil {
+		events.Close()
+		return err
+	}
+	handler := server.Handler()
+	ln, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		events.Close()
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.drainTimeout)
+		defer cancel()
+		err := srv.Shutdown(shutdownCtx)
+		events.Close()
+		return err
+	})
+	fmt.Fprintf(stdout, "hookline ready: http://%s stages=%s\n", ln.Addr(), c.stages)
+	return nil
+}

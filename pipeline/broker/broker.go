@@ -1,0 +1,262 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+// Config says which Kafka to use.
+type Config struct {
+	// Brokers of an existing cluster. Empty starts the embedded broker.
+	Brokers []string
+	// DataDir holds the embedded broker's data (in DataDir/kafka). Required
+	// when Brokers is empty.
+	DataDir string
+	// Partitions of each topic created at start. Default 6. Topics that
+	// exist keep their partition count.
+	Partitions int
+	// RetentionDays sets retention.ms on the events, deliveries, attempts
+	// and dead topics (subscriptions is compacted, kept forever). Default 30.
+	RetentionDays int
+}
+
+func (c *Config) withDefaults() {
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.RetentionDays == 0 {
+		c.RetentionDays = 30
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	c.withDefaults()
+	if len(c.Brokers) == 0 && c.DataDir == "" {
+		return errors.New("broker: a data dir is required for the embedded broker")
+	}
+	if c.Partitions < 1 || c.Partitions > 1000 {
+		return fmt.Errorf("broker: partitions must be 1 to 1000, got %d", c.Partitions)
+	}
+	if c.RetentionDays < 1 {
+		return fmt.Errorf("broker: retention days must be at least 1, got %d", c.RetentionDays)
+	}
+	return nil
+}
+
+// Broker is a connection to a Kafka cluster, embedded or not.
+type Broker struct {
+	cfg       Config
+	addrs     []string
+	cluster   *kfake.Cluster
+	transport *kafka.Transport
+	client    *kafka.Client
+	log       *slog.Logger
+}
+
+// Start connects to the configured cluster, or starts the embedded one, and
+// creates the topics.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.withDefaults()
+	b := &Broker{cfg: cfg, addrs: cfg.Brokers, log: log}
+	if len(b.addrs) == 0 {
+		cluster, err := kfake.NewCluster(
+			kfake.DataDir(filepath.Join(cfg.DataDir, "kafka")),
+			kfake.NumBrokers(1),
+			kfake.DefaultNumPartitions(cfg.Partitions),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("broker: start embedded kafka: %w", err)
+		}
+		b.cluster = cluster
+		b.addrs = cluster.ListenAddrs()
+		log.Info("embedded kafka started", "addrs", b.addrs, "dir", filepath.Join(cfg.DataDir, "kafka"))
+	}
+	b.transport = &kafka.Transport{DialTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
+	b.client = &kafka.Client{Addr: kafka.TCP(b.addrs...), Transport: b.transport, Timeout: 10 * time.Second}
+	if err := b.createTopics(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Addrs are the bootstrap addresses of the cluster.
+func (b *Broker) Addrs() []string { return b.addrs }
+
+// Topics lists every topic Hookline uses with its configuration.
+func (b *Broker) Topics() []kafka.TopicConfig {
+	retention := strconv.FormatInt(int64(b.cfg.RetentionDays)*24*int64(time.Hour/time.Millisecond), 10)
+	topic := func(name string, entries ...kafka.ConfigEntry) kafka.TopicConfig {
+		return kafka.TopicConfig{Topic: name, NumPartitions: b.cfg.Partitions, ReplicationFactor: -1, ConfigEntries: entries}
+	}
+	keep := kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: retention}
+	return []kafka.TopicConfig{
+		topic(schemas.TopicEvents, keep),
+		topic(schemas.TopicSubscriptions, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
+		topic(schemas.TopicDeliveries, keep),
+		topic(schemas.TopicAttempts, keep),
+		topic(schemas.TopicDead, keep),
+	}
+}
+
+func (b *Broker) createTopics(ctx context.Context) error {
+	topics := b.Topics()
+	var last error
+	// A broker that just started can refuse the first requests; retry for
+	// a bounded time.
+	for try := 0; try < 20; try++ {
+		resp, err := b.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
+		if err == nil {
+			last = nil
+			for name, terr := range resp.Errors {
+				if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
+					last = fmt.Errorf("broker: create topic %s: %w", name, terr)
+				}
+			}
+			if last == nil {
+				return nil
+			}
+		} else {
+			last = fmt.Errorf("broker: create topics: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return last
+}
+
+// Writer returns a producer for one topic: hashed keys (one key, one
+// partition), acks from all replicas, and a 1 ms batch timeout so that
+// latency stays low while a WriteMessages call with many messages is still
+// sent as one batch.
+func (b *Broker) Writer(topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(b.addrs...),
+		Topic:        topic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond,
+		BatchSize:    1000,
+		BatchBytes:   16 << 20,
+		MaxAttempts:  10,
+		Transport:    b.transport,
+	}
+}
+
+// GroupReader returns a consumer-group reader of one topic that starts at
+// the earliest offset for a new group and never commits by itself.
+func (b *Broker) GroupReader(topic, group string) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           b.addrs,
+		GroupID:           group,
+		Topic:             topic,
+		MinBytes:          1,
+		MaxBytes:          16 << 20,
+		MaxWait:           100 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    10 * time.Millisecond,
+		ReadBackoffMax:    100 * time.Millisecond,
+		MaxAttempts:       10,
+	})
+}
+
+// PartitionReader returns a reader of one partition from an offset, outside
+// any group.
+func (b *Broker) PartitionReader(topic string, partition int, offset int64) (*kafka.Reader, error) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        b.addrs,
+		Topic:          topic,
+		Partition:      partition,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        100 * time.Millisecond,
+		ReadBackoffMin: 10 * time.Millisecond,
+		ReadBackoffMax: 100 * time.Millisecond,
+		MaxAttempts:    10,
+	})
+	if err := r.SetOffset(offset); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("broker: set offset %s/%d@%d: %w", topic, partition, offset, err)
+	}
+	return r, nil
+}
+
+// Partitions returns the partition count of a topic.
+func (b *Broker) Partitions(ctx context.Context, topic string) (int, error) {
+	resp, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("broker: metadata of %s: %w", topic, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Name == topic {
+			if t.Error != nil {
+				return 0, fmt.Errorf("broker: metadata of %s: %w", topic, t.Error)
+			}
+			return len(t.Partitions), nil
+		}
+	}
+	return 0, fmt.Errorf("broker: topic %s not found", topic)
+}
+
+// EndOffsets returns, per partition, the offset the next message will get.
+func (b *Broker) EndOffsets(ctx context.Context, topic string) (map[int]int64, error) {
+	n, err := b.Partitions(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]kafka.OffsetRequest, n)
+	for p := range reqs {
+		reqs[p] = kafka.LastOffsetOf(p)
+	}
+	resp, err := b.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("broker: list offsets of %s: %w", topic, err)
+	}
+	out := make(map[int]int64, n)
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("broker: list offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		out[po.Partition] = po.LastOffset
+	}
+	return out, nil
+}
+
+// Ping reports whether the cluster answers.
+func (b *Broker) Ping(ctx context.Context) error {
+	_, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{schemas.TopicEvents}})
+	return err
+}
+
+// Close releases connections and stops the embedded broker, which saves
+// its state to the data dir.
+func (b *Broker) Close() {
+	if b.transport != nil {
+		b.transport.CloseIdleConnections()
+	}
+	if b.cluster != nil {
+		b.cluster.Close()
+		b.cluster = nil
+	}
+}

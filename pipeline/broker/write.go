@@ -1,0 +1,33 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+// Write produces messages and returns once the broker acknowledged all of
+// them; no messages is a no-op.
+func Write(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("write %s: %w", w.Topic, err)
+	}
+	return nil
+}
+
+// DeadLetter builds the hookline.dead message for a message that could not
+// be processed: the original bytes, where they came from, and why.
+func DeadLetter(msg kafka.Message, reason string) kafka.Message {
+	value, _ := json.Marshal(schemas.DeadLetter{
+		Reason: reason, At: msg.Time.UTC(), Topic: msg.Topic, Partition: msg.Partition,
+		Offset: msg.Offset, Key: string(msg.Key), Value: string(msg.Value),
+	})
+	return kafka.Message{Key: msg.Key, Value: value}
+}

@@ -1,0 +1,151 @@
+package matcher
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+type staticWebhooks map[string][]schemas.Webhook
+
+func (s staticWebhooks) Webhooks(tenant string) []schemas.Webhook { return s[tenant] }
+
+func TestTypeMatches(t *testing.T) {
+	tests := []struct {
+		patterns []string
+		typ      string
+		want     bool
+	}{
+		{[]string{"*"}, "ticket.created", true},
+		{[]string{"ticket.created"}, "ticket.created", true},
+		{[]string{"ticket.created"}, "ticket.updated", false},
+		{[]string{"ticket.*"}, "ticket.updated", true},
+		{[]string{"ticket.*"}, "tickets.updated", false},
+		{[]string{"ticket.*"}, "event.created", false},
+		{[]string{"order.paid", "ticket.*"}, "ticket.deleted", true},
+		{nil, "ticket.created", false},
+	}
+	for _, tt := range tests {
+		if got := TypeMatches(tt.patterns, tt.typ); got != tt.want {
+			t.Errorf("TypeMatches(%v, %q) = %v, want %v", tt.patterns, tt.typ, got, tt.want)
+		}
+	}
+}
+
+func TestResourceMatches(t *testing.T) {
+	if !ResourceMatches([]string{"*"}, "ticket") || !ResourceMatches([]string{"ticket.created"}, "ticket") ||
+		ResourceMatches([]string{"tickets.created"}, "ticket") || ResourceMatches([]string{"event.*"}, "ticket") {
+		t.Fatal("ResourceMatches is wrong")
+	}
+}
+
+func hook(id string, mod func(*schemas.Webhook)) schemas.Webhook {
+	w := schemas.Webhook{ID: id, Tenant: "t1", Name: id, URL: "https://example.com", Enabled: true, Events: []string{"*"}}
+	if mod != nil {
+		mod(&w)
+	}
+	return w
+}
+
+func TestProcessMatching(t *testing.T) {
+	hooks := staticWebhooks{"t1": {
+		hook("all", nil),
+		hook("disabled", func(w *schemas.Webhook) { w.Enabled = false }),
+		hook("tickets", func(w *schemas.Webhook) { w.Events = []string{"ticket.*"} }),
+		hook("created", func(w *schemas.Webhook) { w.Events = []string{"ticket.created"} }),
+		hook("one-ticket", func(w *schemas.Webhook) { w.Identifier = "T-1" }),
+		hook("orders", func(w *schemas.Webhook) { w.Events = []string{"order.*"} }),
+	}, "t2": {hook("other-tenant", func(w *schemas.Webhook) { w.Tenant = "t2" })}}
+	tests := []struct {
+		name string
+		ev   schemas.Event
+		want []string
+	}{
+		{"update of T-1", schemas.Event{Tenant: "t1", Type: "ticket.updated", Resource: "ticket", Trigger: "update", ResourceID: "T-1"},
+			[]string{"all", "tickets", "one-ticket"}},
+		{"create of T-2", schemas.Event{Tenant: "t1", Type: "ticket.created", Resource: "ticket", Trigger: "create", ResourceID: "T-2"},
+			[]string{"all", "tickets", "created"}},
+		{"order paid", schemas.Event{Tenant: "t1", Type: "order.paid", Resource: "order", Trigger: "paid", ResourceID: "O"},
+			[]string{"all", "orders"}},
+		{"unknown tenant", schemas.Event{Tenant: "t3", Type: "order.paid", Resource: "order", Trigger: "paid", ResourceID: "O"}, nil},
+	}
+	m := New(hooks)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.ev.ID = "e1"
+			jobs, err := m.Process(context.Background(), Input{Event: tt.ev, Time: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, j := range jobs {
+				got = append(got, j.WebhookID)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("matched %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("matched %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestJobPayload(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 123e6, time.UTC)
+	ev := schemas.Event{ID: "e1", Tenant: "t1", Type: "ticket.updated", Resource: "ticket", Trigger: "update",
+		ResourceID: "T-1", OccurredAt: at, Data: json.RawMessage(`{"priority":"High"}`), Context: json.RawMessage(`{"actor":"a@b"}`)}
+	jobs, err := New(staticWebhooks{"t1": {hook("w1", nil)}}).Process(context.Background(), Input{Event: ev, Time: at})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("jobs=%v err=%v", jobs, err)
+	}
+	job := jobs[0]
+	var env schemas.Envelope
+	if err := json.Unmarshal(job.Payload, &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.ID != job.DeliveryID || env.EventID != "e1" || env.EventType != "ticket.updated" || env.WebhookID != "w1" ||
+		env.ResourceID != "T-1" || string(env.Data) != `{"priority":"High"}` || string(env.CurrentContext) != `{"actor":"a@b"}` ||
+		!env.EventTime.Equal(at) {
+		t.Fatalf("envelope = %+v", env)
+	}
+	if job.Tenant != "t1" || job.EventType != "ticket.updated" || len(job.EventIDs) != 1 || !job.CreatedAt.Equal(at) {
+		t.Fatalf("job = %+v", job)
+	}
+
+	ev.Trigger, ev.Type = "delete", "ticket.deleted"
+	jobs, _ = New(staticWebhooks{"t1": {hook("w1", nil)}}).Process(context.Background(), Input{Event: ev, Time: at})
+	var del map[string]any
+	json.Unmarshal(jobs[0].Payload, &del)
+	if _, has := del["data"]; has {
+		t.Fatalf("delete payload carries data: %s", jobs[0].Payload)
+	}
+}
+
+func TestDeliveryIDIsDeterministicAndTimeOrdered(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	a := DeliveryID(t0, "e1", "w1", "")
+	if a != DeliveryID(t0, "e1", "w1", "") {
+		t.Fatal("same input gave two ids")
+	}
+	if a == DeliveryID(t0, "e1", "w2", "") || a == DeliveryID(t0, "e2", "w1", "") || a == DeliveryID(t0, "e1", "w1", "r1") {
+		t.Fatal("different inputs gave the same id")
+	}
+	u, err := uuid.Parse(a)
+	if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+		t.Fatalf("%s is not a UUIDv7: %v", a, err)
+	}
+	if sec, nsec := u.Time().UnixTime(); time.Unix(sec, nsec).UnixMilli() != t0.UnixMilli() {
+		t.Fatalf("id time = %v, want %v", time.Unix(sec, nsec), t0)
+	}
+	if later := DeliveryID(t0.Add(time.Millisecond), "a", "a", ""); later <= a {
+		t.Fatalf("later id %s sorts before %s", later, a)
+	}
+}

@@ -1,0 +1,83 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/schemas"
+)
+
+// Group is the projector's consumer group.
+const Group = "hookline-projector"
+
+// Inserter is the part of the attempts store the projector writes to.
+type Inserter interface {
+	InsertAttempts(ctx context.Context, attempts []schemas.Attempt) error
+}
+
+// Stage runs the projector as a consumer of hookline.attempts.
+type Stage struct {
+	store  Inserter
+	reader *kafka.Reader
+	dead   *kafka.Writer
+	log    *slog.Logger
+}
+
+// NewStage wires the projector to the broker and the store.
+func NewStage(b *broker.Broker, store Inserter, log *slog.Logger) *Stage {
+	return &Stage{
+		store:  store,
+		reader: b.GroupReader(schemas.TopicAttempts, Group),
+		dead:   b.Writer(schemas.TopicDead),
+		log:    log.With("stage", "projector"),
+	}
+}
+
+// Run consumes until ctx is cancelled, then stores the batch in flight.
+func (s *Stage) Run(ctx context.Context) error {
+	err := broker.Consume(ctx, s.reader, broker.ConsumeConfig{Name: "projector", MaxBatch: 5000}, s.handle, s.log)
+	s.reader.Close()
+	s.dead.Close()
+	return err
+}
+
+func (s *Stage) handle(ctx context.Context, msgs []kafka.Message) error {
+	attempts, dead := Decode(msgs)
+	for _, d := range dead {
+		s.log.Warn("dead-lettering attempt record", "partition", d.Partition, "offset", d.Offset)
+	}
+	if err := broker.Write(ctx, s.dead, dead); err != nil {
+		return err
+	}
+	if len(attempts) == 0 {
+		return nil
+	}
+	if err := s.store.InsertAttempts(ctx, attempts); err != nil {
+		return fmt.Errorf("projector: insert %d attempts: %w", len(attempts), err)
+	}
+	return nil
+}
+
+// Decode parses attempt records; those that are not valid become dead
+// letters.
+func Decode(msgs []kafka.Message) (attempts []schemas.Attempt, dead []kafka.Message) {
+	attempts = make([]schemas.Attempt, 0, len(msgs))
+	for _, m := range msgs {
+		var a schemas.Attempt
+		err := json.Unmarshal(m.Value, &a)
+		switch {
+		case err != nil:
+			dead = append(dead, broker.DeadLetter(m, "attempt record is not valid JSON: "+err.Error()))
+		case a.DeliveryID == "" || a.WebhookID == "" || a.Tenant == "" || a.N < 1:
+			dead = append(dead, broker.DeadLetter(m, "attempt record lacks delivery_id, webhook_id, tenant or n"))
+		default:
+			attempts = append(attempts, a)
+		}
+	}
+	return attempts, dead
+}

@@ -1,0 +1,284 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/schemas"
+	"github.com/hookline/hookline/signing"
+)
+
+// Headers the sender sets besides those of package signing (SPEC §4).
+const (
+	HeaderEvent   = "X-Hookline-Event"
+	HeaderAttempt = "X-Hookline-Attempt"
+)
+
+// maxResponseHeaderBytes bounds the response headers an endpoint may send;
+// they end up in the attempt record.
+const maxResponseHeaderBytes = 64 << 10
+
+// Deliverer makes single delivery attempts. It keeps no per-delivery state:
+// one Deliverer, and its connection pools, serve every worker at once.
+type Deliverer struct {
+	cfg       Config
+	client    *http.Client
+	now       func() time.Time
+	logger    *slog.Logger
+	userAgent string
+}
+
+// NewDeliverer returns a Deliverer. With a nil client it builds one on a
+// tuned transport shared by every endpoint (keep-alive, per-host idle
+// pools, HTTP/2). A client given is copied, and the copy's redirect policy
+// and cookie jar are replaced: redirects are never followed, and cookies of
+// one response never ride on another request. now (default time.Now) times
+// and stamps attempts; logger (default: discard) gets one debug line per
+// attempt, never a secret.
+func NewDeliverer(cfg Config, client *http.Client, now func() time.Time, logger *slog.Logger) (*Deliverer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if client == nil {
+		client = &http.Client{Transport: newTransport(cfg)}
+	} else {
+		c := *client
+		client = &c
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Jar = nil
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Deliverer{
+		cfg: cfg, client: client, now: now, logger: logger,
+		userAgent: "hookline/" + cfg.UserAgentVersion,
+	}, nil
+}
+
+// newTransport builds the shared transport. Its dialer is where the
+// private-address guard will hook in (net.Dialer.Control), so that the check
+// happens at connect time, after DNS. It uses no proxy from the environment
+// for the same reason: a proxy would hide the real target from the guard.
+func newTransport(cfg Config) *http.Transport {
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    cfg.TLSHandshakeTimeout,
+		MaxIdleConns:           cfg.MaxIdleConns,
+		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:        cfg.IdleConnTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+	}
+}
+
+// Result is one attempt and what it means.
+type Result struct {
+	// Attempt is the record for hookline.attempts, secrets masked.
+	Attempt schemas.Attempt
+	// Outcome is Classify of the attempt.
+	Outcome Outcome
+	// Err is why no response arrived (Attempt.StatusCode is 0), or what
+	// failed while reading one; nil otherwise. It wraps ErrInvalidRequest
+	// when no request could be built. When the caller's context ended the
+	// attempt (ctx.Err() != nil after Send) the attempt says nothing about
+	// the endpoint: a consumer shutting down should leave the job to its
+	// successor rather than publish it.
+	Err error
+}
+
+// Deliver makes one attempt of job to wh and returns its record.
+func (d *Deliverer) Deliver(ctx context.Context, wh schemas.Webhook, job schemas.Job) schemas.Attempt {
+	return d.Send(ctx, wh, job).Attempt
+}
+
+// Send makes one attempt of job to wh: one POST, bounded by the webhook's
+// timeout, never followed through a redirect. Every field of the attempt is
+// filled whatever happens; Send never panics.
+func (d *Deliverer) Send(ctx context.Context, wh schemas.Webhook, job schemas.Job) Result {
+	start := d.now()
+	n := max(job.Attempts, 0) + 1
+	webhookID := job.WebhookID
+	if webhookID == "" {
+		webhookID = wh.ID
+	}
+	att := schemas.Attempt{
+		DeliveryID: job.DeliveryID, WebhookID: webhookID, Tenant: job.Tenant,
+		EventIDs: job.EventIDs, EventType: job.EventType, N: n,
+		At: start.UTC(), DeliveryCreatedAt: job.CreatedAt, URL: wh.URL,
+		RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID,
+	}
+
+	timeout := d.timeout(wh)
+	attemptCtx, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+
+	body := encodeBody(wh.ContentType, job.Payload)
+	att.RequestBody = string(body.bytes)
+	req, err := d.newRequest(attemptCtx, wh, job, body, start, n)
+	if req != nil {
+		att.RequestHeaders = recordHeaders(req.Header)
+	}
+	if err == nil {
+		att.StatusCode, att.ResponseHeaders, att.ResponseBody, err = d.do(req)
+	}
+	att.DurationMS = d.now().Sub(start).Milliseconds()
+	if err != nil {
+		att.Error = errorText(err, timeout)
+		if att.StatusCode != 0 {
+			att.Error = "reading response body: " + att.Error
+		}
+	}
+	outcome := Classify(att.StatusCode, err)
+	att.State = stateFor(outcome)
+
+	d.logger.LogAttrs(ctx, slog.LevelDebug, "delivery attempt",
+		slog.String("delivery_id", att.DeliveryID), slog.String("webhook_id", att.WebhookID),
+		slog.Int("n", att.N), slog.Int("status", att.StatusCode),
+		slog.Int64("duration_ms", att.DurationMS), slog.String("outcome", outcome.Class.String()),
+		slog.String("error", att.Error))
+	return Result{Attempt: att, Outcome: outcome, Err: err}
+}
+
+// timeout is the webhook's timeout_ms, defaulted and capped.
+func (d *Deliverer) timeout(wh schemas.Webhook) time.Duration {
+	if wh.TimeoutMS <= 0 {
+		return d.cfg.DefaultTimeout
+	}
+	// Compare in milliseconds first: a huge timeout_ms would overflow.
+	if int64(wh.TimeoutMS) >= d.cfg.MaxTimeout.Milliseconds() {
+		return d.cfg.MaxTimeout
+	}
+	return time.Duration(wh.TimeoutMS) * time.Millisecond
+}
+
+type encodedBody struct {
+	bytes       []byte
+	contentType string
+}
+
+// encodeBody is the request body: the payload as it is, or form-encoded as
+// payload=<json> when the webhook asks for a form.
+func encodeBody(contentType string, payload []byte) encodedBody {
+	if contentType == schemas.ContentTypeForm {
+		return encodedBody{[]byte("payload=" + url.QueryEscape(string(payload))), schemas.ContentTypeForm}
+	}
+	return encodedBody{payload, schemas.ContentTypeJSON}
+}
+
+// newRequest builds the POST. Errors wrap ErrInvalidRequest; the request is
+// returned with them when it got as far as its headers.
+func (d *Deliverer) newRequest(ctx context.Context, wh schemas.Webhook, job schemas.Job, body encodedBody, at time.Time, n int) (*http.Request, error) {
+	if job.DeliveryID == "" {
+		// Receivers de-duplicate on webhook-id and sign over it.
+		return nil, fmt.Errorf("%w: job has no delivery id", ErrInvalidRequest)
+	}
+	u, err := url.Parse(wh.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("%w: url must be an absolute http or https URL without credentials", ErrInvalidRequest)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body.bytes))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	h := req.Header
+	for name, value := range wh.Headers {
+		if !validHeaderName(name) || !validHeaderValue(value) {
+			return req, fmt.Errorf("%w: header %q is not a valid HTTP header", ErrInvalidRequest, name)
+		}
+		h.Set(name, value)
+	}
+	// Set after the webhook's own headers, so that none of them can
+	// override what receivers rely on.
+	h.Set("Content-Type", body.contentType)
+	h.Set("User-Agent", d.userAgent)
+	h.Set(signing.HeaderID, job.DeliveryID)
+	h.Set(signing.HeaderTimestamp, signing.Timestamp(at))
+	h.Set(HeaderEvent, job.EventType)
+	h.Set(HeaderAttempt, strconv.Itoa(n))
+	if wh.Secret == "" {
+		return req, nil
+	}
+	key, err := signing.Key(wh.Secret)
+	if err != nil {
+		return req, fmt.Errorf("%w: secret: %w", ErrInvalidRequest, err)
+	}
+	std, github := signing.Sign(key, job.DeliveryID, at, body.bytes)
+	h.Set(signing.HeaderSignature, std)
+	h.Set(signing.HeaderSignature256, github)
+	return req, nil
+}
+
+// do sends req and reads at most MaxResponseBody bytes of the answer. It
+// always drains and closes the body so that the connection can be reused.
+func (d *Deliverer) do(req *http.Request) (status int, header map[string]string, body string, err error) {
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer func() {
+		// Errors here only cost the connection its place in the pool.
+		_, _ = io.CopyN(io.Discard, resp.Body, int64(d.cfg.MaxDrain))
+		_ = resp.Body.Close()
+	}()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(d.cfg.MaxResponseBody)))
+	return resp.StatusCode, recordHeaders(resp.Header), string(b), err
+}
+
+// errorText describes a failed attempt for the record. The URL is already
+// in the record, so url.Error's "Post <url>:" prefix is dropped.
+func errorText(err error, timeout time.Duration) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("timeout: no complete response within %s", timeout)
+	case errors.Is(err, context.Canceled):
+		return "cancelled: the sender stopped before the endpoint answered"
+	}
+	return err.Error()
+}
+
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		isToken := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !isToken {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

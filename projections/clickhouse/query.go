@@ -1,0 +1,196 @@
+package clickhouse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/schemas"
+)
+
+// Page sizes (projections.DeliveryQuery.Limit).
+const (
+	defaultLimit = 50
+	maxLimit     = 500
+)
+
+// selectDelivery reads one delivery's attempts, once each. The delivery
+// index turns the lookup by id into a primary-key range of attempts.
+const selectDelivery = `SELECT tenant, webhook_id, delivery_id, n, state, at_ms, delivery_created_ms,
+	event_ids, event_type, status_code, duration_ms, error, url,
+	request_headers, request_body, response_headers, response_body, redelivery_of, replay_id
+FROM attempts
+WHERE tenant = ? AND delivery_id = ?
+	AND webhook_id IN (SELECT webhook_id FROM delivery_index WHERE tenant = ? AND delivery_id = ?)
+ORDER BY n
+LIMIT 1 BY n`
+
+// GetDelivery reads every attempt of one delivery.
+func (s *Store) GetDelivery(ctx context.Context, tenant, id string) (projections.Delivery, error) {
+	rows, err := s.conn.Query(ctx, selectDelivery, tenant, id, tenant, id)
+	if err != nil {
+		return projections.Delivery{}, fmt.Errorf("clickhouse: get delivery: %w", err)
+	}
+	defer rows.Close()
+	var attempts []schemas.Attempt
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			return projections.Delivery{}, err
+		}
+		attempts = append(attempts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return projections.Delivery{}, fmt.Errorf("clickhouse: get delivery: %w", err)
+	}
+	d, ok := projections.Derive(attempts, true)
+	if !ok {
+		return projections.Delivery{}, projections.ErrNotFound
+	}
+	return d, nil
+}
+
+func scanAttempt(rows driver.Rows) (schemas.Attempt, error) {
+	var (
+		a                      schemas.Attempt
+		n                      uint32
+		atMS, createdMS        int64
+		status                 int32
+		reqHeaders, respHeader string
+	)
+	err := rows.Scan(&a.Tenant, &a.WebhookID, &a.DeliveryID, &n, &a.State, &atMS, &createdMS,
+		&a.EventIDs, &a.EventType, &status, &a.DurationMS, &a.Error, &a.URL,
+		&reqHeaders, &a.RequestBody, &respHeader, &a.ResponseBody, &a.RedeliveryOf, &a.ReplayID)
+	if err != nil {
+		return a, fmt.Errorf("clickhouse: read attempt: %w", err)
+	}
+	a.N, a.StatusCode = int(n), int(status)
+	a.At, a.DeliveryCreatedAt = fromMillis(atMS), fromMillis(createdMS)
+	if a.RequestHeaders, err = decodeHeaders(reqHeaders); err != nil {
+		return a, err
+	}
+	a.ResponseHeaders, err = decodeHeaders(respHeader)
+	return a, err
+}
+
+func decodeHeaders(s string) (map[string]string, error) {
+	if s == "" || s == "null" {
+		return nil, nil
+	}
+	var h map[string]string
+	if err := json.Unmarshal([]byte(s), &h); err != nil {
+		return nil, fmt.Errorf("clickhouse: decode headers: %w", err)
+	}
+	return h, nil
+}
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// listDeliveries folds each delivery's attempts into one row: the fields of
+// its highest attempt (argMax by n), the creation time of its lowest and the
+// number of distinct attempts, which a repeated row does not change.
+const listDeliveries = `SELECT delivery_id,
+	argMax(webhook_id, n), argMax(event_ids, n), argMax(event_type, n),
+	argMax(state, n) AS last_state, argMax(status_code, n), argMax(at_ms, n),
+	argMax(at_ms, n) AS first_created_ms,
+	argMax(url, n), argMax(redelivery_of, n), argMax(replay_id, n), uniqExact(n)
+FROM attempts
+WHERE tenant = ? AND webhook_id = ?`
+
+// ListDeliveries answers a page with one grouped query that asks for one
+// row more than the page, to know whether a next page exists.
+func (s *Store) ListDeliveries(ctx context.Context, q projections.DeliveryQuery) (projections.DeliveryPage, error) {
+	limit := q.Limit
+	switch {
+	case limit < 1:
+		limit = defaultLimit
+	case limit > maxLimit:
+		limit = maxLimit
+	}
+	query, args := listQuery(q, limit+1)
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return projections.DeliveryPage{}, fmt.Errorf("clickhouse: list deliveries: %w", err)
+	}
+	defer rows.Close()
+	var page projections.DeliveryPage
+	for rows.Next() {
+		d, err := scanListed(rows)
+		if err != nil {
+			return projections.DeliveryPage{}, err
+		}
+		page.Deliveries = append(page.Deliveries, d)
+	}
+	if err := rows.Err(); err != nil {
+		return projections.DeliveryPage{}, fmt.Errorf("clickhouse: list deliveries: %w", err)
+	}
+	if len(page.Deliveries) > limit {
+		page.Deliveries = page.Deliveries[:limit]
+		page.NextCursor = page.Deliveries[limit-1].ID
+	}
+	return page, nil
+}
+
+// listQuery adds the query's filters as fixed SQL text with bound values.
+func listQuery(q projections.DeliveryQuery, limit int) (string, []any) {
+	var b strings.Builder
+	b.WriteString(listDeliveries)
+	args := []any{q.Tenant, q.WebhookID}
+	if q.Cursor != "" {
+		b.WriteString("\n\tAND delivery_id < ?")
+		args = append(args, q.Cursor)
+	}
+	b.WriteString("\nGROUP BY delivery_id")
+	var having []string
+	if q.State != "" {
+		having = append(having, "last_state = ?")
+		args = append(args, q.State)
+	}
+	// Stored times are whole milliseconds: t >= since holds exactly when
+	// t >= since rounded up, and t < until when t < until rounded up.
+	if !q.Since.IsZero() {
+		having = append(having, "first_created_ms >= ?")
+		args = append(args, ceilMillis(q.Since))
+	}
+	if !q.Until.IsZero() {
+		having = append(having, "first_created_ms < ?")
+		args = append(args, ceilMillis(q.Until))
+	}
+	if len(having) > 0 {
+		b.WriteString("\nHAVING " + strings.Join(having, " AND "))
+	}
+	b.WriteString("\nORDER BY delivery_id DESC\nLIMIT ?")
+	return b.String(), append(args, limit)
+}
+
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
+}
+
+func scanListed(rows driver.Rows) (projections.Delivery, error) {
+	var (
+		last            schemas.Attempt
+		status          int32
+		atMS, createdMS int64
+		count           uint64
+	)
+	err := rows.Scan(&last.DeliveryID, &last.WebhookID, &last.EventIDs, &last.EventType,
+		&last.State, &status, &atMS, &createdMS, &last.URL, &last.RedeliveryOf, &last.ReplayID, &count)
+	if err != nil {
+		return projections.Delivery{}, fmt.Errorf("clickhouse: read delivery: %w", err)
+	}
+	last.StatusCode = int(status)
+	last.At, last.DeliveryCreatedAt = fromMillis(atMS), fromMillis(createdMS)
+	d, _ := projections.Derive([]schemas.Attempt{last}, false)
+	d.AttemptCount = int(count)
+	return d, nil
+}

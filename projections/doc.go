@@ -1,0 +1,9 @@
+// Package projections owns the read side of Hookline: the attempts store
+// interface, the types it answers with, and the rules that derive a
+// delivery's state from its attempts. Implementations live in sub-packages
+// (clickhouse, embedded) and all pass the conformance suite in storetest.
+//
+// A store is a projection of hookline.attempts: it can be rebuilt by
+// re-reading the topic, so it must accept the same attempt twice and keep one
+// row. It must never be written to from anywhere but the projector.
+package projections

@@ -1,0 +1,123 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/schemas"
+)
+
+// Page sizes (projections.DeliveryQuery.Limit).
+const (
+	defaultLimit = 50
+	maxLimit     = 500
+)
+
+func pageSize(limit int) int {
+	switch {
+	case limit < 1:
+		return defaultLimit
+	case limit > maxLimit:
+		return maxLimit
+	}
+	return limit
+}
+
+// ListDeliveries walks the webhook's key range backwards from just below
+// the cursor, one delivery at a time. It decodes at most two attempts of a
+// delivery (the highest, for its state, and the lowest, for its creation
+// time) and stops at the first match past the page, which proves there is a
+// next page.
+func (s *Store) ListDeliveries(ctx context.Context, q projections.DeliveryQuery) (projections.DeliveryPage, error) {
+	limit := pageSize(q.Limit)
+	var page projections.DeliveryPage
+	err := s.db.View(func(tx *bolt.Tx) error {
+		w := walker{c: tx.Bucket(bucketAttempts).Cursor(), prefix: webhookPrefix(q.Tenant, q.WebhookID)}
+		w.start(q.Cursor)
+		for visited := 0; w.more(); visited++ {
+			if visited%256 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d, ok, err := w.next(q)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if len(page.Deliveries) == limit {
+				page.NextCursor = page.Deliveries[limit-1].ID
+				return nil
+			}
+			page.Deliveries = append(page.Deliveries, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return projections.DeliveryPage{}, err
+	}
+	return page, nil
+}
+
+// walker moves backwards over the attempt keys of one webhook. Its keys and
+// values are valid only within the transaction.
+type walker struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k, v   []byte
+}
+
+// start places the walker on the last key of the first delivery below
+// cursor, or of the newest delivery when cursor is empty.
+func (w *walker) start(cursor string) {
+	// The prefix ends in sep; the same bytes ending in sep+1 sort just
+	// after every key of the webhook.
+	bound := append(bytes.Clone(w.prefix[:len(w.prefix)-1]), sep+1)
+	if cursor != "" {
+		bound = append(append(bytes.Clone(w.prefix), cursor...), sep) // just before the cursor's first key
+	}
+	if k, _ := w.c.Seek(bound); k == nil {
+		w.k, w.v = w.c.Last()
+	} else {
+		w.k, w.v = w.c.Prev()
+	}
+}
+
+func (w *walker) more() bool { return w.k != nil && bytes.HasPrefix(w.k, w.prefix) }
+
+// next reads the delivery the walker is on, moves past all its attempts and
+// reports whether the delivery passes the query's filters.
+func (w *walker) next(q projections.DeliveryQuery) (projections.Delivery, bool, error) {
+	delivery := deliveryOf(w.k)
+	last, err := decode(w.v) // keys of a delivery end in n: the first seen is the highest
+	if err != nil {
+		return projections.Delivery{}, false, err
+	}
+	count, firstValue := 0, w.v
+	for w.k != nil && len(w.k) == len(delivery)+4 && bytes.HasPrefix(w.k, delivery) {
+		count, firstValue = count+1, w.v
+		w.k, w.v = w.c.Prev()
+	}
+	if q.State != "" && last.State != q.State {
+		return projections.Delivery{}, false, nil
+	}
+	if count > 1 {
+		first, err := decode(firstValue)
+		if err != nil {
+			return projections.Delivery{}, false, err
+		}
+		last.DeliveryCreatedAt = first.DeliveryCreatedAt
+	}
+	d, _ := projections.Derive([]schemas.Attempt{last}, false)
+	d.AttemptCount = count
+	return d, inRange(d.CreatedAt, q.Since, q.Until), nil
+}
+
+// inRange applies Since <= t < Until, a zero bound being open.
+func inRange(t, since, until time.Time) bool {
+	return (since.IsZero() || !t.Before(since)) && (until.IsZero() || t.Before(until))
+}

@@ -1,0 +1,140 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/schemas"
+)
+
+// lockTimeout bounds how long Open waits for another process to release
+// the file.
+const lockTimeout = 5 * time.Second
+
+// Store is a projections.Store in one bbolt file. It is safe for
+// concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ projections.Store = (*Store)(nil)
+
+// Open opens or creates the store at path.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketAttempts, bucketIndex} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("embedded: prepare %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// InsertAttempts writes the batch in one transaction, synced to disk before
+// it returns. A repeated attempt overwrites itself, so it is kept once.
+func (s *Store) InsertAttempts(ctx context.Context, attempts []schemas.Attempt) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	type row struct{ key, value []byte }
+	rows := make([]row, len(attempts))
+	for i, a := range attempts {
+		if err := checkKeys(a); err != nil {
+			return err
+		}
+		v, err := json.Marshal(normalize(a))
+		if err != nil {
+			return fmt.Errorf("embedded: encode attempt %d of %s: %w", a.N, a.DeliveryID, err)
+		}
+		rows[i] = row{attemptKey(a), v}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, idx := tx.Bucket(bucketAttempts), tx.Bucket(bucketIndex)
+		for i, a := range attempts {
+			if err := b.Put(rows[i].key, rows[i].value); err != nil {
+				return fmt.Errorf("embedded: write attempt: %w", err)
+			}
+			if err := idx.Put(indexKey(a.Tenant, a.DeliveryID), []byte(a.WebhookID)); err != nil {
+				return fmt.Errorf("embedded: write index: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// normalize keeps times to the millisecond in UTC, the precision every
+// store answers with.
+func normalize(a schemas.Attempt) schemas.Attempt {
+	a.At = a.At.UTC().Truncate(time.Millisecond)
+	a.DeliveryCreatedAt = a.DeliveryCreatedAt.UTC().Truncate(time.Millisecond)
+	return a
+}
+
+// GetDelivery reads every attempt of one delivery.
+func (s *Store) GetDelivery(ctx context.Context, tenant, id string) (projections.Delivery, error) {
+	var attempts []schemas.Attempt
+	err := s.db.View(func(tx *bolt.Tx) error {
+		webhook := tx.Bucket(bucketIndex).Get(indexKey(tenant, id))
+		if webhook == nil {
+			return nil
+		}
+		prefix := deliveryPrefix(tenant, string(webhook), id)
+		c := tx.Bucket(bucketAttempts).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			a, err := decode(v)
+			if err != nil {
+				return err
+			}
+			attempts = append(attempts, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return projections.Delivery{}, err
+	}
+	d, ok := projections.Derive(attempts, true)
+	if !ok {
+		return projections.Delivery{}, projections.ErrNotFound
+	}
+	return d, ctx.Err()
+}
+
+func decode(v []byte) (schemas.Attempt, error) {
+	var a schemas.Attempt
+	if err := json.Unmarshal(v, &a); err != nil {
+		return a, fmt.Errorf("embedded: decode attempt: %w", err)
+	}
+	return a, nil
+}
+
+// Ping fails once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(*bolt.Tx) error { return nil })
+}
+
+// Close releases the file. Calling it again is harmless.
+func (s *Store) Close() error {
+	return s.db.Close()
+}

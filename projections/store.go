@@ -1,0 +1,126 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+// ErrNotFound is returned for a delivery that does not exist in the asked
+// tenant.
+var ErrNotFound = errors.New("not found")
+
+// Store is the attempts store. Every method is safe for concurrent use.
+type Store interface {
+	// InsertAttempts stores a batch durably before returning nil. An attempt
+	// already stored (same delivery id and n) is kept once.
+	InsertAttempts(ctx context.Context, attempts []schemas.Attempt) error
+	// ListDeliveries answers one page of a webhook's deliveries, newest
+	// first (by delivery id, which grows with creation time).
+	ListDeliveries(ctx context.Context, q DeliveryQuery) (DeliveryPage, error)
+	// GetDelivery returns one delivery with its request and every attempt,
+	// or ErrNotFound.
+	GetDelivery(ctx context.Context, tenant, id string) (Delivery, error)
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// DeliveryQuery selects deliveries of one webhook.
+type DeliveryQuery struct {
+	Tenant    string
+	WebhookID string
+	// State keeps only deliveries whose current state is this one.
+	State string
+	// Since and Until bound the delivery's creation time: Since <= t < Until.
+	// A zero time leaves that side open.
+	Since, Until time.Time
+	// Limit is the page size, 1 to 500.
+	Limit int
+	// Cursor is the NextCursor of the previous page: only deliveries with an
+	// id lower than it are returned, so new deliveries never shift a page.
+	Cursor string
+}
+
+// DeliveryPage is one page of deliveries.
+type DeliveryPage struct {
+	Deliveries []Delivery
+	// NextCursor is empty on the last page.
+	NextCursor string
+}
+
+// Delivery is a delivery as the API shows it (SPEC §5). Request and Attempts
+// are set only by GetDelivery.
+type Delivery struct {
+	ID             string        `json:"id"`
+	WebhookID      string        `json:"webhook_id"`
+	EventIDs       []string      `json:"event_ids"`
+	EventType      string        `json:"event_type"`
+	State          string        `json:"state"`
+	AttemptCount   int           `json:"attempt_count"`
+	LastStatusCode int           `json:"last_status_code"`
+	CreatedAt      time.Time     `json:"created_at"`
+	UpdatedAt      time.Time     `json:"updated_at"`
+	RedeliveryOf   string        `json:"redelivery_of,omitempty"`
+	ReplayID       string        `json:"replay_id,omitempty"`
+	URL            string        `json:"url,omitempty"`
+	Request        *Request      `json:"request,omitempty"`
+	Attempts       []AttemptView `json:"attempts,omitempty"`
+}
+
+// Request is what was sent, secrets masked.
+type Request struct {
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+// AttemptView is one attempt in a delivery's detail.
+type AttemptView struct {
+	N               int               `json:"n"`
+	At              time.Time         `json:"at"`
+	StatusCode      int               `json:"status_code"`
+	DurationMS      int64             `json:"duration_ms"`
+	Error           string            `json:"error,omitempty"`
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
+	ResponseBody    string            `json:"response_body,omitempty"`
+}
+
+// Derive builds a delivery from its attempts, in any order and with
+// duplicates: the attempt with the highest n decides the state. It returns
+// false when there are none. withDetail adds the request and the attempts.
+func Derive(attempts []schemas.Attempt, withDetail bool) (Delivery, bool) {
+	if len(attempts) == 0 {
+		return Delivery{}, false
+	}
+	sorted := make([]schemas.Attempt, 0, len(attempts))
+	seen := make(map[int]bool, len(attempts))
+	for _, a := range attempts {
+		if !seen[a.N] {
+			seen[a.N] = true
+			sorted = append(sorted, a)
+		}
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].N < sorted[j].N })
+	first, last := sorted[0], sorted[len(sorted)-1]
+	d := Delivery{
+		ID: last.DeliveryID, WebhookID: last.WebhookID, EventIDs: last.EventIDs,
+		EventType: last.EventType, State: last.State, AttemptCount: len(sorted),
+		LastStatusCode: last.StatusCode, CreatedAt: first.DeliveryCreatedAt.UTC(),
+		UpdatedAt: last.At.UTC(), RedeliveryOf: last.RedeliveryOf, ReplayID: last.ReplayID,
+		URL: last.URL,
+	}
+	if !withDetail {
+		return d, true
+	}
+	d.Request = &Request{Headers: last.RequestHeaders, Body: last.RequestBody}
+	for _, a := range sorted {
+		d.Attempts = append(d.Attempts, AttemptView{
+			N: a.N, At: a.At.UTC(), StatusCode: a.StatusCode, DurationMS: a.DurationMS,
+			Error: a.Error, ResponseHeaders: a.ResponseHeaders, ResponseBody: a.ResponseBody,
+		})
+	}
+	return d, true
+}

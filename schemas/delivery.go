@@ -1,0 +1,92 @@
+package schemas
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Delivery states (SPEC §4).
+const (
+	StatePending   = "pending"
+	StateSucceeded = "succeeded"
+	StateRetrying  = "retrying"
+	StateFailed    = "failed"
+)
+
+// Job is one delivery to make, on hookline.deliveries keyed by webhook id so
+// that one endpoint's jobs stay on one partition, in order.
+type Job struct {
+	DeliveryID string    `json:"delivery_id"`
+	WebhookID  string    `json:"webhook_id"`
+	Tenant     string    `json:"tenant"`
+	EventIDs   []string  `json:"event_ids"`
+	EventType  string    `json:"event_type"`
+	ResourceID string    `json:"resource_id,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	// Payload is the request body in JSON: one envelope, or an array of them
+	// for a batch. The sender form-encodes it when the webhook asks.
+	Payload json.RawMessage `json:"payload"`
+	// Attempts counts the attempts already made (0 for a new delivery).
+	Attempts     int    `json:"attempts"`
+	RedeliveryOf string `json:"redelivery_of,omitempty"`
+	ReplayID     string `json:"replay_id,omitempty"`
+}
+
+// Envelope is the body of a delivery of one event (SPEC §4).
+type Envelope struct {
+	ID             string          `json:"id"`
+	EventID        string          `json:"event_id"`
+	EventType      string          `json:"event_type"`
+	EventTime      time.Time       `json:"event_time"`
+	Resource       string          `json:"resource"`
+	ResourceID     string          `json:"resource_id"`
+	WebhookID      string          `json:"webhook_id"`
+	CurrentContext json.RawMessage `json:"current_context,omitempty"`
+	Data           json.RawMessage `json:"data,omitempty"`
+}
+
+// Attempt is one HTTP attempt of a delivery, on hookline.attempts keyed by
+// delivery id. It is self-contained: a store can answer every question about
+// a delivery from its attempts alone. Secrets in RequestHeaders are masked
+// before the record is produced.
+type Attempt struct {
+	DeliveryID string   `json:"delivery_id"`
+	WebhookID  string   `json:"webhook_id"`
+	Tenant     string   `json:"tenant"`
+	EventIDs   []string `json:"event_ids"`
+	EventType  string   `json:"event_type"`
+	// N numbers the attempts of one delivery from 1. (DeliveryID, N) is
+	// unique: a store keeps one row for it however often it is replayed.
+	N int `json:"n"`
+	// State is the delivery's state after this attempt.
+	State             string            `json:"state"`
+	At                time.Time         `json:"at"`
+	DeliveryCreatedAt time.Time         `json:"delivery_created_at"`
+	StatusCode        int               `json:"status_code"`
+	DurationMS        int64             `json:"duration_ms"`
+	Error             string            `json:"error,omitempty"`
+	URL               string            `json:"url"`
+	RequestHeaders    map[string]string `json:"request_headers"`
+	RequestBody       string            `json:"request_body"`
+	ResponseHeaders   map[string]string `json:"response_headers,omitempty"`
+	ResponseBody      string            `json:"response_body,omitempty"`
+	RedeliveryOf      string            `json:"redelivery_of,omitempty"`
+	ReplayID          string            `json:"replay_id,omitempty"`
+}
+
+// DeadLetter is one message on hookline.dead: an input that could not be
+// processed, or a delivery that failed for good, with the reason.
+type DeadLetter struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	// Source is the topic, partition and offset the message came from.
+	Topic     string `json:"topic,omitempty"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Key       string `json:"key,omitempty"`
+	// Value is the original message when it could not be decoded.
+	Value string `json:"value,omitempty"`
+	// Job and LastAttempt are set for a delivery that failed for good.
+	Job         *Job     `json:"job,omitempty"`
+	LastAttempt *Attempt `json:"last_attempt,omitempty"`
+}

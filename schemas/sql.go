@@ -1,0 +1,12 @@
+package schemas
+
+import "embed"
+
+// ClickHouseMigrations holds the ClickHouse DDL of the attempts store as
+// numbered files, sql/clickhouse/NNN_name.sql, applied in order of NNN. A
+// file may hold several statements, each ending with a semicolon. Every
+// statement must be idempotent (IF NOT EXISTS) and must run on ClickHouse
+// 18.16 as well as on a current server.
+//
+//go:embed sql/clickhouse/*.sql
+var ClickHouseMigrations embed.FS

@@ -1,0 +1,12 @@
+package schemas
+
+// Topic names (SPEC §1). Every stage reads and writes only these.
+const (
+	TopicEvents        = "hookline.events"
+	TopicSubscriptions = "hookline.subscriptions"
+	TopicDeliveries    = "hookline.deliveries"
+	TopicAttempts      = "hookline.attempts"
+	TopicDead          = "hookline.dead"
+	// TopicRetryPrefix names the delayed retry topics (hookline.retry.<tier>).
+	TopicRetryPrefix = "hookline.retry."
+)

@@ -1,0 +1,319 @@
+package schemas
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Content types a webhook can ask for (SPEC §3).
+const (
+	ContentTypeJSON = "application/json"
+	ContentTypeForm = "application/x-www-form-urlencoded"
+)
+
+// Webhook defaults (SPEC §3).
+const (
+	DefaultRetries   = 5
+	DefaultTimeoutMS = 10000
+	MaxRetries       = 50
+	MaxTimeoutMS     = 120000
+)
+
+// Webhook is a subscription as it lives on hookline.subscriptions: the whole
+// state after a change, secret included. The API never returns it as is; see
+// Public.
+type Webhook struct {
+	ID          string            `json:"id"`
+	Tenant      string            `json:"tenant"`
+	Name        string            `json:"name"`
+	URL         string            `json:"url"`
+	Enabled     bool              `json:"enabled"`
+	ContentType string            `json:"content_type"`
+	Secret      string            `json:"secret,omitempty"`
+	Events      []string          `json:"events"`
+	Identifier  string            `json:"identifier,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	Retries     int               `json:"retries"`
+	TimeoutMS   int               `json:"timeout_ms"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	// Version grows by one with every change; consumers of the topic ignore
+	// a change older than the state they hold.
+	Version int64 `json:"version"`
+}
+
+// WebhookOp names a change on hookline.subscriptions.
+type WebhookOp string
+
+// The changes a webhook goes through.
+const (
+	OpCreated WebhookOp = "created"
+	OpUpdated WebhookOp = "updated"
+	OpDeleted WebhookOp = "deleted"
+)
+
+// WebhookEvent is one message on hookline.subscriptions, keyed by webhook id.
+// The topic is compacted: the last message of a key is the webhook's state.
+type WebhookEvent struct {
+	Op      WebhookOp `json:"op"`
+	At      time.Time `json:"at"`
+	Webhook Webhook   `json:"webhook"`
+}
+
+// PublicWebhook is a webhook as the API returns it: credentials are
+// write-only, so the secret is replaced by has_secret.
+type PublicWebhook struct {
+	ID              string            `json:"id"`
+	Name            string            `json:"name"`
+	URL             string            `json:"url"`
+	Enabled         bool              `json:"enabled"`
+	ContentType     string            `json:"content_type"`
+	HasSecret       bool              `json:"has_secret"`
+	Events          []string          `json:"events"`
+	Identifier      string            `json:"identifier,omitempty"`
+	IncludeRelated  bool              `json:"include_related"`
+	IncludeAllFields bool             `json:"include_all_fields"`
+	Headers         map[string]string `json:"headers,omitempty"`
+	Retries         int               `json:"retries"`
+	TimeoutMS       int               `json:"timeout_ms"`
+	CreatedAt       time.Time         `json:"created_at"`
+	UpdatedAt       time.Time         `json:"updated_at"`
+}
+
+// Public returns the API view of the webhook.
+func (w Webhook) Public() PublicWebhook {
+	return PublicWebhook{
+		ID: w.ID, Name: w.Name, URL: w.URL, Enabled: w.Enabled,
+		ContentType: w.ContentType, HasSecret: w.Secret != "",
+		Events: w.Events, Identifier: w.Identifier,
+		IncludeAllFields: true, Headers: w.Headers,
+		Retries: w.Retries, TimeoutMS: w.TimeoutMS,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+	}
+}
+
+// WebhookInput is the body of create (POST) and update (PATCH). A nil field
+// is "not given": create applies the default, update keeps the old value.
+//
+// Fields whose behaviour is not built yet are decoded only so that they can
+// be refused with a clear error: a field is never accepted and ignored.
+type WebhookInput struct {
+	Name        *string            `json:"name"`
+	URL         *string            `json:"url"`
+	Enabled     *bool              `json:"enabled"`
+	ContentType *string            `json:"content_type"`
+	Secret      *string            `json:"secret"`
+	Events      *[]string          `json:"events"`
+	Identifier  *string            `json:"identifier"`
+	Headers     *map[string]string `json:"headers"`
+	Retries     *int               `json:"retries"`
+	TimeoutMS   *int               `json:"timeout_ms"`
+
+	IncludeRelated   *bool           `json:"include_related"`
+	IncludeAllFields *bool           `json:"include_all_fields"`
+	Condition        json.RawMessage `json:"condition"`
+	Fields           json.RawMessage `json:"fields"`
+	Auth             json.RawMessage `json:"auth"`
+	Batching         json.RawMessage `json:"batching"`
+	RateLimit        json.RawMessage `json:"rate_limit"`
+}
+
+// notYet lists the fields a later release brings; giving one is a 400.
+func (in *WebhookInput) notYet() error {
+	refuse := func(field string) error {
+		return &FieldError{Field: field, Message: "is not supported yet by this version of Hookline"}
+	}
+	isSet := func(raw json.RawMessage) bool {
+		s := strings.TrimSpace(string(raw))
+		return s != "" && s != "null"
+	}
+	switch {
+	case in.IncludeRelated != nil && *in.IncludeRelated:
+		return refuse("include_related")
+	case in.IncludeAllFields != nil && !*in.IncludeAllFields:
+		return refuse("include_all_fields")
+	case isSet(in.Condition):
+		return refuse("condition")
+	case isSet(in.Fields):
+		return refuse("fields")
+	case isSet(in.Auth) && !authIsNone(in.Auth):
+		return refuse("auth")
+	case isSet(in.Batching):
+		return refuse("batching")
+	case isSet(in.RateLimit):
+		return refuse("rate_limit")
+	}
+	return nil
+}
+
+// authIsNone accepts the only auth this version implements: "none", or
+// {"type": "none"} with nothing else.
+func authIsNone(raw json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s == "none"
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil || len(obj) != 1 {
+		return false
+	}
+	return json.Unmarshal(obj["type"], &s) == nil && s == "none"
+}
+
+// Apply merges the input into w (a zero Webhook for a create) and validates
+// the result. It does not touch id, tenant, times or version.
+func (in *WebhookInput) Apply(w *Webhook, create bool) error {
+	if err := in.notYet(); err != nil {
+		return err
+	}
+	if create {
+		w.Enabled = true
+		w.ContentType = ContentTypeJSON
+		w.Events = []string{"*"}
+		w.Retries = DefaultRetries
+		w.TimeoutMS = DefaultTimeoutMS
+		if in.Name == nil {
+			return &FieldError{Field: "name", Message: "is required"}
+		}
+		if in.URL == nil {
+			return &FieldError{Field: "url", Message: "is required"}
+		}
+	}
+	setIf(&w.Name, in.Name)
+	setIf(&w.URL, in.URL)
+	setIf(&w.Enabled, in.Enabled)
+	setIf(&w.ContentType, in.ContentType)
+	setIf(&w.Secret, in.Secret)
+	setIf(&w.Events, in.Events)
+	setIf(&w.Identifier, in.Identifier)
+	setIf(&w.Headers, in.Headers)
+	setIf(&w.Retries, in.Retries)
+	setIf(&w.TimeoutMS, in.TimeoutMS)
+	return w.Validate()
+}
+
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// Validate checks every field of a webhook.
+func (w *Webhook) Validate() error {
+	w.Name = strings.TrimSpace(w.Name)
+	if w.Name == "" || len(w.Name) > 200 {
+		return &FieldError{Field: "name", Message: "must be 1 to 200 characters"}
+	}
+	if err := ValidateURL(w.URL); err != nil {
+		return &FieldError{Field: "url", Message: err.Error()}
+	}
+	if w.ContentType != ContentTypeJSON && w.ContentType != ContentTypeForm {
+		return &FieldError{Field: "content_type", Message: fmt.Sprintf("must be %q or %q", ContentTypeJSON, ContentTypeForm)}
+	}
+	if len(w.Secret) > 500 {
+		return &FieldError{Field: "secret", Message: "must be at most 500 characters"}
+	}
+	if err := validateEvents(w.Events); err != nil {
+		return err
+	}
+	if err := validateHeaders(w.Headers); err != nil {
+		return err
+	}
+	if w.Retries < 0 || w.Retries > MaxRetries {
+		return &FieldError{Field: "retries", Message: fmt.Sprintf("must be between 0 and %d", MaxRetries)}
+	}
+	if w.TimeoutMS < 1 || w.TimeoutMS > MaxTimeoutMS {
+		return &FieldError{Field: "timeout_ms", Message: fmt.Sprintf("must be between 1 and %d", MaxTimeoutMS)}
+	}
+	return nil
+}
+
+// ValidateURL accepts absolute http and https URLs with a host.
+func ValidateURL(raw string) error {
+	if raw == "" {
+		return fmt.Errorf("is required")
+	}
+	if len(raw) > 2048 {
+		return fmt.Errorf("must be at most 2048 characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("is not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("must use http or https")
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("must name a host")
+	}
+	if u.User != nil {
+		return fmt.Errorf("must not carry credentials; use auth")
+	}
+	return nil
+}
+
+func validateEvents(events []string) error {
+	if len(events) == 0 {
+		return &FieldError{Field: "events", Message: `must list at least one event type, or "*"`}
+	}
+	for i, e := range events {
+		if !ValidEventPattern(e) {
+			return &FieldError{Field: fmt.Sprintf("events[%d]", i),
+				Message: fmt.Sprintf("%q is not an event type: use \"*\", \"resource.*\" or \"resource.trigger\"", e)}
+		}
+	}
+	return nil
+}
+
+// ValidEventPattern accepts "*", "resource.*" and "resource.type".
+func ValidEventPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	res, typ, ok := strings.Cut(p, ".")
+	if !ok || res == "" || typ == "" || strings.ContainsAny(res, "* \t") || strings.ContainsAny(typ, ". \t") {
+		return false
+	}
+	return typ == "*" || !strings.Contains(typ, "*")
+}
+
+// reservedHeaders are set by the sender and cannot be overridden.
+var reservedHeaders = map[string]bool{
+	"content-type": true, "content-length": true, "host": true, "user-agent": true,
+	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
+	"x-hookline-signature-256": true, "x-hookline-event": true, "x-hookline-attempt": true,
+	"transfer-encoding": true, "connection": true,
+}
+
+func validateHeaders(h map[string]string) error {
+	if len(h) > 50 {
+		return &FieldError{Field: "headers", Message: "at most 50 headers"}
+	}
+	for k, v := range h {
+		if !validHeaderName(k) {
+			return &FieldError{Field: "headers", Message: fmt.Sprintf("%q is not a valid header name", k)}
+		}
+		if reservedHeaders[strings.ToLower(k)] {
+			return &FieldError{Field: "headers", Message: fmt.Sprintf("%q is set by Hookline and cannot be overridden", k)}
+		}
+		if strings.ContainsAny(v, "\r\n\x00") || len(v) > 4096 {
+			return &FieldError{Field: "headers", Message: fmt.Sprintf("value of %q is not a valid header value", k)}
+		}
+	}
+	return nil
+}
+
+func validHeaderName(k string) bool {
+	if k == "" || len(k) > 256 {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,98 @@
+package schemas
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func applyJSON(t *testing.T, w *Webhook, body string, create bool) error {
+	t.Helper()
+	var in WebhookInput
+	if err := json.Unmarshal([]byte(body), &in); err != nil {
+		t.Fatalf("bad test body: %v", err)
+	}
+	return in.Apply(w, create)
+}
+
+func TestWebhookCreateDefaults(t *testing.T) {
+	var w Webhook
+	if err := applyJSON(t, &w, `{"name":"n","url":"https://example.com/hook"}`, true); err != nil {
+		t.Fatal(err)
+	}
+	if !w.Enabled || w.ContentType != ContentTypeJSON || len(w.Events) != 1 || w.Events[0] != "*" ||
+		w.Retries != DefaultRetries || w.TimeoutMS != DefaultTimeoutMS {
+		t.Fatalf("defaults not applied: %+v", w)
+	}
+}
+
+func TestWebhookValidation(t *testing.T) {
+	tests := []struct {
+		name, body, field string
+	}{
+		{"name required", `{"url":"https://example.com"}`, "name"},
+		{"url required", `{"name":"n"}`, "url"},
+		{"ftp url", `{"name":"n","url":"ftp://example.com"}`, "url"},
+		{"relative url", `{"name":"n","url":"/hook"}`, "url"},
+		{"url with credentials", `{"name":"n","url":"https://u:p@example.com"}`, "url"},
+		{"blank name", `{"name":"  ","url":"https://example.com"}`, "name"},
+		{"bad content type", `{"name":"n","url":"https://example.com","content_type":"text/xml"}`, "content_type"},
+		{"empty events", `{"name":"n","url":"https://example.com","events":[]}`, "events"},
+		{"bad pattern", `{"name":"n","url":"https://example.com","events":["ticket"]}`, "events[0]"},
+		{"wildcard in the middle", `{"name":"n","url":"https://example.com","events":["*.created"]}`, "events[0]"},
+		{"negative retries", `{"name":"n","url":"https://example.com","retries":-1}`, "retries"},
+		{"zero timeout", `{"name":"n","url":"https://example.com","timeout_ms":0}`, "timeout_ms"},
+		{"reserved header", `{"name":"n","url":"https://example.com","headers":{"webhook-id":"x"}}`, "headers"},
+		{"header with newline", `{"name":"n","url":"https://example.com","headers":{"X-A":"a\nb"}}`, "headers"},
+		{"condition not yet", `{"name":"n","url":"https://example.com","condition":"data.x == 1"}`, "condition"},
+		{"batching not yet", `{"name":"n","url":"https://example.com","batching":{"mode":"any"}}`, "batching"},
+		{"auth none with a password", `{"name":"n","url":"https://example.com","auth":{"type":"none","password":"x"}}`, "auth"},
+		{"auth not yet", `{"name":"n","url":"https://example.com","auth":{"type":"basic","username":"u"}}`, "auth"},
+		{"fields not yet", `{"name":"n","url":"https://example.com","fields":["a"]}`, "fields"},
+		{"related not yet", `{"name":"n","url":"https://example.com","include_related":true}`, "include_related"},
+		{"changed-only not yet", `{"name":"n","url":"https://example.com","include_all_fields":false}`, "include_all_fields"},
+		{"rate limit not yet", `{"name":"n","url":"https://example.com","rate_limit":5}`, "rate_limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w Webhook
+			err := applyJSON(t, &w, tt.body, true)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field {
+				t.Fatalf("err = %v, want a FieldError on %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestWebhookUpdateKeepsUnsetFields(t *testing.T) {
+	var w Webhook
+	if err := applyJSON(t, &w, `{"name":"n","url":"https://example.com","secret":"s","events":["ticket.*"]}`, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyJSON(t, &w, `{"enabled":false}`, false); err != nil {
+		t.Fatal(err)
+	}
+	if w.Enabled || w.Secret != "s" || w.Events[0] != "ticket.*" || w.Name != "n" {
+		t.Fatalf("update changed more than asked: %+v", w)
+	}
+	if p := w.Public(); !p.HasSecret {
+		t.Fatal("has_secret false for a webhook with a secret")
+	}
+	out, _ := json.Marshal(w.Public())
+	if strings.Contains(string(out), `"secret"`) {
+		t.Fatalf("public view leaks the secret: %s", out)
+	}
+}
+
+func TestValidEventPattern(t *testing.T) {
+	for p, want := range map[string]bool{
+		"*": true, "ticket.*": true, "ticket.created": true, "order.scanned": true,
+		"ticket": false, ".created": false, "ticket.": false, "*.created": false, "ticket.cre*": false, "a.b.c": false,
+	} {
+		if got := ValidEventPattern(p); got != want {
+			t.Errorf("ValidEventPattern(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

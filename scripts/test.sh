@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# make test: vet, then every test with the race detector. ClickHouse
+# integration tests need a server: scripts/clickhouse.sh starts one (and
+# installs it when missing and we are root). Without one the tests skip with
+# a loud message, except under CI=true, where they fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if dsn=$(bash scripts/clickhouse.sh start); then
+  export HOOKLINE_TEST_CLICKHOUSE_DSN="$dsn"
+  echo "make test: ClickHouse at $dsn"
+else
+  if [ "${CI:-}" = "true" ]; then
+    echo "make test: ClickHouse could not be started and CI=true: failing." >&2
+    exit 1
+  fi
+  cat >&2 <<'MSG'
+################################################################################
+#  ClickHouse is not available: its integration tests will be SKIPPED.         #
+#  Run `make test` as root to install it, or install clickhouse-server.        #
+################################################################################
+MSG
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "make test: gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go test -race -shuffle=on -timeout 15m -count=1 ./...
