@@ -66,21 +66,21 @@ type WebhookEvent struct {
 // PublicWebhook is a webhook as the API returns it: credentials are
 // write-only, so the secret is replaced by has_secret.
 type PublicWebhook struct {
-	ID              string            `json:"id"`
-	Name            string            `json:"name"`
-	URL             string            `json:"url"`
-	Enabled         bool              `json:"enabled"`
-	ContentType     string            `json:"content_type"`
-	HasSecret       bool              `json:"has_secret"`
-	Events          []string          `json:"events"`
-	Identifier      string            `json:"identifier,omitempty"`
-	IncludeRelated  bool              `json:"include_related"`
-	IncludeAllFields bool             `json:"include_all_fields"`
-	Headers         map[string]string `json:"headers,omitempty"`
-	Retries         int               `json:"retries"`
-	TimeoutMS       int               `json:"timeout_ms"`
-	CreatedAt       time.Time         `json:"created_at"`
-	UpdatedAt       time.Time         `json:"updated_at"`
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	URL              string            `json:"url"`
+	Enabled          bool              `json:"enabled"`
+	ContentType      string            `json:"content_type"`
+	HasSecret        bool              `json:"has_secret"`
+	Events           []string          `json:"events"`
+	Identifier       string            `json:"identifier,omitempty"`
+	IncludeRelated   bool              `json:"include_related"`
+	IncludeAllFields bool              `json:"include_all_fields"`
+	Headers          map[string]string `json:"headers,omitempty"`
+	Retries          int               `json:"retries"`
+	TimeoutMS        int               `json:"timeout_ms"`
+	CreatedAt        time.Time         `json:"created_at"`
+	UpdatedAt        time.Time         `json:"updated_at"`
 }
 
 // Public returns the API view of the webhook.

@@ -97,7 +97,7 @@ func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 const listDeliveries = `SELECT delivery_id,
 	argMax(webhook_id, n), argMax(event_ids, n), argMax(event_type, n),
 	argMax(state, n) AS last_state, argMax(status_code, n), argMax(at_ms, n),
-	argMax(at_ms, n) AS first_created_ms,
+	argMin(delivery_created_ms, n) AS first_created_ms,
 	argMax(url, n), argMax(redelivery_of, n), argMax(replay_id, n), uniqExact(n)
 FROM attempts
 WHERE tenant = ? AND webhook_id = ?`

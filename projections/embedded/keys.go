@@ -68,6 +68,17 @@ func idFrom(delivery, webhookPrefix []byte) string {
 	return string(delivery[len(webhookPrefix) : len(delivery)-1])
 }
 
+// keyable reports whether ids from a query can name stored keys: an id
+// with a NUL would reach across key boundaries.
+func keyable(ids ...string) bool {
+	for _, id := range ids {
+		if strings.IndexByte(id, sep) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // checkKeys refuses an attempt that cannot be keyed.
 func checkKeys(a schemas.Attempt) error {
 	switch {

@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,6 +36,9 @@ func pageSize(limit int) int {
 func (s *Store) ListDeliveries(ctx context.Context, q projections.DeliveryQuery) (projections.DeliveryPage, error) {
 	limit := pageSize(q.Limit)
 	var page projections.DeliveryPage
+	if !keyable(q.Tenant, q.WebhookID) {
+		return page, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		w := walker{c: tx.Bucket(bucketAttempts).Cursor(), prefix: webhookPrefix(q.Tenant, q.WebhookID)}
 		w.start(q.Cursor)
@@ -77,8 +81,13 @@ func (w *walker) start(cursor string) {
 	// The prefix ends in sep; the same bytes ending in sep+1 sort just
 	// after every key of the webhook.
 	bound := append(bytes.Clone(w.prefix[:len(w.prefix)-1]), sep+1)
-	if cursor != "" {
-		bound = append(append(bytes.Clone(w.prefix), cursor...), sep) // just before the cursor's first key
+	switch i := strings.IndexByte(cursor, sep); {
+	case i >= 0:
+		// Ids hold no NUL, so every id below "x\x00…" is at most "x":
+		// start just after the keys of delivery x.
+		bound = append(append(bytes.Clone(w.prefix), cursor[:i]...), sep+1)
+	case cursor != "":
+		bound = append(append(bytes.Clone(w.prefix), cursor...), sep) // the cursor's first key
 	}
 	if k, _ := w.c.Seek(bound); k == nil {
 		w.k, w.v = w.c.Last()

@@ -91,6 +91,12 @@ func normalize(a schemas.Attempt) schemas.Attempt {
 
 // GetDelivery reads every attempt of one delivery.
 func (s *Store) GetDelivery(ctx context.Context, tenant, id string) (projections.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return projections.Delivery{}, err
+	}
+	if !keyable(tenant, id) {
+		return projections.Delivery{}, projections.ErrNotFound
+	}
 	var attempts []schemas.Attempt
 	err := s.db.View(func(tx *bolt.Tx) error {
 		webhook := tx.Bucket(bucketIndex).Get(indexKey(tenant, id))
@@ -115,7 +121,7 @@ func (s *Store) GetDelivery(ctx context.Context, tenant, id string) (projections
 	if !ok {
 		return projections.Delivery{}, projections.ErrNotFound
 	}
-	return d, ctx.Err()
+	return d, nil
 }
 
 func decode(v []byte) (schemas.Attempt, error) {

@@ -17,6 +17,7 @@ func cases() []testCase {
 		{"SameAttemptTwiceInOneBatchIsKeptOnce", testDuplicateInBatch},
 		{"SameAttemptInTwoBatchesIsKeptOnce", testDuplicateAcrossBatches},
 		{"StateComesFromTheHighestAttempt", testStateFromHighestN},
+		{"ListAgreesWithDetail", testListAgreesWithDetail},
 		{"ListIsNewestFirst", testListNewestFirst},
 		{"UnknownDeliveryIsNotFound", testUnknownDelivery},
 		{"OtherTenantSeesNothing", testTenantIsolation},
@@ -148,6 +149,30 @@ func testStateFromHighestN(h *harness) {
 	}
 }
 
+// testListAgreesWithDetail gives attempts that disagree on everything but
+// their ids: a list entry must still be the detail without request and
+// attempts, both following Derive (creation time from the lowest n, the
+// rest from the highest).
+func testListAgreesWithDetail(h *harness) {
+	d := newDelivery("tenant-a", "wh-1", base)
+	a1 := d.attempt(1, schemas.StateRetrying, 503)
+	a2 := d.attempt(2, schemas.StateRetrying, 502)
+	a3 := d.attempt(3, schemas.StateFailed, 500)
+	a2.DeliveryCreatedAt, a3.DeliveryCreatedAt = base.Add(time.Hour), base.Add(2*time.Hour)
+	a3.EventIDs, a3.EventType, a3.URL = []string{"evt-last"}, "ticket.deleted", "https://receiver.example/moved"
+	a3.RedeliveryOf, a3.ReplayID = "0190aaaa-0000-7000-8000-000000000000", "replay-1"
+	h.insert(a3, a1, a2)
+
+	detail := h.get(d.Tenant, d.ID)
+	checkDelivery(h.t, "GetDelivery", detail, want([]schemas.Attempt{a1, a2, a3}, true))
+	page := h.list(d.query(10))
+	if len(page.Deliveries) != 1 {
+		h.t.Fatalf("list has %d deliveries; want 1", len(page.Deliveries))
+	}
+	detail.Request, detail.Attempts = nil, nil
+	checkDelivery(h.t, "list entry", page.Deliveries[0], detail)
+}
+
 func testListNewestFirst(h *harness) {
 	ds := newDeliveries("tenant-a", "wh-1", 6)
 	var attempts []schemas.Attempt
@@ -259,6 +284,7 @@ func testSinceUntil(h *harness) {
 		{"since only", at(3), time.Time{}, []delivery{ds[4], ds[3]}},
 		{"until only", time.Time{}, at(2), []delivery{ds[1], ds[0]}},
 		{"to the millisecond", at(1).Add(time.Millisecond), at(3).Add(time.Millisecond), []delivery{ds[3], ds[2]}},
+		{"below the millisecond", at(1).Add(time.Microsecond), at(3).Add(time.Microsecond), []delivery{ds[3], ds[2]}},
 		{"empty range", at(2), at(2), nil},
 	}
 	for _, sc := range scenarios {
@@ -384,6 +410,13 @@ func testHostileStrings(h *harness) {
 	checkIDs(h.t, "injection", h.list(q).Deliveries, nil)
 	h.notFound(d.Tenant, "' OR '1'='1")
 	h.notFound("?", "?")
+	h.notFound(d.Tenant, d.ID+"\x00")
+	q = victim.query(10)
+	q.WebhookID = victim.WebhookID + "\x00" + victim.ID
+	checkIDs(h.t, "NUL in the webhook id", h.list(q).Deliveries, nil)
+	q = victim.query(10)
+	q.Cursor = victim.ID + "\x00"
+	checkIDs(h.t, "NUL in the cursor", h.list(q).Deliveries, []string{victim.ID})
 }
 
 func testConcurrent(h *harness) {

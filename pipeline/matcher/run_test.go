@@ -1,0 +1,103 @@
+package matcher
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/schemas"
+)
+
+func readN(t *testing.T, b *broker.Broker, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := b.GroupReader(topic, "test-reader-"+topic)
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s: got %d of %d: %v", topic, len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestStageDeadLettersBadInputAndGoesOn: malformed and incomplete messages
+// on hookline.events go to hookline.dead with their reason, and the valid
+// ones around them are matched.
+func TestStageDeadLettersBadInputAndGoesOn(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	w := b.Writer(schemas.TopicEvents)
+	err = broker.Write(ctx, w, []kafka.Message{
+		{Key: []byte("a"), Value: []byte(`{"resource":"ticket","trigger":"create","resource_id":"a","tenant":"t1"}`)},
+		{Key: []byte("b"), Value: []byte(`not json at all`)},
+		{Key: []byte("c"), Value: []byte(`{"resource":"ticket","trigger":"create","tenant":"t1"}`)},
+		{Key: []byte("d"), Value: []byte(`{"resource":"ticket","trigger":"update","resource_id":"d","tenant":"t1"}`)},
+	})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stage := NewStage(b, staticWebhooks{"t1": {hook("w1", nil)}}, log)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- stage.Run(runCtx) }()
+
+	jobs := readN(t, b, schemas.TopicDeliveries, 2)
+	dead := readN(t, b, schemas.TopicDead, 2)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	types := map[string]bool{}
+	for _, m := range jobs {
+		var job schemas.Job
+		if err := json.Unmarshal(m.Value, &job); err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Key) != "w1" {
+			t.Errorf("job keyed %q, want the webhook id", m.Key)
+		}
+		types[job.EventType] = true
+	}
+	if !types["ticket.created"] || !types["ticket.updated"] {
+		t.Fatalf("jobs for %v, want ticket.created and ticket.updated", types)
+	}
+	reasons := map[string]string{}
+	for _, m := range dead {
+		var dl schemas.DeadLetter
+		if err := json.Unmarshal(m.Value, &dl); err != nil {
+			t.Fatal(err)
+		}
+		if dl.Topic != schemas.TopicEvents || dl.Reason == "" {
+			t.Errorf("dead letter without source or reason: %+v", dl)
+		}
+		reasons[dl.Value] = dl.Reason
+	}
+	if r := reasons["not json at all"]; r == "" {
+		t.Errorf("malformed message not dead-lettered with a reason: %v", reasons)
+	}
+	if r := reasons[`{"resource":"ticket","trigger":"create","tenant":"t1"}`]; r == "" || !strings.Contains(r, "resource_id") {
+		t.Errorf("incomplete message's reason does not name resource_id: %v", reasons)
+	}
+}
