@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hookline/hookline/signing"
 )
 
 // Content types a webhook can ask for (SPEC §3).
@@ -215,6 +217,9 @@ func (w *Webhook) Validate() error {
 	}
 	if len(w.Secret) > 500 {
 		return &FieldError{Field: "secret", Message: "must be at most 500 characters"}
+	}
+	if _, err := signing.Key(w.Secret); w.Secret != "" && err != nil {
+		return &FieldError{Field: "secret", Message: "a secret starting with whsec_ must be followed by base64"}
 	}
 	if err := validateEvents(w.Events); err != nil {
 		return err

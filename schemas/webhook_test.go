@@ -41,6 +41,7 @@ func TestWebhookValidation(t *testing.T) {
 		{"empty events", `{"name":"n","url":"https://example.com","events":[]}`, "events"},
 		{"bad pattern", `{"name":"n","url":"https://example.com","events":["ticket"]}`, "events[0]"},
 		{"wildcard in the middle", `{"name":"n","url":"https://example.com","events":["*.created"]}`, "events[0]"},
+		{"whsec secret that is not base64", `{"name":"n","url":"https://example.com","secret":"whsec_!!!"}`, "secret"},
 		{"negative retries", `{"name":"n","url":"https://example.com","retries":-1}`, "retries"},
 		{"zero timeout", `{"name":"n","url":"https://example.com","timeout_ms":0}`, "timeout_ms"},
 		{"reserved header", `{"name":"n","url":"https://example.com","headers":{"webhook-id":"x"}}`, "headers"},

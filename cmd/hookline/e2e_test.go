@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/projections/storetest"
 	"github.com/hookline/hookline/signing"
 )
 
@@ -208,10 +209,21 @@ func TestServeEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
+	t.Run("embedded store", func(t *testing.T) { endToEnd(t) })
+	t.Run("clickhouse store", func(t *testing.T) {
+		endToEnd(t, "--clickhouse-dsn", storetest.ClickHouseDatabase(t))
+	})
+}
+
+// endToEnd registers a webhook, publishes events, checks the signed
+// deliveries and the history, restarts and checks nothing was lost or sent
+// twice.
+func endToEnd(t *testing.T, args ...string) {
 	dataDir := t.TempDir()
+	args = append([]string{"--data-dir", dataDir}, args...)
 	const secret = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM="
 	recv := newReceiver(t, secret)
-	p := startServe(t, "--data-dir", dataDir)
+	p := startServe(t, args...)
 
 	p.call(t, "GET", "/healthz", nil, 200)
 	p.call(t, "GET", "/readyz", nil, 200)
@@ -335,7 +347,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// Restart on the same data dir: webhooks and history are still there,
 	// and nothing is delivered a second time.
-	p = startServe(t, "--data-dir", dataDir)
+	p = startServe(t, args...)
 	out = p.call(t, "GET", "/v1/webhooks/"+hook.ID, nil, 200)
 	if !strings.Contains(string(out), `"tickets"`) {
 		t.Fatalf("webhook after restart: %s", out)

@@ -128,7 +128,7 @@ func (d *Deliverer) Send(ctx context.Context, wh schemas.Webhook, job schemas.Jo
 	}
 
 	timeout := d.timeout(wh)
-	attemptCtx, cancel := context.WithTimeout(ctx, time.Hour)
+	attemptCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	body := encodeBody(wh.ContentType, job.Payload)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
@@ -412,6 +413,29 @@ func TestDeliverGivenClientStillRefusesRedirects(t *testing.T) {
 	}
 	if client.CheckRedirect == nil || client.CheckRedirect(nil, nil) != nil {
 		t.Error("NewDeliverer modified the caller's client")
+	}
+}
+
+func TestDeliverGivenClientCookieJarIsNotUsed(t *testing.T) {
+	rc := newReceiver(t, "", nil, func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "from-first-response", Path: "/"})
+		w.WriteHeader(http.StatusOK)
+	})
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sender.NewDeliverer(sender.Config{}, &http.Client{Jar: jar}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 {
+		d.Deliver(context.Background(), testWebhook(rc.srv.URL), testJob())
+	}
+
+	if c := rc.last(t).header.Get("Cookie"); c != "" {
+		t.Errorf("second delivery carried Cookie %q from the first response", c)
 	}
 }
 

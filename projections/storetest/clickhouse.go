@@ -1,8 +1,15 @@
 package storetest
 
 import (
+	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/google/uuid"
 )
 
 // ClickHouseDSNEnv names the environment variable that points tests at a
@@ -29,4 +36,39 @@ func ClickHouseDSN(t testing.TB) string {
 	}
 	t.Skip("!!! SKIPPING CLICKHOUSE TESTS !!! " + msg)
 	return ""
+}
+
+// ClickHouseDatabase returns the test server's DSN pointed at a database of
+// the test's own, which clickhouse.Open creates and the test's clean-up
+// drops. It skips or fails like ClickHouseDSN when there is no server.
+func ClickHouseDatabase(t testing.TB) string {
+	t.Helper()
+	base := ClickHouseDSN(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", ClickHouseDSNEnv, err)
+	}
+	db := "hookline_test_" + uuid.NewString()[:8] + fmt.Sprint(time.Now().UnixNano()%1e6)
+	u.Path = "/" + db
+	t.Cleanup(func() { dropDatabase(t, base, db) })
+	return u.String()
+}
+
+func dropDatabase(t testing.TB, dsn, db string) {
+	opts, err := ch.ParseDSN(dsn)
+	if err != nil {
+		t.Errorf("drop %s: %v", db, err)
+		return
+	}
+	conn, err := ch.Open(opts)
+	if err != nil {
+		t.Errorf("drop %s: %v", db, err)
+		return
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
+		t.Errorf("drop %s: %v", db, err)
+	}
 }

@@ -1,0 +1,142 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/projections/clickhouse"
+	"github.com/hookline/hookline/projections/embedded"
+	"github.com/hookline/hookline/projections/storetest"
+	"github.com/hookline/hookline/schemas"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func attempt(i, n int, state string) schemas.Attempt {
+	at := time.Date(2026, 11, 22, 10, 0, i, 0, time.UTC)
+	return schemas.Attempt{
+		DeliveryID: fmt.Sprintf("01a20000-0000-7000-8000-%012d", i), WebhookID: "w1", Tenant: "t1",
+		EventIDs: []string{fmt.Sprint("e", i)}, EventType: "ticket.created", N: n, State: state,
+		At: at, DeliveryCreatedAt: at, StatusCode: 200, URL: "https://example.com",
+		RequestHeaders: map[string]string{"Content-Type": "application/json"}, RequestBody: "{}",
+	}
+}
+
+func TestDecode(t *testing.T) {
+	good, _ := json.Marshal(attempt(1, 1, schemas.StateSucceeded))
+	noN, _ := json.Marshal(attempt(2, 0, schemas.StateSucceeded))
+	attempts, dead := Decode([]kafka.Message{{Value: good}, {Value: []byte("{")}, {Value: noN}})
+	if len(attempts) != 1 || attempts[0].DeliveryID != attempt(1, 1, "").DeliveryID {
+		t.Fatalf("attempts = %+v", attempts)
+	}
+	if len(dead) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dead))
+	}
+}
+
+// TestProjectorStoresAttemptsOnceEach runs the stage against each store: a
+// batch of attempts, some of them twice on the topic, lands once each, and
+// after a restart of the stage nothing is lost or doubled.
+func TestProjectorStoresAttemptsOnceEach(t *testing.T) {
+	stores := map[string]func(t *testing.T) projections.Store{
+		"embedded": func(t *testing.T) projections.Store {
+			s, err := embedded.Open(filepath.Join(t.TempDir(), "attempts.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"clickhouse": func(t *testing.T) projections.Store {
+			s, err := clickhouse.Open(t.Context(), storetest.ClickHouseDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			defer store.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 2}, quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+
+			var msgs []kafka.Message
+			for i := 0; i < 30; i++ {
+				a := attempt(i, 1, schemas.StateSucceeded)
+				v, _ := json.Marshal(a)
+				msgs = append(msgs, kafka.Message{Key: []byte(a.DeliveryID), Value: v})
+				if i%3 == 0 { // replayed: the same attempt twice
+					msgs = append(msgs, kafka.Message{Key: []byte(a.DeliveryID), Value: v})
+				}
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte("bad"), Value: []byte("not an attempt")})
+			w := b.Writer(schemas.TopicAttempts)
+			defer w.Close()
+			if err := broker.Write(ctx, w, msgs); err != nil {
+				t.Fatal(err)
+			}
+
+			runStage := func(what string, done func() bool) {
+				stageCtx, stop := context.WithCancel(ctx)
+				exited := make(chan error, 1)
+				go func() { exited <- NewStage(b, store, quiet).Run(stageCtx) }()
+				for deadline := time.Now().Add(30 * time.Second); !done(); time.Sleep(50 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("timed out waiting for %s", what)
+					}
+				}
+				stop()
+				if err := <-exited; err != nil {
+					t.Fatal(err)
+				}
+			}
+			runStage("30 deliveries", func() bool {
+				page, err := store.ListDeliveries(ctx, projections.DeliveryQuery{Tenant: "t1", WebhookID: "w1", Limit: 100})
+				return err == nil && len(page.Deliveries) == 30
+			})
+			// A second attempt of one delivery arrives after a restart.
+			second := attempt(0, 2, schemas.StateFailed)
+			second.StatusCode = 400
+			v, _ := json.Marshal(second)
+			if err := broker.Write(ctx, w, []kafka.Message{{Key: []byte(second.DeliveryID), Value: v}}); err != nil {
+				t.Fatal(err)
+			}
+			runStage("the second attempt", func() bool {
+				d, err := store.GetDelivery(ctx, "t1", second.DeliveryID)
+				return err == nil && len(d.Attempts) == 2
+			})
+			d, err := store.GetDelivery(ctx, "t1", second.DeliveryID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, err := store.ListDeliveries(ctx, projections.DeliveryQuery{Tenant: "t1", WebhookID: "w1", Limit: 100})
+			if err != nil || len(page.Deliveries) != 30 {
+				t.Fatalf("after restart %d deliveries (err %v), want 30", len(page.Deliveries), err)
+			}
+			for _, d := range page.Deliveries {
+				if d.ID != second.DeliveryID && d.AttemptCount != 1 {
+					t.Fatalf("delivery %s has %d attempts, want 1: a replayed attempt shows twice", d.ID, d.AttemptCount)
+				}
+			}
+			if len(d.Attempts) != 2 || d.State != schemas.StateFailed || d.LastStatusCode != 400 {
+				t.Fatalf("delivery after restart = %+v", d)
+			}
+		})
+	}
+}
