@@ -408,3 +408,97 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestServeDrainsInFlightDeliveriesOnSIGTERM: a delivery in flight when
+// SIGTERM arrives is finished and recorded before the process exits, and is
+// not sent again after a restart.
+func TestServeDrainsInFlightDeliveriesOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	var mu sync.Mutex
+	requests := 0
+	inFlight := make(chan struct{}, 10)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		mu.Unlock()
+		inFlight <- struct{}{}
+		time.Sleep(1500 * time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer slow.Close()
+
+	dataDir := t.TempDir()
+	p := startServe(t, "--data-dir", dataDir)
+	var hook struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "slow", "url": slow.URL}, 201), &hook)
+	p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": "T-1"}, 202)
+	select {
+	case <-inFlight:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the delivery never reached the receiver")
+	}
+	p.stop(t) // returns only after a clean exit
+
+	p = startServe(t, "--data-dir", dataDir)
+	defer p.stop(t)
+	var list deliveryList
+	waitFor(t, "the drained delivery in the history", 30*time.Second, func() bool {
+		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+		return len(list.Data) == 1
+	})
+	if d := list.Data[0]; d.State != "succeeded" || d.LastStatusCode != 204 {
+		t.Fatalf("drained delivery = %+v, want succeeded with 204", d)
+	}
+	time.Sleep(2 * time.Second) // time for a wrongful resend to arrive
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != 1 {
+		t.Fatalf("receiver got %d requests, want 1: the in-flight delivery was sent again", requests)
+	}
+}
+
+// TestServeSurvivesKill: after SIGKILL (no chance to save anything) a
+// restart still has every webhook and every delivery, and events published
+// after the restart are delivered.
+func TestServeSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	recv := newReceiver(t, "kill-test-secret")
+	dataDir := t.TempDir()
+	p := startServe(t, "--data-dir", dataDir)
+	var hook struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "k", "url": recv.URL, "secret": "kill-test-secret"}, 201), &hook)
+	for i := 0; i < 5; i++ {
+		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": fmt.Sprint("T-", i)}, 202)
+	}
+	var list deliveryList
+	waitFor(t, "5 deliveries in the history", 60*time.Second, func() bool {
+		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+		return len(list.Data) == 5
+	})
+	p.cmd.Process.Kill()
+	<-p.done
+
+	p = startServe(t, "--data-dir", dataDir)
+	defer p.stop(t)
+	p.call(t, "GET", "/v1/webhooks/"+hook.ID, nil, 200)
+	json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+	if len(list.Data) != 5 {
+		t.Fatalf("history after SIGKILL has %d deliveries, want 5", len(list.Data))
+	}
+	p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": "T-after"}, 202)
+	waitFor(t, "6 distinct deliveries at the receiver", 60*time.Second, func() bool {
+		b, _, _ := recv.snapshot()
+		return len(b) == 6
+	})
+	if _, _, failures := recv.snapshot(); len(failures) > 0 {
+		t.Fatalf("receiver refused deliveries: %v", failures)
+	}
+}
