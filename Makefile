@@ -17,7 +17,7 @@ build:
 
 ## run: build and start hookline serve with the embedded broker and store
 run: build
-	$(BIN) serve --data-dir $(DATA_DIR) --http-addr $(HTTP_ADDR)
+	$(BIN) serve --data-dir $(DATA_DIR) --http-addr $(HTTP_ADDR) --allow-private-targets
 
 ## receiver: a demo receiver that verifies signatures (SECRET=...) and prints deliveries
 receiver: build

@@ -37,6 +37,12 @@ type Deliveries interface {
 	GetDelivery(ctx context.Context, tenant, id string) (projections.Delivery, error)
 }
 
+// Breakers reports an endpoint's circuit breaker state (closed, open,
+// half-open) from the sender running in this process.
+type Breakers interface {
+	State(webhookID string) string
+}
+
 // Check is one readiness check, such as "broker reachable". It returns nil
 // when the dependency is ready.
 type Check func(ctx context.Context) error
@@ -51,6 +57,9 @@ type Deps struct {
 	Checks map[string]Check
 	// Metrics serves GET /metrics; nil answers 501 until metrics exist.
 	Metrics http.Handler
+	// Breakers, when the sender runs in this process, adds breaker_state
+	// to every webhook; nil leaves it out.
+	Breakers Breakers
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// NewID makes webhook and event ids; default a UUIDv7 string, so ids

@@ -178,6 +178,16 @@ type harness struct {
 	dels    *fakeDeliveries
 }
 
+// fakeBreakers reports every endpoint open but "closed-id".
+type fakeBreakers struct{}
+
+func (fakeBreakers) State(id string) string {
+	if id == "closed-id" {
+		return "closed"
+	}
+	return "open"
+}
+
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, cfg Config, checks map[string]Check) *harness {
@@ -186,7 +196,7 @@ func newHarness(t *testing.T, cfg Config, checks map[string]Check) *harness {
 	var mu sync.Mutex
 	n, clock := 0, t0
 	srv, err := New(cfg, Deps{
-		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Checks: checks,
+		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Checks: checks, Breakers: fakeBreakers{},
 		Now: func() time.Time {
 			mu.Lock()
 			defer mu.Unlock()

@@ -13,11 +13,15 @@ import (
 	"github.com/hookline/hookline/schemas"
 )
 
-// publicView is the webhook as the API answers it, times in UTC.
-func publicView(w schemas.Webhook) schemas.PublicWebhook {
+// publicView is the webhook as the API answers it, times in UTC, with its
+// endpoint's breaker state when the sender runs in this process.
+func (s *Server) publicView(w schemas.Webhook) schemas.PublicWebhook {
 	p := w.Public()
 	p.CreatedAt = p.CreatedAt.UTC()
 	p.UpdatedAt = p.UpdatedAt.UTC()
+	if s.deps.Breakers != nil {
+		p.BreakerState = s.deps.Breakers.State(w.ID)
+	}
 	return p
 }
 
@@ -65,7 +69,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("api: webhook created", "tenant", wh.Tenant, "webhook_id", wh.ID)
 	w.Header().Set("Location", "/v1/webhooks/"+wh.ID)
-	writeJSON(w, http.StatusCreated, publicView(wh))
+	writeJSON(w, http.StatusCreated, s.publicView(wh))
 }
 
 // lookup returns the caller's webhook named by the route, or a 404: another
@@ -85,7 +89,7 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	writeJSON(w, http.StatusOK, publicView(wh))
+	writeJSON(w, http.StatusOK, s.publicView(wh))
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +113,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if reflect.DeepEqual(wh, old) {
 		// Nothing changed: no new version, no message on the topic.
-		writeJSON(w, http.StatusOK, publicView(old))
+		writeJSON(w, http.StatusOK, s.publicView(old))
 		return
 	}
 	wh.UpdatedAt = s.now()
@@ -120,7 +124,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("api: webhook updated", "tenant", wh.Tenant, "webhook_id", wh.ID, "version", wh.Version)
-	writeJSON(w, http.StatusOK, publicView(wh))
+	writeJSON(w, http.StatusOK, s.publicView(wh))
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +246,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 			out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last))
 			break
 		}
-		out.Data = append(out.Data, publicView(wh))
+		out.Data = append(out.Data, s.publicView(wh))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -369,3 +369,15 @@ func TestListWebhooksPaginatesWithoutSkipOrRepeat(t *testing.T) {
 		t.Errorf("paged %v while changing, want %v", ids, want)
 	}
 }
+
+func TestWebhookShowsBreakerState(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	rec := h.do("POST", "/v1/webhooks", "", `{"name":"n","url":"https://example.com/h"}`)
+	mustStatus(t, rec, http.StatusCreated)
+	created := decodeBody[map[string]any](t, rec)
+	rec = h.do("GET", "/v1/webhooks/"+created["id"].(string), "", "")
+	mustStatus(t, rec, http.StatusOK)
+	if got := decodeBody[map[string]any](t, rec)["breaker_state"]; got != "open" {
+		t.Fatalf("breaker_state = %v, want open", got)
+	}
+}

@@ -27,10 +27,26 @@ type Job struct {
 	// for a batch. The sender form-encodes it when the webhook asks.
 	Payload json.RawMessage `json:"payload"`
 	// Attempts counts the attempts already made (0 for a new delivery).
-	Attempts     int    `json:"attempts"`
+	Attempts int `json:"attempts"`
+	// Deferrals counts the times the job was put off without a request,
+	// because the endpoint's circuit was open or its queue full. They do
+	// not count against the webhook's retries.
+	Deferrals int `json:"deferrals,omitempty"`
+	// DueAt is when a job on a retry topic may be sent again.
+	DueAt time.Time `json:"due_at,omitempty"`
+	// Reason says why a job is on a retry topic: RetryAfterFailure,
+	// RetryCircuitOpen or RetryEndpointBusy.
+	Reason       string `json:"reason,omitempty"`
 	RedeliveryOf string `json:"redelivery_of,omitempty"`
 	ReplayID     string `json:"replay_id,omitempty"`
 }
+
+// Reasons a job waits on a retry topic.
+const (
+	RetryAfterFailure = "failure"
+	RetryCircuitOpen  = "circuit_open"
+	RetryEndpointBusy = "endpoint_busy"
+)
 
 // Envelope is the body of a delivery of one event (SPEC §4).
 type Envelope struct {

@@ -140,7 +140,8 @@ var (
 		Enabled: true, ContentType: ContentTypeForm, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		Events: []string{"ticket.*", "order.scanned", "*"}, Identifier: "9c1e",
 		Headers: map[string]string{"X-Team": "support", "X-Api-Version": "2"},
-		Retries: DefaultRetries, TimeoutMS: DefaultTimeoutMS,
+		Auth:    &Auth{Type: AuthOAuth2Client, TokenURL: "https://idp.example.com/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"hooks"}},
+		Retries: DefaultRetries, TimeoutMS: DefaultTimeoutMS, RateLimit: 2.5, DisabledReason: "410 Gone",
 		CreatedAt: testTime, UpdatedAt: testTime.Add(time.Hour), Version: 3,
 	}
 
@@ -150,6 +151,7 @@ var (
 		DeliveryID: fullEnvelope.ID, WebhookID: "wh_1", Tenant: "d0a3f370",
 		EventIDs: []string{fullEvent.ID}, EventType: "ticket.updated", ResourceID: "9c1e",
 		CreatedAt: testTime, Payload: mustJSON(fullEnvelope), Attempts: 2,
+		Deferrals: 1, DueAt: testTime.Add(time.Minute), Reason: RetryAfterFailure,
 		RedeliveryOf: "0193a0b4-7c00-7000-8000-000000000000", ReplayID: "rp_1",
 	}
 
@@ -200,6 +202,9 @@ func requireFilled(t *testing.T, where string, v reflect.Value) {
 		}
 		if et.Kind() != reflect.Struct || et.PkgPath() != v.Type().PkgPath() {
 			continue
+		}
+		if et == reflect.TypeOf(Auth{}) {
+			continue // a union: each type has its own fields, checked in TestWebhookSchemaAgreesWithValidate
 		}
 		switch fv.Kind() {
 		case reflect.Slice:
@@ -446,6 +451,25 @@ func TestWebhookSchemaAgreesWithValidate(t *testing.T) {
 		func(w *Webhook) { w.TimeoutMS = MaxTimeoutMS },
 		func(w *Webhook) { w.TimeoutMS = MaxTimeoutMS + 1 },
 		func(w *Webhook) { w.TimeoutMS = 0 },
+		func(w *Webhook) { w.RateLimit = 0 },
+		func(w *Webhook) { w.RateLimit = MaxRateLimit },
+		func(w *Webhook) { w.RateLimit = MaxRateLimit + 1 },
+		func(w *Webhook) { w.RateLimit = -0.5 },
+		func(w *Webhook) { w.Auth = nil },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthNone} },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthNone, Token: "t"} },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthBasic, Username: "u", Password: "p"} },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthBasic, Username: "u"} },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthBasic, Username: "u", Password: "p", Token: "t"} },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthBearer, Token: "t"} },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthBearer} },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthAPIKey, Header: "X-Key", Value: "v"} },
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthAPIKey, Value: "v"} },
+		func(w *Webhook) {
+			w.Auth = &Auth{Type: AuthOAuth2Client, TokenURL: "https://idp/t", ClientID: "c", ClientSecret: "s"}
+		},
+		func(w *Webhook) { w.Auth = &Auth{Type: AuthOAuth2Client, TokenURL: "https://idp/t", ClientID: "c"} },
+		func(w *Webhook) { w.Auth = &Auth{Type: "digest"} },
 	}
 	for i, change := range variants {
 		w := fullWebhook

@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ const (
 	DefaultTimeoutMS = 10000
 	MaxRetries       = 50
 	MaxTimeoutMS     = 120000
+	MaxRateLimit     = 100000
 )
 
 // Webhook is a subscription as it lives on hookline.subscriptions: the whole
@@ -38,10 +40,16 @@ type Webhook struct {
 	Events      []string          `json:"events"`
 	Identifier  string            `json:"identifier,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
+	Auth        *Auth             `json:"auth,omitempty"`
 	Retries     int               `json:"retries"`
 	TimeoutMS   int               `json:"timeout_ms"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	// RateLimit caps requests per second to the endpoint; 0 is no limit.
+	RateLimit float64 `json:"rate_limit,omitempty"`
+	// DisabledReason says why Hookline disabled the webhook (an endpoint
+	// that answered 410 Gone); empty when enabled or disabled by a user.
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 	// Version grows by one with every change; consumers of the topic ignore
 	// a change older than the state they hold.
 	Version int64 `json:"version"`
@@ -79,10 +87,15 @@ type PublicWebhook struct {
 	IncludeRelated   bool              `json:"include_related"`
 	IncludeAllFields bool              `json:"include_all_fields"`
 	Headers          map[string]string `json:"headers,omitempty"`
-	Retries          int               `json:"retries"`
-	TimeoutMS        int               `json:"timeout_ms"`
-	CreatedAt        time.Time         `json:"created_at"`
-	UpdatedAt        time.Time         `json:"updated_at"`
+	Auth             *PublicAuth       `json:"auth,omitempty"`
+	RateLimit        float64           `json:"rate_limit,omitempty"`
+	DisabledReason   string            `json:"disabled_reason,omitempty"`
+	// BreakerState is the endpoint's circuit: closed, open or half-open.
+	BreakerState string    `json:"breaker_state,omitempty"`
+	Retries      int       `json:"retries"`
+	TimeoutMS    int       `json:"timeout_ms"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // Public returns the API view of the webhook.
@@ -92,7 +105,8 @@ func (w Webhook) Public() PublicWebhook {
 		ContentType: w.ContentType, HasSecret: w.Secret != "",
 		Events: w.Events, Identifier: w.Identifier,
 		IncludeAllFields: true, Headers: w.Headers,
-		Retries: w.Retries, TimeoutMS: w.TimeoutMS,
+		Auth: w.Auth.Public(), Retries: w.Retries, TimeoutMS: w.TimeoutMS,
+		RateLimit: w.RateLimit, DisabledReason: w.DisabledReason,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
 }
@@ -118,9 +132,9 @@ type WebhookInput struct {
 	IncludeAllFields *bool           `json:"include_all_fields"`
 	Condition        json.RawMessage `json:"condition"`
 	Fields           json.RawMessage `json:"fields"`
-	Auth             json.RawMessage `json:"auth"`
+	Auth             *Auth           `json:"auth"`
+	RateLimit        *float64        `json:"rate_limit"`
 	Batching         json.RawMessage `json:"batching"`
-	RateLimit        json.RawMessage `json:"rate_limit"`
 }
 
 // notYet lists the fields a later release brings; giving one is a 400.
@@ -141,28 +155,10 @@ func (in *WebhookInput) notYet() error {
 		return refuse("condition")
 	case isSet(in.Fields):
 		return refuse("fields")
-	case isSet(in.Auth) && !authIsNone(in.Auth):
-		return refuse("auth")
 	case isSet(in.Batching):
 		return refuse("batching")
-	case isSet(in.RateLimit):
-		return refuse("rate_limit")
 	}
 	return nil
-}
-
-// authIsNone accepts the only auth this version implements: "none", or
-// {"type": "none"} with nothing else.
-func authIsNone(raw json.RawMessage) bool {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s == "none"
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) != nil || len(obj) != 1 {
-		return false
-	}
-	return json.Unmarshal(obj["type"], &s) == nil && s == "none"
 }
 
 // Apply merges the input into w (a zero Webhook for a create) and validates
@@ -186,6 +182,9 @@ func (in *WebhookInput) Apply(w *Webhook, create bool) error {
 	}
 	setIf(&w.Name, in.Name)
 	setIf(&w.URL, in.URL)
+	if in.Enabled != nil && *in.Enabled {
+		w.DisabledReason = ""
+	}
 	setIf(&w.Enabled, in.Enabled)
 	setIf(&w.ContentType, in.ContentType)
 	setIf(&w.Secret, in.Secret)
@@ -194,6 +193,18 @@ func (in *WebhookInput) Apply(w *Webhook, create bool) error {
 	setIf(&w.Headers, in.Headers)
 	setIf(&w.Retries, in.Retries)
 	setIf(&w.TimeoutMS, in.TimeoutMS)
+	setIf(&w.RateLimit, in.RateLimit)
+	if in.Auth != nil {
+		// auth is replaced whole: credentials are write-only, so a change
+		// of auth gives them again.
+		if err := in.Auth.Validate(); err != nil {
+			return err
+		}
+		w.Auth = in.Auth
+		if w.Auth.Type == AuthNone {
+			w.Auth = nil
+		}
+	}
 	return w.Validate()
 }
 
@@ -233,7 +244,10 @@ func (w *Webhook) Validate() error {
 	if w.TimeoutMS < 1 || w.TimeoutMS > MaxTimeoutMS {
 		return &FieldError{Field: "timeout_ms", Message: fmt.Sprintf("must be between 1 and %d", MaxTimeoutMS)}
 	}
-	return nil
+	if w.RateLimit < 0 || w.RateLimit > MaxRateLimit || math.IsNaN(w.RateLimit) {
+		return &FieldError{Field: "rate_limit", Message: fmt.Sprintf("must be a number of requests per second from 0 (no limit) to %d", MaxRateLimit)}
+	}
+	return w.Auth.Validate()
 }
 
 // ValidateURL accepts absolute http and https URLs with a host.

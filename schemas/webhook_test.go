@@ -48,12 +48,19 @@ func TestWebhookValidation(t *testing.T) {
 		{"header with newline", `{"name":"n","url":"https://example.com","headers":{"X-A":"a\nb"}}`, "headers"},
 		{"condition not yet", `{"name":"n","url":"https://example.com","condition":"data.x == 1"}`, "condition"},
 		{"batching not yet", `{"name":"n","url":"https://example.com","batching":{"mode":"any"}}`, "batching"},
-		{"auth none with a password", `{"name":"n","url":"https://example.com","auth":{"type":"none","password":"x"}}`, "auth"},
-		{"auth not yet", `{"name":"n","url":"https://example.com","auth":{"type":"basic","username":"u"}}`, "auth"},
+		{"auth none with a password", `{"name":"n","url":"https://example.com","auth":{"type":"none","password":"x"}}`, "auth.password"},
+		{"basic without password", `{"name":"n","url":"https://example.com","auth":{"type":"basic","username":"u"}}`, "auth.password"},
+		{"basic with a token", `{"name":"n","url":"https://example.com","auth":{"type":"basic","username":"u","password":"p","token":"t"}}`, "auth.token"},
+		{"bearer without token", `{"name":"n","url":"https://example.com","auth":{"type":"bearer"}}`, "auth.token"},
+		{"api key in a reserved header", `{"name":"n","url":"https://example.com","auth":{"type":"api_key","header":"webhook-id","value":"v"}}`, "auth.header"},
+		{"oauth2 without secret", `{"name":"n","url":"https://example.com","auth":{"type":"oauth2_client_credentials","token_url":"https://a/t","client_id":"c"}}`, "auth.client_secret"},
+		{"oauth2 bad token url", `{"name":"n","url":"https://example.com","auth":{"type":"oauth2_client_credentials","token_url":"ftp://a","client_id":"c","client_secret":"s"}}`, "auth.token_url"},
+		{"unknown auth type", `{"name":"n","url":"https://example.com","auth":{"type":"digest"}}`, "auth.type"},
+		{"negative rate limit", `{"name":"n","url":"https://example.com","rate_limit":-1}`, "rate_limit"},
+		{"huge rate limit", `{"name":"n","url":"https://example.com","rate_limit":1e9}`, "rate_limit"},
 		{"fields not yet", `{"name":"n","url":"https://example.com","fields":["a"]}`, "fields"},
 		{"related not yet", `{"name":"n","url":"https://example.com","include_related":true}`, "include_related"},
 		{"changed-only not yet", `{"name":"n","url":"https://example.com","include_all_fields":false}`, "include_all_fields"},
-		{"rate limit not yet", `{"name":"n","url":"https://example.com","rate_limit":5}`, "rate_limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,5 +102,24 @@ func TestValidEventPattern(t *testing.T) {
 		if got := ValidEventPattern(p); got != want {
 			t.Errorf("ValidEventPattern(%q) = %v, want %v", p, got, want)
 		}
+	}
+}
+
+func TestWebhookAuth(t *testing.T) {
+	var w Webhook
+	body := `{"name":"n","url":"https://example.com","rate_limit":2.5,
+		"auth":{"type":"oauth2_client_credentials","token_url":"https://idp/token","client_id":"c","client_secret":"s3cr3t","scopes":["a"]}}`
+	if err := applyJSON(t, &w, body, true); err != nil {
+		t.Fatal(err)
+	}
+	if w.RateLimit != 2.5 || w.Auth == nil || w.Auth.ClientSecret != "s3cr3t" {
+		t.Fatalf("auth not kept: %+v", w)
+	}
+	out, _ := json.Marshal(w.Public())
+	if strings.Contains(string(out), "s3cr3t") || !strings.Contains(string(out), `"has_credentials":true`) {
+		t.Fatalf("public view: %s", out)
+	}
+	if err := applyJSON(t, &w, `{"auth":{"type":"none"}}`, false); err != nil || w.Auth != nil {
+		t.Fatalf("auth none did not clear auth: %v %+v", err, w.Auth)
 	}
 }

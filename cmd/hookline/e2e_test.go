@@ -55,7 +55,7 @@ var readyLine = regexp.MustCompile(`hookline ready: (http://\S+)`)
 
 func startServe(t *testing.T, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--http-addr", "127.0.0.1:0", "--partitions", "2"}, args...)...)
+	cmd := exec.Command(binary, append([]string{"serve", "--http-addr", "127.0.0.1:0", "--partitions", "2", "--allow-private-targets"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookline/hookline/api"
@@ -41,6 +44,15 @@ type serveConfig struct {
 	stages        string
 	drainTimeout  time.Duration
 	logLevel      string
+
+	retrySchedule       string
+	allowPrivate        bool
+	breakerFailures     uint
+	breakerCooldown     time.Duration
+	breakerProbes       uint
+	endpointConcurrency int
+	endpointQueue       int
+	maxInFlight         int
 }
 
 func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
@@ -55,6 +67,14 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.StringVar(&c.stages, "stages", "all", "stages to run: all, or a comma-separated subset of "+strings.Join(allStages, ","))
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight work may take to finish")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.retrySchedule, "retry-schedule", sender.DefaultSchedule, "comma-separated delays before each retry; each delay is a retry topic hookline.retry.<delay>")
+	fs.BoolVar(&c.allowPrivate, "allow-private-targets", false, "allow deliveries to loopback, private and link-local addresses (refused by default, checked at connect time)")
+	fs.UintVar(&c.breakerFailures, "breaker-failures", 5, "consecutive failed attempts (timeouts, connection errors, 408, 5xx) that open an endpoint's circuit")
+	fs.DurationVar(&c.breakerCooldown, "breaker-cooldown", 30*time.Second, "how long an open circuit waits before half-open probes")
+	fs.UintVar(&c.breakerProbes, "breaker-probes", 1, "requests a half-open circuit lets through; as many successes close it")
+	fs.IntVar(&c.endpointConcurrency, "endpoint-concurrency", 4, "requests at once to one endpoint (one resource's events always go one after another)")
+	fs.IntVar(&c.endpointQueue, "endpoint-queue", 256, "jobs that may wait for one endpoint; more are put off to the first retry topic")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", 10000, "jobs a sender holds at once, all endpoints together; beyond it fetching waits")
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return serve(ctx, c, stdout, stderr) }
 }
 
@@ -84,6 +104,12 @@ func (c *serveConfig) validate() (stages map[string]bool, tokens map[string]stri
 	}
 	if c.drainTimeout <= 0 {
 		return nil, nil, errors.New("--drain-timeout must be positive")
+	}
+	if _, err := sender.ParseSchedule(c.retrySchedule); err != nil {
+		return nil, nil, fmt.Errorf("--retry-schedule: %w", err)
+	}
+	if err := c.senderConfig(nil).Validate(); err != nil {
+		return nil, nil, err
 	}
 	return stages, tokens, nil
 }
@@ -146,7 +172,11 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	bcfg := broker.Config{DataDir: c.dataDir, Partitions: c.partitions, RetentionDays: c.retentionDays}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	scfg := c.senderConfig(metrics)
+	bcfg := broker.Config{DataDir: c.dataDir, Partitions: c.partitions, RetentionDays: c.retentionDays,
+		RetryTopics: scfg.Schedule.Topics()}
 	if c.kafkaBrokers != "" {
 		bcfg.Brokers = strings.Split(c.kafkaBrokers, ",")
 	}
@@ -181,18 +211,27 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	if stages["matcher"] {
 		g.Go(func() error { return matcher.NewStage(b, registry, log).Run(runCtx) })
 	}
+	var breakers api.Breakers
 	if stages["sender"] {
-		s, err := sender.NewStage(b, registry, sender.Config{UserAgentVersion: version}, log)
+		s, err := sender.NewStage(b, registry, scfg, log)
 		if err != nil {
 			return err
 		}
+		breakers = s.Breakers()
 		g.Go(func() error { return s.Run(runCtx) })
 	}
 	if stages["projector"] {
 		g.Go(func() error { return projector.NewStage(b, store, log).Run(runCtx) })
 	}
 	if stages["api"] {
-		if err := serveHTTP(runCtx, g, c, b, registry, store, tokens, log, stdout); err != nil {
+		deps := api.Deps{
+			Webhooks:   registry,
+			Deliveries: store,
+			Breakers:   breakers,
+			Metrics:    promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics}),
+			Checks:     map[string]api.Check{"broker": b.Ping, "store": store.Ping},
+		}
+		if err := serveHTTP(runCtx, g, c, b, deps, tokens, log, stdout); err != nil {
 			return err
 		}
 	} else {
@@ -206,6 +245,24 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// senderConfig builds the sender's configuration from the flags; the
+// schedule was validated before.
+func (c *serveConfig) senderConfig(reg prometheus.Registerer) sender.StageConfig {
+	schedule, _ := sender.ParseSchedule(c.retrySchedule)
+	return sender.StageConfig{
+		HTTP:     sender.Config{UserAgentVersion: version, AllowPrivateTargets: c.allowPrivate},
+		Schedule: schedule,
+		Breaker: sender.BreakerConfig{
+			Failures: uint32(min(c.breakerFailures, 1001)), Cooldown: c.breakerCooldown, Probes: uint32(min(c.breakerProbes, 1001)),
+		},
+		EndpointConcurrency: c.endpointConcurrency,
+		EndpointQueue:       c.endpointQueue,
+		MaxInFlight:         c.maxInFlight,
+		DrainTimeout:        c.drainTimeout,
+		Registerer:          reg,
+	}
 }
 
 func openStore(ctx context.Context, c *serveConfig) (projections.Store, error) {
@@ -223,18 +280,11 @@ func openStore(ctx context.Context, c *serveConfig) (projections.Store, error) {
 	return s, nil
 }
 
-func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker.Broker, registry *subscriptions.Registry,
-	store projections.Store, tokens map[string]string, log *slog.Logger, stdout io.Writer) error {
+func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker.Broker, deps api.Deps,
+	tokens map[string]string, log *slog.Logger, stdout io.Writer) error {
 	events := newEventPublisher(b)
-	server, err := api.New(api.Config{Tokens: tokens, Version: version}, api.Deps{
-		Webhooks:   registry,
-		Events:     events,
-		Deliveries: store,
-		Checks: map[string]api.Check{
-			"broker": b.Ping,
-			"store":  store.Ping,
-		},
-	}, log)
+	deps.Events = events
+	server, err := api.New(api.Config{Tokens: tokens, Version: version}, deps, log)
 	if err != nil {
 		events.Close()
 		return err

@@ -25,9 +25,12 @@ type Config struct {
 	// Partitions of each topic created at start. Default 6. Topics that
 	// exist keep their partition count.
 	Partitions int
-	// RetentionDays sets retention.ms on the events, deliveries, attempts
-	// and dead topics (subscriptions is compacted, kept forever). Default 30.
+	// RetentionDays sets retention.ms on the events, deliveries, attempts,
+	// retry and dead topics (subscriptions is compacted, kept forever).
+	// Default 30.
 	RetentionDays int
+	// RetryTopics are the sender's delayed retry topics, one per tier.
+	RetryTopics []string
 }
 
 func (c *Config) withDefaults() {
@@ -104,13 +107,17 @@ func (b *Broker) Topics() []kafka.TopicConfig {
 		return kafka.TopicConfig{Topic: name, NumPartitions: b.cfg.Partitions, ReplicationFactor: -1, ConfigEntries: entries}
 	}
 	keep := kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: retention}
-	return []kafka.TopicConfig{
+	topics := []kafka.TopicConfig{
 		topic(schemas.TopicEvents, keep),
 		topic(schemas.TopicSubscriptions, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
 		topic(schemas.TopicDeliveries, keep),
 		topic(schemas.TopicAttempts, keep),
 		topic(schemas.TopicDead, keep),
 	}
+	for _, name := range b.cfg.RetryTopics {
+		topics = append(topics, topic(name, keep))
+	}
+	return topics
 }
 
 func (b *Broker) createTopics(ctx context.Context) error {

@@ -86,7 +86,7 @@ func Consume(ctx context.Context, r Fetcher, cfg ConsumeConfig, h Handler, log *
 // handleAndCommit retries h until it succeeds, then commits. It returns an
 // error only when shutdown interrupted it.
 func handleAndCommit(ctx context.Context, r Fetcher, cfg ConsumeConfig, h Handler, batch []kafka.Message, log *slog.Logger) error {
-	work, cancel := drainContext(ctx, cfg.DrainTimeout)
+	work, cancel := DrainContext(ctx, cfg.DrainTimeout)
 	defer cancel()
 	backoff := 100 * time.Millisecond
 	for {
@@ -110,9 +110,9 @@ func handleAndCommit(ctx context.Context, r Fetcher, cfg ConsumeConfig, h Handle
 	}
 }
 
-// drainContext is not cancelled with parent, but expires timeout after
+// DrainContext is not cancelled with parent, but expires timeout after
 // parent is cancelled: in-flight work finishes, bounded.
-func drainContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+func DrainContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	stop := context.AfterFunc(parent, func() {
 		t := time.AfterFunc(timeout, cancel)

@@ -22,7 +22,7 @@ func BenchmarkDeliver(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	d, err := sender.NewDeliverer(sender.Config{}, nil, nil, nil)
+	d, err := sender.NewDeliverer(sender.Config{AllowPrivateTargets: true}, nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,7 +23,8 @@ const (
 	// 425, 429, 500, 502, 503, 504, a timeout, a connection error).
 	Retryable
 	// Permanent: sending the same request again will fail again (any other
-	// status, a redirect, an invalid request).
+	// status, a redirect, an invalid request, a forbidden target, rejected
+	// client credentials).
 	Permanent
 )
 
@@ -65,11 +66,15 @@ var retryableStatus = map[int]bool{
 // it (reading its body) does not change what the endpoint answered.
 func Classify(status int, err error) Outcome {
 	if status == 0 {
-		if errors.Is(err, ErrInvalidRequest) {
+		// A request that cannot be built, a target the guard refuses and
+		// client credentials the token endpoint refuses stay so until the
+		// webhook changes.
+		if errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrForbiddenTarget) || errors.Is(err, ErrTokenRejected) {
 			return Outcome{Class: Permanent}
 		}
-		// Timeouts, refused or reset connections, DNS and TLS failures, and
-		// a cancelled context (shutdown is not the endpoint's fault).
+		// Timeouts, refused or reset connections, DNS and TLS failures,
+		// token endpoint outages, and a cancelled context (shutdown is not
+		// the endpoint's fault).
 		return Outcome{Class: Retryable}
 	}
 	switch {

@@ -52,6 +52,8 @@ func TestClassify(t *testing.T) {
 		{name: "DNS failure is retried", err: &net.DNSError{Err: "no such host", Name: "nowhere.invalid", IsNotFound: true}, want: sender.Outcome{Class: sender.Retryable}},
 		{name: "cancelled by the caller is retried", err: context.Canceled, want: sender.Outcome{Class: sender.Retryable}},
 		{name: "invalid request is permanent", err: fmt.Errorf("%w: bad url", sender.ErrInvalidRequest), want: sender.Outcome{Class: sender.Permanent}},
+		{name: "forbidden target is permanent", err: &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("%w: loopback", sender.ErrForbiddenTarget)}, want: sender.Outcome{Class: sender.Permanent}},
+		{name: "rejected client credentials are permanent", err: fmt.Errorf("oauth2: %w", sender.ErrTokenRejected), want: sender.Outcome{Class: sender.Permanent}},
 		{name: "unknown error without response is retried", err: errors.New("tls: handshake failure"), want: sender.Outcome{Class: sender.Retryable}},
 	}
 	for _, tt := range tests {

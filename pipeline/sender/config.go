@@ -42,6 +42,14 @@ type Config struct {
 	// MaxIdleConnsPerHost caps idle connections kept per endpoint host.
 	// Default 32.
 	MaxIdleConnsPerHost int
+	// AllowPrivateTargets lets deliveries (and OAuth2 token requests)
+	// connect to loopback, private, link-local and other internal
+	// addresses, which are refused otherwise (see CheckTarget) so that a
+	// webhook cannot be used to reach the sender's own network. Default
+	// false; meant for development and tests, or for a deployment whose
+	// endpoints are all internal. A client given to NewDeliverer is not
+	// guarded either way.
+	AllowPrivateTargets bool
 }
 
 // Defaults of Config (see its fields).

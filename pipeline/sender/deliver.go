@@ -34,6 +34,7 @@ const maxResponseHeaderBytes = 64 << 10
 type Deliverer struct {
 	cfg       Config
 	client    *http.Client
+	tokens    *tokenCache
 	now       func() time.Time
 	logger    *slog.Logger
 	userAgent string
@@ -41,11 +42,14 @@ type Deliverer struct {
 
 // NewDeliverer returns a Deliverer. With a nil client it builds one on a
 // tuned transport shared by every endpoint (keep-alive, per-host idle
-// pools, HTTP/2). A client given is copied, and the copy's redirect policy
-// and cookie jar are replaced: redirects are never followed, and cookies of
-// one response never ride on another request. now (default time.Now) times
-// and stamps attempts; logger (default: discard) gets one debug line per
-// attempt, never a secret.
+// pools, HTTP/2) whose dialer refuses private targets unless
+// cfg.AllowPrivateTargets. A client given is copied, and the copy's
+// redirect policy and cookie jar are replaced: redirects are never
+// followed, and cookies of one response never ride on another request; its
+// transport is used as it is, so the private-address guard is the
+// caller's business then. The same client fetches OAuth2 tokens. now
+// (default time.Now) times and stamps attempts; logger (default: discard)
+// gets one debug line per attempt, never a secret.
 func NewDeliverer(cfg Config, client *http.Client, now func() time.Time, logger *slog.Logger) (*Deliverer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -67,16 +71,21 @@ func NewDeliverer(cfg Config, client *http.Client, now func() time.Time, logger 
 	}
 	return &Deliverer{
 		cfg: cfg, client: client, now: now, logger: logger,
+		tokens:    newTokenCache(maxTokenEntries),
 		userAgent: "hookline/" + cfg.UserAgentVersion,
 	}, nil
 }
 
-// newTransport builds the shared transport. Its dialer is where the
-// private-address guard will hook in (net.Dialer.Control), so that the check
-// happens at connect time, after DNS. It uses no proxy from the environment
-// for the same reason: a proxy would hide the real target from the guard.
+// newTransport builds the shared transport. Its dialer holds the
+// private-address guard (net.Dialer.Control), so that the check happens at
+// connect time, after DNS, on every address tried. It uses no proxy from
+// the environment for the same reason: a proxy would hide the real target
+// from the guard.
 func newTransport(cfg Config) *http.Transport {
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	if !cfg.AllowPrivateTargets {
+		dialer.Control = guardControl
+	}
 	return &http.Transport{
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
@@ -133,16 +142,21 @@ func (d *Deliverer) Send(ctx context.Context, wh schemas.Webhook, job schemas.Jo
 
 	body := encodeBody(wh.ContentType, job.Payload)
 	att.RequestBody = string(body.bytes)
-	req, err := d.newRequest(attemptCtx, wh, job, body, start, n)
-	if req != nil {
-		att.RequestHeaders = recordHeaders(req.Header)
-	}
+	m := newMasker(wh.Auth)
+	req, err := d.newRequest(attemptCtx, wh, job, body, start, n, m)
 	if err == nil {
-		att.StatusCode, att.ResponseHeaders, att.ResponseBody, err = d.do(req)
+		var resp response
+		resp, err = d.send(req, wh.Auth, webhookID, m)
+		att.StatusCode, att.ResponseHeaders, att.ResponseBody = resp.status, resp.header, resp.body
+	}
+	if req != nil {
+		// Recorded after sending, so that an OAuth2 attempt shows its
+		// (masked) Authorization too.
+		att.RequestHeaders = m.record(req.Header)
 	}
 	att.DurationMS = d.now().Sub(start).Milliseconds()
 	if err != nil {
-		att.Error = errorText(err, timeout)
+		att.Error = m.text(errorText(err, timeout))
 		if att.StatusCode != 0 {
 			att.Error = "reading response body: " + att.Error
 		}
@@ -184,9 +198,10 @@ func encodeBody(contentType string, payload []byte) encodedBody {
 	return encodedBody{payload, schemas.ContentTypeJSON}
 }
 
-// newRequest builds the POST. Errors wrap ErrInvalidRequest; the request is
+// newRequest builds the POST, with the webhook's credentials unless they
+// are OAuth2 (see send). Errors wrap ErrInvalidRequest; the request is
 // returned with them when it got as far as its headers.
-func (d *Deliverer) newRequest(ctx context.Context, wh schemas.Webhook, job schemas.Job, body encodedBody, at time.Time, n int) (*http.Request, error) {
+func (d *Deliverer) newRequest(ctx context.Context, wh schemas.Webhook, job schemas.Job, body encodedBody, at time.Time, n int, m *masker) (*http.Request, error) {
 	if job.DeliveryID == "" {
 		// Receivers de-duplicate on webhook-id and sign over it.
 		return nil, fmt.Errorf("%w: job has no delivery id", ErrInvalidRequest)
@@ -206,8 +221,11 @@ func (d *Deliverer) newRequest(ctx context.Context, wh schemas.Webhook, job sche
 		}
 		h.Set(name, value)
 	}
-	// Set after the webhook's own headers, so that none of them can
-	// override what receivers rely on.
+	// Auth wins over a header of the same name; the headers below win over
+	// both, so that nothing overrides what receivers rely on.
+	if err := setStaticAuth(req, wh.Auth, m); err != nil {
+		return req, err
+	}
 	h.Set("Content-Type", body.contentType)
 	h.Set("User-Agent", d.userAgent)
 	h.Set(signing.HeaderID, job.DeliveryID)
@@ -227,12 +245,13 @@ func (d *Deliverer) newRequest(ctx context.Context, wh schemas.Webhook, job sche
 	return req, nil
 }
 
-// do sends req and reads at most MaxResponseBody bytes of the answer. It
-// always drains and closes the body so that the connection can be reused.
-func (d *Deliverer) do(req *http.Request) (status int, header map[string]string, body string, err error) {
+// do sends req and reads at most MaxResponseBody bytes of the answer, its
+// headers and body filtered through m. It always drains and closes the
+// body so that the connection can be reused.
+func (d *Deliverer) do(req *http.Request, m *masker) (response, error) {
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return 0, nil, "", err
+		return response{}, err
 	}
 	defer func() {
 		// Errors here only cost the connection its place in the pool.
@@ -240,12 +259,22 @@ func (d *Deliverer) do(req *http.Request) (status int, header map[string]string,
 		_ = resp.Body.Close()
 	}()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(d.cfg.MaxResponseBody)))
-	return resp.StatusCode, recordHeaders(resp.Header), string(b), err
+	return response{status: resp.StatusCode, header: m.record(resp.Header), body: m.text(string(b))}, err
 }
 
 // errorText describes a failed attempt for the record. The URL is already
 // in the record, so url.Error's "Post <url>:" prefix is dropped.
 func errorText(err error, timeout time.Duration) string {
+	var te *tokenError
+	if errors.As(err, &te) {
+		return te.text(timeout)
+	}
+	var fe *forbiddenError
+	if errors.As(err, &fe) {
+		// Not "dial tcp 127.0.0.1:80: refused: ...": the guard's text
+		// says it all.
+		return fe.Error()
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err

@@ -2,7 +2,10 @@ package sender
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/hookline/hookline/schemas"
 )
 
 // Masked replaces the value of a header that may hold a secret in an
@@ -38,17 +41,78 @@ func maskHeader(name, value string) string {
 	return value
 }
 
-// recordHeaders flattens headers for an attempt record, joining repeated
-// values with ", " and masking secrets. It is used for requests and
-// responses alike: a Set-Cookie answered by an endpoint is as much a
-// credential as an Authorization sent to it.
-func recordHeaders(h http.Header) map[string]string {
+// minScrubLen is the shortest credential that is looked for inside longer
+// values and texts. Any credential is masked where it is a whole header
+// value; shorter ones turn up by chance in ordinary text, and scrubbing
+// them would garble records without protecting much.
+const minScrubLen = 6
+
+// masker is what an attempt record is filtered through. Besides the header
+// names that hint at a secret (maskHeader), it knows the webhook's
+// credentials by value: an api_key header can have any name, and an
+// endpoint or token endpoint may echo a credential back. A nil masker masks
+// by name only.
+type masker struct {
+	secrets []string
+}
+
+// newMasker knows the credentials of a; nil a means none.
+func newMasker(a *schemas.Auth) *masker {
+	m := &masker{}
+	for _, s := range a.Secrets() {
+		m.add(s)
+	}
+	return m
+}
+
+// add makes s a secret too: a credential derived while sending, such as a
+// basic-auth encoding or an OAuth2 access token.
+func (m *masker) add(s string) {
+	if s != "" && !slices.Contains(m.secrets, s) {
+		m.secrets = append(m.secrets, s)
+		// Longest first, so that a secret containing another is replaced
+		// whole.
+		slices.SortFunc(m.secrets, func(a, b string) int { return len(b) - len(a) })
+	}
+}
+
+// header is what an attempt may record of a header: its value, or Masked.
+func (m *masker) header(name, value string) string {
+	if v := maskHeader(name, value); v == Masked || m == nil {
+		return v
+	}
+	for _, s := range m.secrets {
+		if value == s || len(s) >= minScrubLen && strings.Contains(value, s) {
+			return Masked
+		}
+	}
+	return value
+}
+
+// text replaces every credential in s by Masked.
+func (m *masker) text(s string) string {
+	if m == nil {
+		return s
+	}
+	for _, secret := range m.secrets {
+		if len(secret) >= minScrubLen {
+			s = strings.ReplaceAll(s, secret, Masked)
+		}
+	}
+	return s
+}
+
+// record flattens headers for an attempt record, joining repeated values
+// with ", " and masking secrets. It is used for requests and responses
+// alike: a Set-Cookie answered by an endpoint is as much a credential as an
+// Authorization sent to it.
+func (m *masker) record(h http.Header) map[string]string {
 	if len(h) == 0 {
 		return nil
 	}
 	out := make(map[string]string, len(h))
 	for name, values := range h {
-		out[name] = maskHeader(name, strings.Join(values, ", "))
+		out[name] = m.header(name, strings.Join(values, ", "))
 	}
 	return out
 }

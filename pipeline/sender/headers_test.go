@@ -51,11 +51,12 @@ func TestRecordHeadersJoinsAndMasks(t *testing.T) {
 		"Accept":        {"a", "b"},
 		"Authorization": {"Bearer x", "Basic y"},
 	}
-	got := recordHeaders(h)
+	var m *masker // by name only
+	got := m.record(h)
 	if len(got) != 2 || got["Accept"] != "a, b" || got["Authorization"] != Masked {
-		t.Errorf("recordHeaders = %v", got)
+		t.Errorf("record = %v", got)
 	}
-	if recordHeaders(nil) != nil {
-		t.Error("recordHeaders(nil) is not nil")
+	if newMasker(nil).record(nil) != nil {
+		t.Error("record(nil) is not nil")
 	}
 }

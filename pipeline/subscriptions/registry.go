@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
@@ -221,4 +222,19 @@ func (r *Registry) Sync(ctx context.Context) error {
 		case <-advanced:
 		}
 	}
+}
+
+// DisableWebhook turns a webhook off, as a change on the topic, for a
+// reason the stages found (an endpoint that answered 410 Gone). A webhook
+// already disabled or deleted is left as it is.
+func (r *Registry) DisableWebhook(ctx context.Context, id, reason string) error {
+	w, ok := r.ByID(id)
+	if !ok || !w.Enabled {
+		return nil
+	}
+	w.Enabled = false
+	w.Version++
+	w.UpdatedAt = time.Now().UTC()
+	w.DisabledReason = reason
+	return r.PublishWebhook(ctx, schemas.WebhookEvent{Op: schemas.OpUpdated, At: w.UpdatedAt, Webhook: w})
 }

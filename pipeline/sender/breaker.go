@@ -1,0 +1,152 @@
+package sender
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker"
+)
+
+// BreakerConfig tunes the per-endpoint circuit breakers.
+type BreakerConfig struct {
+	// Failures is how many consecutive failed attempts (timeouts,
+	// connection errors, 408, 5xx) open an endpoint's circuit. Default 5.
+	Failures uint32
+	// Cooldown is how long a circuit stays open before half-open probes
+	// are let through. Default 30 s.
+	Cooldown time.Duration
+	// Probes is how many requests a half-open circuit lets through; as
+	// many successes close it, one failure opens it again. Default 1.
+	Probes uint32
+}
+
+func (c BreakerConfig) withDefaults() BreakerConfig {
+	if c.Failures == 0 {
+		c.Failures = 5
+	}
+	if c.Cooldown == 0 {
+		c.Cooldown = 30 * time.Second
+	}
+	if c.Probes == 0 {
+		c.Probes = 1
+	}
+	return c
+}
+
+// Validate reports settings that cannot work.
+func (c BreakerConfig) Validate() error {
+	c = c.withDefaults()
+	if c.Cooldown < 0 || c.Cooldown > 24*time.Hour {
+		return fmt.Errorf("breaker cooldown %s is outside 0 to 24h", c.Cooldown)
+	}
+	if c.Failures > 1000 || c.Probes > 1000 {
+		return errors.New("breaker failures and probes must be at most 1000")
+	}
+	return nil
+}
+
+// Breaker states as the API and metrics show them.
+const (
+	BreakerClosed   = "closed"
+	BreakerOpen     = "open"
+	BreakerHalfOpen = "half-open"
+)
+
+// Breakers holds one circuit breaker per endpoint (webhook id). Closed
+// breakers that have not been used for a while are forgotten, so memory
+// follows the endpoints in use, not every endpoint ever seen.
+type Breakers struct {
+	cfg      BreakerConfig
+	onChange func(endpoint, from, to string)
+
+	mu sync.Mutex
+	m  map[string]*breakerEntry
+}
+
+type breakerEntry struct {
+	cb       *gobreaker.TwoStepCircuitBreaker
+	lastUsed time.Time
+}
+
+// NewBreakers returns an empty set; onChange, if not nil, is called on
+// every state change.
+func NewBreakers(cfg BreakerConfig, onChange func(endpoint, from, to string)) *Breakers {
+	return &Breakers{cfg: cfg.withDefaults(), onChange: onChange, m: map[string]*breakerEntry{}}
+}
+
+// Allow asks the endpoint's breaker for one request. When it is refused
+// (ErrCircuitOpen) no request may be sent; otherwise the caller must call
+// done exactly once with whether the endpoint answered like a live one.
+func (b *Breakers) Allow(endpoint string) (done func(healthy bool), err error) {
+	done, err = b.get(endpoint).Allow()
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return nil, ErrCircuitOpen
+	}
+	return done, err
+}
+
+// ErrCircuitOpen means an endpoint's breaker refused a request.
+var ErrCircuitOpen = errors.New("circuit open")
+
+// State is the endpoint's breaker state; an endpoint never seen is closed.
+func (b *Breakers) State(endpoint string) string {
+	b.mu.Lock()
+	e, ok := b.m[endpoint]
+	b.mu.Unlock()
+	if !ok {
+		return BreakerClosed
+	}
+	return stateName(e.cb.State())
+}
+
+// Cooldown is how long an open circuit stays open.
+func (b *Breakers) Cooldown() time.Duration { return b.cfg.Cooldown }
+
+func (b *Breakers) get(endpoint string) *gobreaker.TwoStepCircuitBreaker {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.m[endpoint]; ok {
+		e.lastUsed = now
+		return e.cb
+	}
+	if len(b.m) >= 10000 {
+		b.forgetIdle(now.Add(-10 * time.Minute))
+	}
+	cb := gobreaker.NewTwoStepCircuitBreaker(gobreaker.Settings{
+		Name:        endpoint,
+		MaxRequests: b.cfg.Probes,
+		Timeout:     b.cfg.Cooldown,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.cfg.Failures },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			if b.onChange != nil {
+				b.onChange(name, stateName(from), stateName(to))
+			}
+		},
+	})
+	b.m[endpoint] = &breakerEntry{cb: cb, lastUsed: now}
+	return cb
+}
+
+// forgetIdle drops closed breakers unused since before cutoff. Called with
+// b.mu held.
+func (b *Breakers) forgetIdle(cutoff time.Time) {
+	for id, e := range b.m {
+		if e.lastUsed.Before(cutoff) && e.cb.State() == gobreaker.StateClosed {
+			delete(b.m, id)
+		}
+	}
+}
+
+func stateName(s gobreaker.State) string {
+	switch s {
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	default:
+		return BreakerClosed
+	}
+}

@@ -1,0 +1,69 @@
+package sender
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of the sender stage, registered on an injected registerer.
+type metrics struct {
+	attempts *prometheus.CounterVec
+	duration prometheus.Histogram
+	deferred *prometheus.CounterVec
+	dropped  prometheus.Counter
+	disabled prometheus.Counter
+	breakers *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_sender_attempts_total",
+			Help: "Delivery attempts by the delivery's state after the attempt and the status class (2xx…5xx, error for no response).",
+		}, []string{"state", "class"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookline_sender_attempt_duration_seconds",
+			Help:    "Duration of delivery attempts, request to response.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_sender_deferred_total",
+			Help: "Jobs put off to a retry topic without a request, by reason (circuit_open, endpoint_busy).",
+		}, []string{"reason"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_sender_dropped_total",
+			Help: "Jobs dropped because their webhook was deleted or disabled.",
+		}),
+		disabled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_sender_webhooks_disabled_total",
+			Help: "Webhooks disabled because their endpoint answered 410 Gone.",
+		}),
+		breakers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookline_sender_breaker_open",
+			Help: "Endpoints whose circuit is not closed: 1 open, 0.5 half-open. Closed endpoints have no series, so cardinality follows the failing endpoints.",
+		}, []string{"webhook_id"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.attempts, m.duration, m.deferred, m.dropped, m.disabled, m.breakers)
+	}
+	return m
+}
+
+func (m *metrics) observe(r Result) {
+	if r.Attempt.StatusCode != 0 || r.Attempt.DurationMS > 0 {
+		m.duration.Observe(float64(r.Attempt.DurationMS) / 1000)
+	}
+}
+
+// breakerChanged keeps the breaker gauge and the log in step with the
+// breakers. It must not call into Breakers: gobreaker holds its lock here.
+func (s *Stage) breakerChanged(endpoint, from, to string) {
+	switch to {
+	case BreakerOpen:
+		s.metrics.breakers.WithLabelValues(endpoint).Set(1)
+	case BreakerHalfOpen:
+		s.metrics.breakers.WithLabelValues(endpoint).Set(0.5)
+	default:
+		s.metrics.breakers.DeleteLabelValues(endpoint)
+	}
+	s.log.Info("circuit breaker", "webhook_id", endpoint, "from", from, "to", to)
+}

@@ -1,0 +1,71 @@
+package sender
+
+import (
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// output is what one job produces, and the job to mark done once it is
+// durable.
+type output struct {
+	msgs []kafka.Message
+	w    work
+}
+
+// runOutbox produces outputs in batches, one write at a time, and marks
+// their jobs done after the broker acknowledged them. A failed write is
+// retried, never dropped; at the drain deadline the batch is abandoned and
+// its jobs are read again after a restart.
+func (s *Stage) runOutbox() {
+	const maxBatch = 2000
+	batch := make([]output, 0, maxBatch)
+	var msgs []kafka.Message
+	for first := range s.outbox {
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-s.outbox:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		msgs = msgs[:0]
+		for _, o := range batch {
+			msgs = append(msgs, o.msgs...)
+		}
+		ok := s.write(msgs)
+		for _, o := range batch {
+			if ok {
+				s.release(o.w)
+			} else {
+				s.abandon(o.w)
+			}
+		}
+	}
+}
+
+func (s *Stage) write(msgs []kafka.Message) bool {
+	backoff := 50 * time.Millisecond
+	for {
+		err := s.out.WriteMessages(s.work, msgs...)
+		if err == nil {
+			return true
+		}
+		if s.work.Err() != nil {
+			s.log.Error("drain deadline passed with output unwritten; its jobs will be read again", "messages", len(msgs))
+			return false
+		}
+		s.log.Warn("writing output failed, retrying", "messages", len(msgs), "err", err)
+		select {
+		case <-s.work.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}

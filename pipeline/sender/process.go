@@ -1,0 +1,173 @@
+package sender
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+// process makes one attempt of a job, if its endpoint's breaker and rate
+// limit allow, and records what follows: the attempt, and a retry or a dead
+// letter.
+func (s *Stage) process(e *endpoint, w work) {
+	wh, ok := s.webhooks.ByID(w.job.WebhookID)
+	if !ok || !wh.Enabled {
+		s.metrics.dropped.Inc()
+		s.finish(w, nil)
+		return
+	}
+	if lim := e.rateLimiter(wh); lim != nil {
+		if err := lim.Wait(s.work); err != nil {
+			s.abandon(w)
+			return
+		}
+	}
+	healthy, err := s.breakers.Allow(wh.ID)
+	if err != nil {
+		s.putOff(w, wh, schemas.RetryCircuitOpen)
+		return
+	}
+	r := s.d.Send(s.work, wh, w.job)
+	if s.work.Err() != nil {
+		// The drain deadline cut the request short: it says nothing about
+		// the endpoint, and the job stays uncommitted for the next run.
+		healthy(true)
+		s.abandon(w)
+		return
+	}
+	healthy(r.Outcome.Class != Retryable || r.Attempt.StatusCode == http.StatusTooManyRequests)
+	s.metrics.observe(r)
+	s.finish(w, s.outcome(wh, w.job, r))
+}
+
+// outcome decides what follows an attempt and returns the messages that
+// record it.
+func (s *Stage) outcome(wh schemas.Webhook, job schemas.Job, r Result) []kafka.Message {
+	att := r.Attempt
+	var follow []kafka.Message
+	switch {
+	case r.Outcome.Class == Succeeded:
+		att.State = schemas.StateSucceeded
+	case r.Outcome.Class == Retryable && job.Attempts < wh.Retries:
+		att.State = schemas.StateRetrying
+		wait, tier := s.policy.Delay(job.Attempts+1, RetryAfter(att.ResponseHeaders["Retry-After"], s.now()))
+		next := job
+		next.Attempts++
+		next.DueAt = s.now().Add(wait).UTC()
+		next.Reason = schemas.RetryAfterFailure
+		follow = append(follow, jobMessage(s.cfg.Schedule.Topic(tier), next))
+	default:
+		att.State = schemas.StateFailed
+		if r.Outcome.DisableWebhook {
+			s.disable(wh, att)
+		}
+		follow = append(follow, deadMessage(job, att))
+	}
+	s.metrics.attempts.WithLabelValues(att.State, statusClass(att.StatusCode)).Inc()
+	return append([]kafka.Message{attemptMessage(att)}, follow...)
+}
+
+// putOff sends a job back to a retry tier without a request: its
+// endpoint's circuit is open or its queue full. Put-offs do not count
+// against the webhook's retries; after as many put-offs as the schedule has
+// delays the delivery fails, recorded as an attempt that was never sent.
+func (s *Stage) putOff(w work, wh schemas.Webhook, reason string) {
+	s.metrics.deferred.WithLabelValues(reason).Inc()
+	next := w.job
+	next.Deferrals++
+	if next.Deferrals > len(s.cfg.Schedule) {
+		att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s through %d retry delays", reason, len(s.cfg.Schedule)))
+		s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
+		s.finish(w, []kafka.Message{attemptMessage(att), deadMessage(w.job, att)})
+		return
+	}
+	wait := s.cfg.Schedule[0]
+	if reason == schemas.RetryCircuitOpen {
+		wait = max(s.breakers.Cooldown(), s.cfg.Schedule[min(next.Deferrals, len(s.cfg.Schedule))-1])
+	}
+	wait -= time.Duration(float64(wait) * 0.2 * s.policy.Rand())
+	next.DueAt = s.now().Add(wait).UTC()
+	next.Reason = reason
+	s.finish(w, []kafka.Message{jobMessage(s.cfg.Schedule.Topic(s.cfg.Schedule.tierFor(wait)), next)})
+}
+
+// unsent is the record of a delivery that failed without a request.
+func (s *Stage) unsent(wh schemas.Webhook, job schemas.Job, reason string) schemas.Attempt {
+	return schemas.Attempt{
+		DeliveryID: job.DeliveryID, WebhookID: job.WebhookID, Tenant: job.Tenant,
+		EventIDs: job.EventIDs, EventType: job.EventType, N: job.Attempts + 1,
+		State: schemas.StateFailed, At: s.now().UTC(), DeliveryCreatedAt: job.CreatedAt,
+		Error: reason, URL: wh.URL, RequestBody: string(job.Payload),
+		RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID,
+	}
+}
+
+// disable turns a webhook off after its endpoint answered 410 Gone.
+func (s *Stage) disable(wh schemas.Webhook, att schemas.Attempt) {
+	reason := fmt.Sprintf("endpoint answered 410 Gone to delivery %s", att.DeliveryID)
+	if err := s.webhooks.DisableWebhook(s.work, wh.ID, reason); err != nil {
+		s.log.Error("could not disable webhook after 410", "webhook_id", wh.ID, "err", err)
+		return
+	}
+	s.metrics.disabled.Inc()
+	s.log.Warn("webhook disabled", "webhook_id", wh.ID, "reason", reason)
+}
+
+// finish hands a job's output to the outbox; the job's offset is marked
+// done once the output is produced. No output marks it at once.
+func (s *Stage) finish(w work, msgs []kafka.Message) {
+	if len(msgs) == 0 {
+		s.release(w)
+		return
+	}
+	s.outbox <- output{msgs: msgs, w: w}
+}
+
+// release marks a job finished and frees its slot.
+func (s *Stage) release(w work) {
+	w.finished()
+	<-s.slots
+	s.inflight.Done()
+}
+
+// abandon frees a job's slot without marking it: it is read again later.
+func (s *Stage) abandon(w work) {
+	<-s.slots
+	s.inflight.Done()
+}
+
+func jobMessage(topic string, job schemas.Job) kafka.Message {
+	v, _ := json.Marshal(job)
+	return kafka.Message{Topic: topic, Key: []byte(job.WebhookID), Value: v}
+}
+
+func attemptMessage(a schemas.Attempt) kafka.Message {
+	v, _ := json.Marshal(a)
+	return kafka.Message{Topic: schemas.TopicAttempts, Key: []byte(a.DeliveryID), Value: v}
+}
+
+// deadMessage saves a delivery that failed for good, with its last
+// request and response, on hookline.dead.
+func deadMessage(job schemas.Job, last schemas.Attempt) kafka.Message {
+	reason := fmt.Sprintf("delivery failed after %d attempt(s)", last.N)
+	if last.StatusCode != 0 {
+		reason += fmt.Sprintf(": status %d %s", last.StatusCode, http.StatusText(last.StatusCode))
+	}
+	if last.Error != "" {
+		reason += ": " + last.Error
+	}
+	v, _ := json.Marshal(schemas.DeadLetter{Reason: reason, At: last.At, Job: &job, LastAttempt: &last})
+	return kafka.Message{Topic: schemas.TopicDead, Key: []byte(job.WebhookID), Value: v}
+}
+
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "error"
+	}
+	return fmt.Sprintf("%dxx", code/100)
+}

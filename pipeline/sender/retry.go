@@ -1,0 +1,132 @@
+package sender
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+// DefaultSchedule is the retry schedule of SPEC §6.
+const DefaultSchedule = "10s,1m,5m,30m,2h,5h,10h"
+
+// Schedule is the delay before each retry: the first retry waits
+// Schedule[0], the second Schedule[1], and every later one the last.
+// Each distinct delay is a retry tier with a topic of its own.
+type Schedule []time.Duration
+
+// ParseSchedule reads a comma-separated list of growing delays.
+func ParseSchedule(s string) (Schedule, error) {
+	var out Schedule
+	for _, part := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("retry schedule: %q is not a duration", part)
+		}
+		if d < time.Second || d > 7*24*time.Hour {
+			return nil, fmt.Errorf("retry schedule: %s is outside 1s to 168h", d)
+		}
+		if len(out) > 0 && d <= out[len(out)-1] {
+			return nil, fmt.Errorf("retry schedule: delays must grow, %s follows %s", d, out[len(out)-1])
+		}
+		out = append(out, d)
+	}
+	if len(out) > 20 {
+		return nil, errors.New("retry schedule: at most 20 delays")
+	}
+	return out, nil
+}
+
+// MustSchedule parses a schedule known to be valid.
+func MustSchedule(s string) Schedule {
+	sch, err := ParseSchedule(s)
+	if err != nil {
+		panic(err)
+	}
+	return sch
+}
+
+// Topic is the retry topic of tier i, e.g. hookline.retry.5m.
+func (s Schedule) Topic(i int) string {
+	return schemas.TopicRetryPrefix + shortDuration(s[i])
+}
+
+// Topics lists every retry topic.
+func (s Schedule) Topics() []string {
+	out := make([]string, len(s))
+	for i := range s {
+		out[i] = s.Topic(i)
+	}
+	return out
+}
+
+// shortDuration formats 1m0s as 1m and 2h30m0s as 2h30m.
+func shortDuration(d time.Duration) string {
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
+}
+
+// tierFor returns the lowest tier whose delay is at least d, or the last.
+func (s Schedule) tierFor(d time.Duration) int {
+	for i, t := range s {
+		if t >= d {
+			return i
+		}
+	}
+	return len(s) - 1
+}
+
+// Policy decides when a job is tried again.
+type Policy struct {
+	Schedule Schedule
+	// Jitter takes up to this fraction off each delay, so that jobs that
+	// failed together do not come back together. Default 0.2.
+	Jitter float64
+	// Rand returns a number in [0, 1); default math/rand/v2.
+	Rand func() float64
+}
+
+// Delay is how long a job waits after its nth failure (n >= 1), honouring
+// a Retry-After of the endpoint within the schedule's bounds: it never waits
+// less than Retry-After asks, nor longer than the schedule's last delay.
+// It also returns the tier whose topic the job waits on; the tier's delay is
+// never shorter than the wait, so jobs leave a tier in the order they came.
+func (p Policy) Delay(n int, retryAfter time.Duration) (time.Duration, int) {
+	last := p.Schedule[len(p.Schedule)-1]
+	i := min(max(n, 1)-1, len(p.Schedule)-1)
+	d := p.Schedule[i]
+	d -= time.Duration(float64(d) * p.Jitter * p.Rand())
+	if retryAfter > d {
+		d = min(retryAfter, last)
+	}
+	return d, p.Schedule.tierFor(d)
+}
+
+// RetryAfter reads a Retry-After header value, in seconds or as an HTTP
+// date. It returns 0 when there is none or it cannot be read.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(30*24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

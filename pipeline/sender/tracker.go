@@ -1,0 +1,90 @@
+package sender
+
+import (
+	"sort"
+	"sync"
+)
+
+// tracker follows the messages of one partition that are in flight and
+// says how far the partition may be committed: up to the last message of
+// the longest prefix whose outcomes are all durably recorded. Jobs finish
+// out of order (a slow endpoint next to fast ones); the commit never passes
+// one that has not finished.
+type tracker struct {
+	mu      sync.Mutex
+	entries []trackEntry // fetch order; entries[head:] are live
+	head    int
+	// committable is the offset of the last message of the done prefix,
+	// -1 when there is none yet.
+	committable int64
+	committed   int64
+}
+
+type trackEntry struct {
+	offset int64
+	done   bool
+}
+
+func newTracker() *tracker { return &tracker{committable: -1, committed: -1} }
+
+// accepts reports whether offset comes after every offset added so far.
+func (t *tracker) accepts(offset int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := len(t.entries); n > 0 {
+		return offset > t.entries[n-1].offset
+	}
+	return offset > t.committable
+}
+
+// add records a fetched message; offsets must grow.
+func (t *tracker) add(offset int64) {
+	t.mu.Lock()
+	t.entries = append(t.entries, trackEntry{offset: offset})
+	t.mu.Unlock()
+}
+
+// done marks a message finished and advances the done prefix.
+func (t *tracker) done(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	live := t.entries[t.head:]
+	if i := sort.Search(len(live), func(i int) bool { return live[i].offset >= offset }); i < len(live) && live[i].offset == offset {
+		live[i].done = true
+	}
+	for t.head < len(t.entries) && t.entries[t.head].done {
+		t.committable = t.entries[t.head].offset
+		t.head++
+	}
+	// Reclaim the finished prefix once it is most of the slice.
+	if t.head > 1024 && t.head*2 > len(t.entries) {
+		t.entries = append(t.entries[:0], t.entries[t.head:]...)
+		t.head = 0
+	}
+}
+
+// pending is the number of messages fetched and not yet committable.
+func (t *tracker) pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries) - t.head
+}
+
+// toCommit returns the offset to commit, if it moved since the last call.
+func (t *tracker) toCommit() (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.committable <= t.committed {
+		return 0, false
+	}
+	return t.committable, true
+}
+
+// committedUpTo records a successful commit.
+func (t *tracker) committedUpTo(offset int64) {
+	t.mu.Lock()
+	if offset > t.committed {
+		t.committed = offset
+	}
+	t.mu.Unlock()
+}
