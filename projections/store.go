@@ -95,12 +95,16 @@ func Derive(attempts []schemas.Attempt, withDetail bool) (Delivery, bool) {
 	if len(attempts) == 0 {
 		return Delivery{}, false
 	}
+	// The same n twice is the same attempt made again after a crash, or
+	// read again from the topic: the later one wins.
 	sorted := make([]schemas.Attempt, 0, len(attempts))
-	seen := make(map[int]bool, len(attempts))
+	seen := make(map[int]int, len(attempts))
 	for _, a := range attempts {
-		if !seen[a.N] {
-			seen[a.N] = true
+		if i, ok := seen[a.N]; !ok {
+			seen[a.N] = len(sorted)
 			sorted = append(sorted, a)
+		} else if a.At.After(sorted[i].At) {
+			sorted[i] = a
 		}
 	}
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].N < sorted[j].N })

@@ -502,3 +502,68 @@ func TestServeSurvivesKill(t *testing.T) {
 		t.Fatalf("receiver refused deliveries: %v", failures)
 	}
 }
+
+// TestServeCompletesPendingRetriesAfterKill: deliveries whose first
+// attempts failed wait on a retry topic; the process is killed (SIGKILL)
+// while they wait; after a restart every one of them is delivered, and the
+// history shows the failed attempts and the success.
+func TestServeCompletesPendingRetriesAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	succeeded := map[string]bool{}
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		id := r.Header.Get("webhook-id")
+		seen[id]++
+		if seen[id] == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		succeeded[id] = true
+	}))
+	defer flaky.Close()
+	count := func() (attempted, done int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen), len(succeeded)
+	}
+
+	dataDir := t.TempDir()
+	args := []string{"--data-dir", dataDir, "--retry-schedule", "3s,6s", "--breaker-failures", "1000"}
+	p := startServe(t, args...)
+	var hook struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "flaky", "url": flaky.URL}, 201), &hook)
+	const n = 10
+	for i := 0; i < n; i++ {
+		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": fmt.Sprint("T-", i)}, 202)
+	}
+	waitFor(t, "every first attempt", 30*time.Second, func() bool { a, _ := count(); return a == n })
+	// Let the sender commit the jobs that now wait on the retry topic
+	// (commits run every 200 ms; the retries are due after 2.4 to 3 s).
+	time.Sleep(time.Second)
+	if _, done := count(); done != 0 {
+		t.Fatalf("%d deliveries succeeded before their retry was due", done)
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+
+	p = startServe(t, args...)
+	defer p.stop(t)
+	waitFor(t, "every delivery after the restart", 60*time.Second, func() bool { _, done := count(); return done == n })
+	var list deliveryList
+	waitFor(t, "the history of the retried deliveries", 30*time.Second, func() bool {
+		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?state=succeeded", nil, 200), &list)
+		return len(list.Data) == n
+	})
+	for _, d := range list.Data {
+		if d.AttemptCount != 2 {
+			t.Fatalf("delivery %s has %d attempts, want 2 (503, then 200)", d.ID, d.AttemptCount)
+		}
+	}
+}

@@ -74,14 +74,14 @@ func (s *Stage) outcome(wh schemas.Webhook, job schemas.Job, r Result) []kafka.M
 
 // putOff sends a job back to a retry tier without a request: its
 // endpoint's circuit is open or its queue full. Put-offs do not count
-// against the webhook's retries; after as many put-offs as the schedule has
-// delays the delivery fails, recorded as an attempt that was never sent.
+// against the webhook's retries; once a delivery is older than the whole
+// retry schedule it fails, recorded as an attempt that was never sent.
 func (s *Stage) putOff(w work, wh schemas.Webhook, reason string) {
 	s.metrics.deferred.WithLabelValues(reason).Inc()
 	next := w.job
 	next.Deferrals++
-	if next.Deferrals > len(s.cfg.Schedule) {
-		att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s through %d retry delays", reason, len(s.cfg.Schedule)))
+	if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
+		att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", reason, age.Round(time.Second)))
 		s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
 		s.finish(w, []kafka.Message{attemptMessage(att), deadMessage(w.job, att)})
 		return

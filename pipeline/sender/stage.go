@@ -117,6 +117,9 @@ type Stage struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
+	// scheduleSpan is the sum of the retry delays: how long a delivery may
+	// be put off before it fails.
+	scheduleSpan time.Duration
 }
 
 // NewStage wires the sender to the broker. The broker must have created
@@ -137,6 +140,9 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 		out:       b.Writer(""),
 	}
 	s.breakers = NewBreakers(cfg.Breaker, s.breakerChanged)
+	for _, d := range cfg.Schedule {
+		s.scheduleSpan += d
+	}
 	d, err := NewDeliverer(cfg.HTTP, nil, time.Now, log)
 	if err != nil {
 		return nil, err

@@ -27,7 +27,7 @@ const selectDelivery = `SELECT tenant, webhook_id, delivery_id, n, state, at_ms,
 FROM attempts
 WHERE tenant = ? AND delivery_id = ?
 	AND webhook_id IN (SELECT webhook_id FROM delivery_index WHERE tenant = ? AND delivery_id = ?)
-ORDER BY n
+ORDER BY n, at_ms DESC
 LIMIT 1 BY n`
 
 // GetDelivery reads every attempt of one delivery.
