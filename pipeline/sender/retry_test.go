@@ -315,3 +315,26 @@ func TestRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+func TestScheduleTierFor(t *testing.T) {
+	s := MustSchedule(DefaultSchedule)
+	tests := []struct {
+		name string
+		d    time.Duration
+		want int
+	}{
+		{name: "shorter than the first delay", d: time.Second, want: 0},
+		{name: "exactly the first delay", d: 10 * time.Second, want: 0},
+		{name: "just over the first delay", d: 10*time.Second + 1, want: 1},
+		{name: "between two delays", d: 3 * time.Hour, want: 5},
+		{name: "exactly the last delay", d: 10 * time.Hour, want: 6},
+		{name: "beyond the last delay is the last tier", d: 24 * time.Hour, want: 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.tierFor(tt.d); got != tt.want {
+				t.Fatalf("tierFor(%s) = %d, want %d", tt.d, got, tt.want)
+			}
+		})
+	}
+}
