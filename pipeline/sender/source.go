@@ -43,6 +43,24 @@ func (src *source) track(m kafka.Message) func() {
 	return func() { t.done(m.Offset) }
 }
 
+// waitForRoom holds fetching while a partition has max jobs tracked
+// behind its oldest unfinished one. It returns false if ctx ends first.
+func (src *source) waitForRoom(ctx context.Context, partition, max int) bool {
+	for {
+		src.mu.Lock()
+		t := src.trackers[partition]
+		src.mu.Unlock()
+		if t == nil || t.pending() < max {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // commit commits every partition's finished prefix.
 func (src *source) commit(ctx context.Context, log *slog.Logger) {
 	src.mu.Lock()
@@ -98,6 +116,9 @@ func (s *Stage) fetch(ctx context.Context, src *source) error {
 			if !sleepUntil(ctx, w.job.DueAt, s.now) {
 				return nil // shutting down: the job stays uncommitted
 			}
+		}
+		if !src.waitForRoom(ctx, m.Partition, s.cfg.MaxUncommitted) {
+			return nil
 		}
 		select {
 		case s.slots <- struct{}{}:

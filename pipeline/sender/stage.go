@@ -38,6 +38,11 @@ type StageConfig struct {
 	// MaxInFlight bounds the jobs fetched and not finished, all endpoints
 	// together: beyond it fetching waits (backpressure). Default 10000.
 	MaxInFlight int
+	// MaxUncommitted bounds, per partition, the jobs fetched after the
+	// oldest unfinished one (a slow job holds the commit back, not the
+	// work): beyond it that partition's fetching waits, so memory stays
+	// bounded. Default 50000.
+	MaxUncommitted int
 	// CommitInterval is how often finished offsets are committed. Default
 	// 200 ms.
 	CommitInterval time.Duration
@@ -61,6 +66,9 @@ func (c StageConfig) withDefaults() StageConfig {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 10000
+	}
+	if c.MaxUncommitted == 0 {
+		c.MaxUncommitted = 50000
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = 200 * time.Millisecond

@@ -1,6 +1,12 @@
 package sender
 
-import "testing"
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
 
 func TestTrackerCommitsOnlyTheDonePrefix(t *testing.T) {
 	tr := newTracker()
@@ -55,5 +61,34 @@ func TestTrackerGapsInOffsets(t *testing.T) {
 	tr.done(5)
 	if off, _ := tr.toCommit(); off != 9 {
 		t.Fatalf("toCommit = %d, want 9", off)
+	}
+}
+
+func TestSourceWaitsForRoomBehindASlowJob(t *testing.T) {
+	src := newSource(nil, "topic", false)
+	var marks []func()
+	for off := int64(0); off < 3; off++ {
+		marks = append(marks, src.track(kafka.Message{Partition: 0, Offset: off}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if src.waitForRoom(ctx, 0, 3) {
+		t.Fatal("room given with 3 jobs pending and a limit of 3")
+	}
+	if !src.waitForRoom(context.Background(), 1, 3) {
+		t.Fatal("another partition was held")
+	}
+	marks[2]()
+	marks[1]()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	// Jobs done behind the oldest unfinished one still count: the commit
+	// cannot pass it, so the tracker must keep them.
+	if src.waitForRoom(ctx2, 0, 3) {
+		t.Fatal("room given while the oldest job is unfinished")
+	}
+	marks[0]()
+	if !src.waitForRoom(context.Background(), 0, 3) {
+		t.Fatal("no room once every job finished")
 	}
 }
