@@ -567,3 +567,45 @@ func TestServeCompletesPendingRetriesAfterKill(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesPrivateTargetsByDefault: without --allow-private-targets a
+// webhook pointing at 127.0.0.1 gets no request; its delivery fails at once
+// with an error that says why.
+func TestServeRefusesPrivateTargetsByDefault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	hits := 0
+	var mu sync.Mutex
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	defer local.Close()
+	p := startServe(t, "--data-dir", t.TempDir(), "--allow-private-targets=false")
+	defer p.stop(t)
+	var hook struct {
+		ID string `json:"id"`
+	}
+	url := strings.Replace(local.URL, "127.0.0.1", "localhost", 1) // a name that resolves to loopback
+	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "local", "url": url}, 201), &hook)
+	p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": "T-1"}, 202)
+	var list deliveryList
+	waitFor(t, "the refused delivery in the history", 30*time.Second, func() bool {
+		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+		return len(list.Data) == 1
+	})
+	if list.Data[0].State != "failed" || list.Data[0].AttemptCount != 1 {
+		t.Fatalf("delivery to a private address = %+v, want failed after one attempt", list.Data[0])
+	}
+	out := p.call(t, "GET", "/v1/deliveries/"+list.Data[0].ID, nil, 200)
+	if !strings.Contains(string(out), "loopback") || !strings.Contains(string(out), "allow-private-targets") {
+		t.Fatalf("the attempt's error does not say why: %s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 0 {
+		t.Fatalf("the private endpoint got %d requests", hits)
+	}
+}

@@ -109,3 +109,27 @@ func TestRegistryIgnoresStaleVersions(t *testing.T) {
 		t.Fatal("an update older than the delete brought the webhook back")
 	}
 }
+
+func TestDisableWebhookPublishesTheChange(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	r, stop := runRegistry(t, b)
+	defer stop()
+	publish(t, r, schemas.OpCreated, schemas.Webhook{ID: "a", Tenant: "t", Name: "a", Version: 1, Enabled: true})
+	if err := r.DisableWebhook(context.Background(), "a", "endpoint answered 410 Gone"); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := r.Webhook("t", "a")
+	if w.Enabled || w.Version != 2 || w.DisabledReason == "" {
+		t.Fatalf("after DisableWebhook: %+v", w)
+	}
+	// A second registry reading the topic sees the same.
+	r2, stop2 := runRegistry(t, b)
+	defer stop2()
+	if w2, _ := r2.Webhook("t", "a"); w2.Enabled || w2.Version != 2 {
+		t.Fatalf("the change is not on the topic: %+v", w2)
+	}
+	if err := r.DisableWebhook(context.Background(), "missing", "x"); err != nil {
+		t.Fatalf("disabling a deleted webhook: %v", err)
+	}
+}
