@@ -125,8 +125,8 @@ func TestCreateWebhookRefusesBadInput(t *testing.T) {
 		{"reserved header", `{"name":"a","url":"https://example.com","headers":{"Webhook-Signature":"x"}}`, codeInvalid, "headers"},
 		{"unknown field", `{"name":"a","url":"https://example.com","nmae":"typo"}`, codeInvalid, "nmae"},
 		{"id is not writable", `{"name":"a","url":"https://example.com","id":"mine"}`, codeInvalid, "id"},
-		{"refused not-yet field condition", `{"name":"a","url":"https://example.com","condition":"data.priority == \"High\""}`, codeInvalid, "condition"},
-		{"refused not-yet field batching", `{"name":"a","url":"https://example.com","batching":{"mode":"any"}}`, codeInvalid, "batching"},
+		{"condition that does not compile", `{"name":"a","url":"https://example.com","condition":"data.priority == "}`, codeInvalid, "condition"},
+		{"unknown batching mode", `{"name":"a","url":"https://example.com","batching":{"mode":"hourly"}}`, codeInvalid, "batching.mode"},
 		{"wrong type", `{"name":"a","url":"https://example.com","enabled":"yes"}`, codeInvalid, "enabled"},
 		{"retries out of range", `{"name":"a","url":"https://example.com","retries":-1}`, codeInvalid, "retries"},
 		{"malformed JSON", `{"name":"a",`, codeBadJSON, ""},
@@ -152,7 +152,7 @@ func TestUpdateWebhook(t *testing.T) {
 		h := newHarness(t, Config{}, nil)
 		createWebhook(t, h, "", validWebhook)
 		wantError(t, h.do(http.MethodPatch, "/v1/webhooks/id-0001", "", `{"url":"ftp://x"}`), http.StatusBadRequest, codeInvalid, "url")
-		wantError(t, h.do(http.MethodPatch, "/v1/webhooks/id-0001", "", `{"fields":["a"]}`), http.StatusBadRequest, codeInvalid, "fields")
+		wantError(t, h.do(http.MethodPatch, "/v1/webhooks/id-0001", "", `{"fields":["a..b"]}`), http.StatusBadRequest, codeInvalid, "fields[0]")
 		wantError(t, h.do(http.MethodPatch, "/v1/webhooks/id-0001", "", `{"tenant":"other"}`), http.StatusBadRequest, codeInvalid, "tenant")
 		if evs := h.hooks.events(); len(evs) != 1 {
 			t.Errorf("published %d changes, want only the create", len(evs))

@@ -139,6 +139,8 @@ var (
 		ID: "wh_1", Tenant: "d0a3f370", Name: "Ticket sync", URL: "https://example.com/hooks?x=1",
 		Enabled: true, ContentType: ContentTypeForm, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		Events: []string{"ticket.*", "order.scanned", "*"}, Identifier: "9c1e",
+		IncludeRelated: true, Condition: `data.priority == "High"`, Fields: []string{"priority", "customer.email"},
+		IncludeAllFields: ptr(false), Batching: &Batching{Mode: BatchSameType, WaitSeconds: 10, MaxItems: 50},
 		Headers: map[string]string{"X-Team": "support", "X-Api-Version": "2"},
 		Auth:    &Auth{Type: AuthOAuth2Client, TokenURL: "https://idp.example.com/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"hooks"}},
 		Retries: DefaultRetries, TimeoutMS: DefaultTimeoutMS, RateLimit: 2.5, DisabledReason: "410 Gone",

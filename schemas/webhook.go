@@ -1,7 +1,6 @@
 package schemas
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -30,19 +29,29 @@ const (
 // state after a change, secret included. The API never returns it as is; see
 // Public.
 type Webhook struct {
-	ID          string            `json:"id"`
-	Tenant      string            `json:"tenant"`
-	Name        string            `json:"name"`
-	URL         string            `json:"url"`
-	Enabled     bool              `json:"enabled"`
-	ContentType string            `json:"content_type"`
-	Secret      string            `json:"secret,omitempty"`
-	Events      []string          `json:"events"`
-	Identifier  string            `json:"identifier,omitempty"`
-	Headers     map[string]string `json:"headers,omitempty"`
-	Auth        *Auth             `json:"auth,omitempty"`
-	Retries     int               `json:"retries"`
-	TimeoutMS   int               `json:"timeout_ms"`
+	ID          string   `json:"id"`
+	Tenant      string   `json:"tenant"`
+	Name        string   `json:"name"`
+	URL         string   `json:"url"`
+	Enabled     bool     `json:"enabled"`
+	ContentType string   `json:"content_type"`
+	Secret      string   `json:"secret,omitempty"`
+	Events      []string `json:"events"`
+	Identifier  string   `json:"identifier,omitempty"`
+	// IncludeRelated also fires on triggers of related resources (SPEC §3).
+	IncludeRelated bool `json:"include_related,omitempty"`
+	// Condition is a boolean expression over the event (package condition).
+	Condition string `json:"condition,omitempty"`
+	// Fields selects paths of data for the payload; empty is all.
+	Fields []string `json:"fields,omitempty"`
+	// IncludeAllFields false sends only changed fields of updates; nil is
+	// true, the default.
+	IncludeAllFields *bool             `json:"include_all_fields,omitempty"`
+	Batching         *Batching         `json:"batching,omitempty"`
+	Headers          map[string]string `json:"headers,omitempty"`
+	Auth             *Auth             `json:"auth,omitempty"`
+	Retries          int               `json:"retries"`
+	TimeoutMS        int               `json:"timeout_ms"`
 	// RateLimit caps requests per second to the endpoint; 0 is no limit.
 	RateLimit float64 `json:"rate_limit,omitempty"`
 	// DisabledReason says why Hookline disabled the webhook (an endpoint
@@ -85,7 +94,10 @@ type PublicWebhook struct {
 	Events           []string          `json:"events"`
 	Identifier       string            `json:"identifier,omitempty"`
 	IncludeRelated   bool              `json:"include_related"`
+	Condition        string            `json:"condition,omitempty"`
+	Fields           []string          `json:"fields,omitempty"`
 	IncludeAllFields bool              `json:"include_all_fields"`
+	Batching         *Batching         `json:"batching,omitempty"`
 	Headers          map[string]string `json:"headers,omitempty"`
 	Auth             *PublicAuth       `json:"auth,omitempty"`
 	RateLimit        float64           `json:"rate_limit,omitempty"`
@@ -103,19 +115,20 @@ func (w Webhook) Public() PublicWebhook {
 	return PublicWebhook{
 		ID: w.ID, Name: w.Name, URL: w.URL, Enabled: w.Enabled,
 		ContentType: w.ContentType, HasSecret: w.Secret != "",
-		Events: w.Events, Identifier: w.Identifier,
-		IncludeAllFields: true, Headers: w.Headers,
+		Events: w.Events, Identifier: w.Identifier, IncludeRelated: w.IncludeRelated,
+		Condition: w.Condition, Fields: w.Fields, IncludeAllFields: w.AllFields(),
+		Batching: w.Batching, Headers: w.Headers,
 		Auth: w.Auth.Public(), Retries: w.Retries, TimeoutMS: w.TimeoutMS,
 		RateLimit: w.RateLimit, DisabledReason: w.DisabledReason,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
 }
 
+// AllFields reports whether updates send every field (the default).
+func (w *Webhook) AllFields() bool { return w.IncludeAllFields == nil || *w.IncludeAllFields }
+
 // WebhookInput is the body of create (POST) and update (PATCH). A nil field
 // is "not given": create applies the default, update keeps the old value.
-//
-// Fields whose behaviour is not built yet are decoded only so that they can
-// be refused with a clear error: a field is never accepted and ignored.
 type WebhookInput struct {
 	Name        *string            `json:"name"`
 	URL         *string            `json:"url"`
@@ -128,45 +141,18 @@ type WebhookInput struct {
 	Retries     *int               `json:"retries"`
 	TimeoutMS   *int               `json:"timeout_ms"`
 
-	IncludeRelated   *bool           `json:"include_related"`
-	IncludeAllFields *bool           `json:"include_all_fields"`
-	Condition        json.RawMessage `json:"condition"`
-	Fields           json.RawMessage `json:"fields"`
-	Auth             *Auth           `json:"auth"`
-	RateLimit        *float64        `json:"rate_limit"`
-	Batching         json.RawMessage `json:"batching"`
-}
-
-// notYet lists the fields a later release brings; giving one is a 400.
-func (in *WebhookInput) notYet() error {
-	refuse := func(field string) error {
-		return &FieldError{Field: field, Message: "is not supported yet by this version of Hookline"}
-	}
-	isSet := func(raw json.RawMessage) bool {
-		s := strings.TrimSpace(string(raw))
-		return s != "" && s != "null"
-	}
-	switch {
-	case in.IncludeRelated != nil && *in.IncludeRelated:
-		return refuse("include_related")
-	case in.IncludeAllFields != nil && !*in.IncludeAllFields:
-		return refuse("include_all_fields")
-	case isSet(in.Condition):
-		return refuse("condition")
-	case isSet(in.Fields):
-		return refuse("fields")
-	case isSet(in.Batching):
-		return refuse("batching")
-	}
-	return nil
+	IncludeRelated   *bool     `json:"include_related"`
+	IncludeAllFields *bool     `json:"include_all_fields"`
+	Condition        *string   `json:"condition"`
+	Fields           *[]string `json:"fields"`
+	Auth             *Auth     `json:"auth"`
+	RateLimit        *float64  `json:"rate_limit"`
+	Batching         *Batching `json:"batching"`
 }
 
 // Apply merges the input into w (a zero Webhook for a create) and validates
 // the result. It does not touch id, tenant, times or version.
 func (in *WebhookInput) Apply(w *Webhook, create bool) error {
-	if err := in.notYet(); err != nil {
-		return err
-	}
 	if create {
 		w.Enabled = true
 		w.ContentType = ContentTypeJSON
@@ -194,6 +180,18 @@ func (in *WebhookInput) Apply(w *Webhook, create bool) error {
 	setIf(&w.Retries, in.Retries)
 	setIf(&w.TimeoutMS, in.TimeoutMS)
 	setIf(&w.RateLimit, in.RateLimit)
+	setIf(&w.IncludeRelated, in.IncludeRelated)
+	setIf(&w.Condition, in.Condition)
+	setIf(&w.Fields, in.Fields)
+	if in.IncludeAllFields != nil {
+		w.IncludeAllFields = nil // true is the default: store nothing
+		if !*in.IncludeAllFields {
+			w.IncludeAllFields = in.IncludeAllFields
+		}
+	}
+	if in.Batching != nil {
+		w.Batching = in.Batching.normalized()
+	}
 	if in.Auth != nil {
 		// auth is replaced whole: credentials are write-only, so a change
 		// of auth gives them again.
@@ -243,6 +241,15 @@ func (w *Webhook) Validate() error {
 	}
 	if w.TimeoutMS < 1 || w.TimeoutMS > MaxTimeoutMS {
 		return &FieldError{Field: "timeout_ms", Message: fmt.Sprintf("must be between 1 and %d", MaxTimeoutMS)}
+	}
+	if err := validateCondition(w.Condition); err != nil {
+		return err
+	}
+	if err := validateFields(w.Fields); err != nil {
+		return err
+	}
+	if err := w.Batching.Validate(); err != nil {
+		return err
 	}
 	if w.RateLimit < 0 || w.RateLimit > MaxRateLimit || math.IsNaN(w.RateLimit) {
 		return &FieldError{Field: "rate_limit", Message: fmt.Sprintf("must be a number of requests per second from 0 (no limit) to %d", MaxRateLimit)}

@@ -46,8 +46,11 @@ func TestWebhookValidation(t *testing.T) {
 		{"zero timeout", `{"name":"n","url":"https://example.com","timeout_ms":0}`, "timeout_ms"},
 		{"reserved header", `{"name":"n","url":"https://example.com","headers":{"webhook-id":"x"}}`, "headers"},
 		{"header with newline", `{"name":"n","url":"https://example.com","headers":{"X-A":"a\nb"}}`, "headers"},
-		{"condition not yet", `{"name":"n","url":"https://example.com","condition":"data.x == 1"}`, "condition"},
-		{"batching not yet", `{"name":"n","url":"https://example.com","batching":{"mode":"any"}}`, "batching"},
+		{"condition that does not parse", `{"name":"n","url":"https://example.com","condition":"data.x == "}`, "condition"},
+		{"condition that is not boolean", `{"name":"n","url":"https://example.com","condition":"data.x"}`, "condition"},
+		{"unknown batching mode", `{"name":"n","url":"https://example.com","batching":{"mode":"daily"}}`, "batching.mode"},
+		{"batching wait too long", `{"name":"n","url":"https://example.com","batching":{"mode":"any","wait_seconds":100000}}`, "batching.wait_seconds"},
+		{"batching too many items", `{"name":"n","url":"https://example.com","batching":{"mode":"any","max_items":5000}}`, "batching.max_items"},
 		{"auth none with a password", `{"name":"n","url":"https://example.com","auth":{"type":"none","password":"x"}}`, "auth.password"},
 		{"basic without password", `{"name":"n","url":"https://example.com","auth":{"type":"basic","username":"u"}}`, "auth.password"},
 		{"basic with a token", `{"name":"n","url":"https://example.com","auth":{"type":"basic","username":"u","password":"p","token":"t"}}`, "auth.token"},
@@ -58,9 +61,8 @@ func TestWebhookValidation(t *testing.T) {
 		{"unknown auth type", `{"name":"n","url":"https://example.com","auth":{"type":"digest"}}`, "auth.type"},
 		{"negative rate limit", `{"name":"n","url":"https://example.com","rate_limit":-1}`, "rate_limit"},
 		{"huge rate limit", `{"name":"n","url":"https://example.com","rate_limit":1e9}`, "rate_limit"},
-		{"fields not yet", `{"name":"n","url":"https://example.com","fields":["a"]}`, "fields"},
-		{"related not yet", `{"name":"n","url":"https://example.com","include_related":true}`, "include_related"},
-		{"changed-only not yet", `{"name":"n","url":"https://example.com","include_all_fields":false}`, "include_all_fields"},
+		{"empty field path", `{"name":"n","url":"https://example.com","fields":["customer..email"]}`, "fields[0]"},
+		{"field listed twice", `{"name":"n","url":"https://example.com","fields":["a","a"]}`, "fields[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,5 +123,32 @@ func TestWebhookAuth(t *testing.T) {
 	}
 	if err := applyJSON(t, &w, `{"auth":{"type":"none"}}`, false); err != nil || w.Auth != nil {
 		t.Fatalf("auth none did not clear auth: %v %+v", err, w.Auth)
+	}
+}
+
+func TestWebhookShapingOptions(t *testing.T) {
+	var w Webhook
+	body := `{"name":"n","url":"https://example.com","condition":"data.priority == \"High\" && data.assignee == nil",
+		"fields":["priority","customer.email"],"include_all_fields":false,"include_related":true,
+		"batching":{"mode":"same_type"}}`
+	if err := applyJSON(t, &w, body, true); err != nil {
+		t.Fatal(err)
+	}
+	if w.AllFields() || !w.IncludeRelated || len(w.Fields) != 2 || w.Condition == "" {
+		t.Fatalf("options not kept: %+v", w)
+	}
+	if w.Batching == nil || w.Batching.WaitSeconds != DefaultBatchWait || w.Batching.MaxItems != DefaultBatchItems {
+		t.Fatalf("batching defaults not applied: %+v", w.Batching)
+	}
+	if err := applyJSON(t, &w, `{"batching":{"mode":"none"},"include_all_fields":true}`, false); err != nil {
+		t.Fatal(err)
+	}
+	if w.Batching != nil || !w.AllFields() {
+		t.Fatalf("batching none / include_all_fields true not applied: %+v", w)
+	}
+	var bad Webhook
+	err := applyJSON(t, &bad, `{"name":"n","url":"https://example.com","condition":"data.priority == \"High\" &&"}`, true)
+	if err == nil || !strings.Contains(err.Error(), "line 1, column") {
+		t.Fatalf("a bad condition's error does not name its position: %v", err)
 	}
 }

@@ -9,23 +9,30 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookline/hookline/pipeline/matcher/condition"
+	"github.com/hookline/hookline/pipeline/matcher/payload"
 	"github.com/hookline/hookline/schemas"
 )
 
 // Webhooks is the webhook state the matcher reads.
 type Webhooks interface {
-	// Webhooks returns a tenant's webhooks; the slice is not modified.
+	// Webhooks returns a tenant's webhooks. The slice is never modified:
+	// a change gives a new slice.
 	Webhooks(tenant string) []schemas.Webhook
 }
 
 // Matcher turns one event into delivery jobs.
 type Matcher struct {
-	webhooks Webhooks
+	idx *index
+	// OnConditionError, if set, is called when a condition fails at run
+	// time on an event (a missing field, a wrong type): the webhook does
+	// not match, and the caller counts it.
+	OnConditionError func(webhookID string, err error)
 }
 
 // New returns a matcher over the given webhook state.
 func New(webhooks Webhooks) *Matcher {
-	return &Matcher{webhooks: webhooks}
+	return &Matcher{idx: newIndex(webhooks)}
 }
 
 // Input is one event with the time the broker stored it. The time, not the
@@ -37,57 +44,128 @@ type Input struct {
 	Time time.Time
 }
 
-// Process returns a job for every webhook the event matches; none means the
-// event is filtered out.
-func (m *Matcher) Process(_ context.Context, in Input) ([]schemas.Job, error) {
-	ev := in.Event
+// Match is one webhook an event goes to: its job, and the batching the
+// webhook asks for (nil: deliver alone).
+type Match struct {
+	Job      schemas.Job
+	Envelope schemas.Envelope
+	Batching *schemas.Batching
+	// Err is set when the payload could not be shaped for this webhook;
+	// Job is then empty.
+	Err error
+}
+
+// Process returns a job for every webhook the event matches, unbatched;
+// none means the event is filtered out.
+func (m *Matcher) Process(ctx context.Context, in Input) ([]schemas.Job, error) {
 	var jobs []schemas.Job
-	hooks := m.webhooks.Webhooks(ev.Tenant)
-	for i := range hooks {
-		w := &hooks[i]
-		if !Matches(w, &ev) {
-			continue
+	for _, mt := range m.Matches(in) {
+		if mt.Err != nil {
+			return nil, mt.Err
 		}
-		job, err := newJob(w, &ev, in.Time)
-		if err != nil {
-			return nil, err
-		}
-		jobs = append(jobs, job)
+		jobs = append(jobs, mt.Job)
 	}
 	return jobs, nil
 }
 
-// Matches reports whether a webhook wants an event.
-func Matches(w *schemas.Webhook, ev *schemas.Event) bool {
-	return w.Enabled &&
-		w.Tenant == ev.Tenant &&
-		(w.Identifier == "" || w.Identifier == ev.ResourceID) &&
-		TypeMatches(w.Events, ev.Type)
+// Matches finds every webhook an event goes to, directly or through a
+// related resource, each once.
+func (m *Matcher) Matches(in Input) []Match {
+	ev := &in.Event
+	ti := m.idx.forTenant(ev.Tenant)
+	var out []Match
+	var env condition.Env
+	take := func(e *entry, relatedID string) {
+		if relatedID == "" && e.w.Identifier != "" && e.w.Identifier != ev.ResourceID ||
+			relatedID != "" && (!e.w.IncludeRelated || e.w.Identifier != "" && e.w.Identifier != relatedID) ||
+			e.broken || matched(out, e.w.ID) {
+			return
+		}
+		if e.cond != nil {
+			if env == nil {
+				env = eventEnv(ev)
+			}
+			ok, err := e.cond.Match(env)
+			if err != nil && m.OnConditionError != nil {
+				m.OnConditionError(e.w.ID, err)
+			}
+			if !ok {
+				return
+			}
+		}
+		out = append(out, newMatch(e.w, ev, in.Time))
+	}
+	ti.candidates(ev.Type, ev.Resource, func(e *entry) { take(e, "") })
+	if ti.related {
+		for _, res := range PropagatesTo(ev.Resource, ev.Trigger) {
+			for _, rel := range ev.Related {
+				if rel.Resource == res {
+					ti.candidates(schemas.TypeFor(res, ev.Trigger), res, func(e *entry) { take(e, rel.ID) })
+				}
+			}
+		}
+	}
+	return out
 }
 
-func newJob(w *schemas.Webhook, ev *schemas.Event, at time.Time) (schemas.Job, error) {
-	id := DeliveryID(at, ev.ID, w.ID, "")
-	body, err := json.Marshal(schemas.Envelope{
-		ID: id, EventID: ev.ID, EventType: ev.Type, EventTime: ev.OccurredAt.UTC(),
-		Resource: ev.Resource, ResourceID: ev.ResourceID, WebhookID: w.ID,
-		CurrentContext: ev.Context, Data: payloadData(ev),
-	})
+func matched(out []Match, webhookID string) bool {
+	for i := range out {
+		if out[i].Job.WebhookID == webhookID || out[i].Err != nil && out[i].Envelope.WebhookID == webhookID {
+			return true
+		}
+	}
+	return false
+}
+
+// eventEnv is what a condition sees: the event's JSON objects decoded once
+// per event, for all its webhooks.
+func eventEnv(ev *schemas.Event) condition.Env {
+	related := make([]any, len(ev.Related))
+	for i, r := range ev.Related {
+		related[i] = map[string]any{"resource": r.Resource, "id": r.ID}
+	}
+	return condition.Env{
+		"data": decodeObject(ev.Data), "changes": decodeObject(ev.Changes), "context": decodeObject(ev.Context),
+		"type": ev.Type, "resource": ev.Resource, "trigger": ev.Trigger, "resource_id": ev.ResourceID,
+		"tenant": ev.Tenant, "related": related,
+	}
+}
+
+func decodeObject(raw json.RawMessage) any {
+	if len(raw) == 0 {
+		return map[string]any{}
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return map[string]any{}
+	}
+	return v
+}
+
+// newMatch builds the job of one (event, webhook): its delivery id, its
+// shaped payload, one envelope as the body.
+func newMatch(w *schemas.Webhook, ev *schemas.Event, at time.Time) Match {
+	env := schemas.Envelope{
+		ID: DeliveryID(at, ev.ID, w.ID, ""), EventID: ev.ID, EventType: ev.Type, EventTime: ev.OccurredAt.UTC(),
+		Resource: ev.Resource, ResourceID: ev.ResourceID, WebhookID: w.ID, CurrentContext: ev.Context,
+	}
+	data, err := payload.Data(ev.Trigger, ev.Data, ev.Changes, payload.Options{Fields: w.Fields, IncludeAllFields: w.AllFields()})
 	if err != nil {
-		return schemas.Job{}, fmt.Errorf("matcher: encode envelope: %w", err)
+		return Match{Envelope: env, Err: fmt.Errorf("shaping the payload for webhook %s: %w", w.ID, err)}
 	}
-	return schemas.Job{
-		DeliveryID: id, WebhookID: w.ID, Tenant: w.Tenant,
-		EventIDs: []string{ev.ID}, EventType: ev.Type, ResourceID: ev.ResourceID,
-		CreatedAt: at.UTC().Truncate(time.Millisecond), Payload: body,
-	}, nil
-}
-
-// payloadData is the data of the envelope: deletes carry none (SPEC §3).
-func payloadData(ev *schemas.Event) json.RawMessage {
-	if ev.Trigger == "delete" {
-		return nil
+	env.Data = data
+	body, err := json.Marshal(env)
+	if err != nil {
+		return Match{Envelope: env, Err: fmt.Errorf("encoding the envelope for webhook %s: %w", w.ID, err)}
 	}
-	return ev.Data
+	return Match{
+		Envelope: env, Batching: w.Batching,
+		Job: schemas.Job{
+			DeliveryID: env.ID, WebhookID: w.ID, Tenant: w.Tenant,
+			EventIDs: []string{ev.ID}, EventType: ev.Type, ResourceID: ev.ResourceID,
+			CreatedAt: at.UTC().Truncate(time.Millisecond), Payload: body,
+		},
+	}
 }
 
 // DeliveryID derives a UUIDv7 from the time the event was stored and the

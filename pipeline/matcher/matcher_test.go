@@ -3,6 +3,7 @@ package matcher
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"testing"
 	"time"
 
@@ -86,6 +87,8 @@ func TestProcessMatching(t *testing.T) {
 			for _, j := range jobs {
 				got = append(got, j.WebhookID)
 			}
+			sort.Strings(got)
+			sort.Strings(tt.want)
 			if len(got) != len(tt.want) {
 				t.Fatalf("matched %v, want %v", got, tt.want)
 			}

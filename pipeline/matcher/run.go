@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
@@ -16,64 +18,266 @@ import (
 // Group is the matcher's consumer group.
 const Group = "hookline-matcher"
 
+// StageConfig configures the matcher stage.
+type StageConfig struct {
+	// CommitInterval is how often finished offsets are committed. Default
+	// 200 ms.
+	CommitInterval time.Duration
+	// MaxUncommitted bounds, per partition, the events read behind the
+	// oldest one still in an open batch; beyond it reading waits. Default
+	// 100000.
+	MaxUncommitted int
+	// Registerer receives the stage's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Now is the clock of batch deadlines; default time.Now.
+	Now func() time.Time
+}
+
 // Stage runs the matcher as a consumer of hookline.events.
 type Stage struct {
-	m      *Matcher
-	reader *kafka.Reader
-	jobs   *kafka.Writer
-	dead   *kafka.Writer
-	log    *slog.Logger
+	cfg     StageConfig
+	m       *Matcher
+	batches *Batcher
+	reader  *kafka.Reader
+	offsets *broker.Offsets
+	out     *kafka.Writer // no topic: each message names its own
+	metrics *stageMetrics
+	log     *slog.Logger
 }
 
 // NewStage wires the matcher to the broker.
-func NewStage(b *broker.Broker, webhooks Webhooks, log *slog.Logger) *Stage {
-	return &Stage{
-		m:      New(webhooks),
-		reader: b.GroupReader(schemas.TopicEvents, Group),
-		jobs:   b.Writer(schemas.TopicDeliveries),
-		dead:   b.Writer(schemas.TopicDead),
-		log:    log.With("stage", "matcher"),
+func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Logger) *Stage {
+	if cfg.CommitInterval == 0 {
+		cfg.CommitInterval = 200 * time.Millisecond
+	}
+	if cfg.MaxUncommitted == 0 {
+		cfg.MaxUncommitted = 100000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	reader := b.GroupReader(schemas.TopicEvents, Group)
+	s := &Stage{
+		cfg: cfg, m: New(webhooks), batches: NewBatcher(), reader: reader,
+		offsets: broker.NewOffsets(reader, schemas.TopicEvents),
+		out:     b.Writer(""), metrics: newStageMetrics(cfg.Registerer), log: log.With("stage", "matcher"),
+	}
+	s.m.OnConditionError = func(string, error) { s.metrics.conditionErrors.Inc() }
+	return s
+}
+
+// pending counts what an event still waits for: the write of its direct
+// jobs, and each open batch it is in. At zero its offset is done.
+type pending struct {
+	refs int
+	done func()
+}
+
+func (p *pending) release() {
+	if p.refs--; p.refs == 0 {
+		p.done()
 	}
 }
 
-// Run consumes until ctx is cancelled, then finishes the batch in flight.
+// Run consumes until ctx is cancelled. One goroutine matches, batches and
+// writes; open batches are not flushed at shutdown: their events are not
+// committed, so the next start reads them again and rebuilds the batches.
 func (s *Stage) Run(ctx context.Context) error {
-	err := broker.Consume(ctx, s.reader, broker.ConsumeConfig{Name: "matcher"}, s.handle, s.log)
-	s.reader.Close()
-	s.jobs.Close()
-	s.dead.Close()
-	return err
+	msgs := make(chan kafka.Message, 1000)
+	fetchErr := make(chan error, 1)
+	go s.fetch(ctx, msgs, fetchErr)
+	commitCtx, stopCommits := context.WithCancel(context.Background())
+	committed := make(chan struct{})
+	go func() { s.offsets.CommitEvery(commitCtx, s.cfg.CommitInterval, s.log); close(committed) }()
+	defer func() {
+		stopCommits()
+		<-committed
+		s.offsets.Commit(context.Background(), s.log)
+		s.reader.Close()
+		s.out.Close()
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.armTimer(timer)
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				if err := <-fetchErr; ctx.Err() == nil {
+					return err
+				}
+				return nil
+			}
+			batch := gather(m, msgs, 500)
+			if err := s.handle(ctx, batch); err != nil {
+				return nil // shutting down with output unwritten: read again later
+			}
+		case <-timer.C:
+			if err := s.write(ctx, nil, s.batches.Due(s.cfg.Now()), nil); err != nil {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (s *Stage) armTimer(t *time.Timer) {
+	next, ok := s.batches.Next()
+	wait := time.Hour
+	if ok {
+		wait = max(next.Sub(s.cfg.Now()), 0)
+	}
+	t.Reset(wait)
+}
+
+func (s *Stage) fetch(ctx context.Context, out chan<- kafka.Message, errc chan<- error) {
+	defer close(out)
+	for {
+		m, err := s.reader.FetchMessage(ctx)
+		if err == nil && !s.offsets.WaitForRoom(ctx, m.Partition, s.cfg.MaxUncommitted) {
+			err = ctx.Err()
+		}
+		if err != nil {
+			errc <- err
+			return
+		}
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			errc <- ctx.Err()
+			return
+		}
+	}
+}
+
+func gather(first kafka.Message, msgs <-chan kafka.Message, limit int) []kafka.Message {
+	batch := []kafka.Message{first}
+	for len(batch) < limit {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // eventNamespace derives ids for events published without one from their
 // position in the topic, so that reading them again gives the same id.
 var eventNamespace = uuid.MustParse("6f1c8a8e-4a55-4c3e-9d0e-2f6a1c7b9e10")
 
+// handle matches a batch of events and writes their direct jobs, their
+// dead letters and the batches they filled or that came due.
 func (s *Stage) handle(ctx context.Context, msgs []kafka.Message) error {
-	var jobs, dead []kafka.Message
+	var out []kafka.Message
+	var events []*pending
+	var closed []*Batch
 	for _, msg := range msgs {
+		p := &pending{refs: 1, done: s.offsets.Track(msg)}
+		events = append(events, p)
+		s.metrics.events.Inc()
 		fallback := uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)).String()
 		ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
 		if err != nil {
 			s.log.Warn("dead-lettering input event", "partition", msg.Partition, "offset", msg.Offset, "err", err)
-			dead = append(dead, broker.DeadLetter(msg, err.Error()))
+			s.metrics.dead.Inc()
+			out = append(out, deadLetter(msg, err.Error()))
 			continue
 		}
-		out, err := s.m.Process(ctx, Input{Event: ev, Time: msg.Time})
-		if err != nil {
-			dead = append(dead, broker.DeadLetter(msg, err.Error()))
-			continue
-		}
-		for _, job := range out {
-			value, err := json.Marshal(job)
-			if err != nil {
-				return fmt.Errorf("matcher: encode job: %w", err)
+		for _, mt := range s.m.Matches(Input{Event: ev, Time: msg.Time}) {
+			switch {
+			case mt.Err != nil:
+				s.metrics.dead.Inc()
+				out = append(out, deadLetter(msg, mt.Err.Error()))
+			case mt.Batching == nil:
+				s.metrics.matched.Inc()
+				out = append(out, jobMessage(mt.Job))
+			default:
+				s.metrics.matched.Inc()
+				p.refs++
+				if b := s.batches.Add(mt, p, msg.Time); b != nil {
+					closed = append(closed, b)
+				}
 			}
-			jobs = append(jobs, kafka.Message{Key: []byte(job.WebhookID), Value: value})
 		}
 	}
-	if err := broker.Write(ctx, s.dead, dead); err != nil {
-		return err
+	return s.write(ctx, out, append(closed, s.batches.Due(s.cfg.Now())...), events)
+}
+
+// write produces messages and closed batches in one call, retried until it
+// succeeds or shutdown interrupts it, then releases the events waiting for
+// them.
+func (s *Stage) write(ctx context.Context, out []kafka.Message, closed []*Batch, events []*pending) error {
+	for _, b := range closed {
+		out = append(out, jobMessage(b.Job))
+		s.metrics.batches.Inc()
 	}
-	return broker.Write(ctx, s.jobs, jobs)
+	if len(out) > 0 {
+		if err := s.produce(ctx, out); err != nil {
+			return err
+		}
+	}
+	for _, p := range events {
+		p.release()
+	}
+	for _, b := range closed {
+		for _, t := range b.Tokens {
+			t.(*pending).release()
+		}
+	}
+	return nil
+}
+
+func (s *Stage) produce(ctx context.Context, msgs []kafka.Message) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.out.WriteMessages(ctx, msgs...)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("writing jobs failed, retrying", "messages", len(msgs), "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func jobMessage(job schemas.Job) kafka.Message {
+	v, _ := json.Marshal(job)
+	return kafka.Message{Topic: schemas.TopicDeliveries, Key: []byte(job.WebhookID), Value: v}
+}
+
+func deadLetter(msg kafka.Message, reason string) kafka.Message {
+	dl := broker.DeadLetter(msg, reason)
+	dl.Topic = schemas.TopicDead
+	return dl
+}
+
+type stageMetrics struct {
+	events, matched, dead, batches, conditionErrors prometheus.Counter
+}
+
+func newStageMetrics(reg prometheus.Registerer) *stageMetrics {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_matcher_" + name, Help: help})
+	}
+	m := &stageMetrics{
+		events:          c("events_total", "Input events read from hookline.events."),
+		matched:         c("matched_total", "(event, webhook) matches."),
+		dead:            c("dead_lettered_total", "Input events, or their payload for one webhook, sent to hookline.dead."),
+		batches:         c("batches_total", "Batches delivered as one job."),
+		conditionErrors: c("condition_errors_total", "Conditions that failed at run time on an event (counted as no match)."),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.matched, m.dead, m.batches, m.conditionErrors)
+	}
+	return m
 }

@@ -57,7 +57,7 @@ func TestStageDeadLettersBadInputAndGoesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stage := NewStage(b, staticWebhooks{"t1": {hook("w1", nil)}}, log)
+	stage := NewStage(b, staticWebhooks{"t1": {hook("w1", nil)}}, StageConfig{}, log)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- stage.Run(runCtx) }()

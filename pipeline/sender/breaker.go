@@ -61,8 +61,9 @@ type Breakers struct {
 	cfg      BreakerConfig
 	onChange func(endpoint, from, to string)
 
-	mu sync.Mutex
-	m  map[string]*breakerEntry
+	mu        sync.Mutex
+	m         map[string]*breakerEntry
+	lastSweep time.Time
 }
 
 type breakerEntry struct {
@@ -71,7 +72,8 @@ type breakerEntry struct {
 }
 
 // NewBreakers returns an empty set; onChange, if not nil, is called on
-// every state change.
+// every state change. It runs under gobreaker's lock and sometimes under
+// the set's own: it must not call back into the Breakers.
 func NewBreakers(cfg BreakerConfig, onChange func(endpoint, from, to string)) *Breakers {
 	return &Breakers{cfg: cfg.withDefaults(), onChange: onChange, m: map[string]*breakerEntry{}}
 }
@@ -112,7 +114,8 @@ func (b *Breakers) get(endpoint string) *gobreaker.TwoStepCircuitBreaker {
 		e.lastUsed = now
 		return e.cb
 	}
-	if len(b.m) >= 10000 {
+	if len(b.m) >= 10000 && now.Sub(b.lastSweep) > time.Minute {
+		b.lastSweep = now
 		b.forgetIdle(now.Add(-10 * time.Minute))
 	}
 	cb := gobreaker.NewTwoStepCircuitBreaker(gobreaker.Settings{

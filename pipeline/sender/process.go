@@ -88,7 +88,8 @@ func (s *Stage) putOff(w work, wh schemas.Webhook, reason string) {
 	}
 	wait := s.cfg.Schedule[0]
 	if reason == schemas.RetryCircuitOpen {
-		wait = max(s.breakers.Cooldown(), s.cfg.Schedule[min(next.Deferrals, len(s.cfg.Schedule))-1])
+		last := s.cfg.Schedule[len(s.cfg.Schedule)-1]
+		wait = min(max(s.breakers.Cooldown(), s.cfg.Schedule[min(next.Deferrals, len(s.cfg.Schedule))-1]), last)
 	}
 	wait -= time.Duration(float64(wait) * 0.2 * s.policy.Rand())
 	next.DueAt = s.now().Add(wait).UTC()

@@ -3,6 +3,7 @@ package sender
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,10 +90,11 @@ func (s Schedule) tierFor(d time.Duration) int {
 // Policy decides when a job is tried again.
 type Policy struct {
 	Schedule Schedule
-	// Jitter takes up to this fraction off each delay, so that jobs that
-	// failed together do not come back together. Default 0.2.
+	// Jitter takes up to this fraction (0 to 0.9) off each delay, so that
+	// jobs that failed together do not come back together. 0 is none; the
+	// stage uses 0.2.
 	Jitter float64
-	// Rand returns a number in [0, 1); default math/rand/v2.
+	// Rand returns a number in [0, 1); nil is math/rand/v2.
 	Rand func() float64
 }
 
@@ -105,7 +107,11 @@ func (p Policy) Delay(n int, retryAfter time.Duration) (time.Duration, int) {
 	last := p.Schedule[len(p.Schedule)-1]
 	i := min(max(n, 1)-1, len(p.Schedule)-1)
 	d := p.Schedule[i]
-	d -= time.Duration(float64(d) * p.Jitter * p.Rand())
+	rnd := p.Rand
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	d -= time.Duration(float64(d) * min(max(p.Jitter, 0), 0.9) * rnd())
 	if retryAfter > d {
 		d = min(retryAfter, last)
 	}
@@ -113,20 +119,25 @@ func (p Policy) Delay(n int, retryAfter time.Duration) (time.Duration, int) {
 }
 
 // RetryAfter reads a Retry-After header value, in seconds or as an HTTP
-// date. It returns 0 when there is none or it cannot be read.
+// date, capped at 30 days. It returns 0 when there is none or it cannot be
+// read.
 func RetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(min(secs, int64(30*24*time.Hour/time.Second))) * time.Second
+	const maxWait = 30 * 24 * time.Hour
+	secs, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err == nil && secs <= 0:
+		return 0
+	case err == nil:
+		return min(time.Duration(min(secs, int64(maxWait/time.Second)))*time.Second, maxWait)
+	case errors.Is(err, strconv.ErrRange) && v[0] != '-':
+		return maxWait // more digits than int64 holds: as long as we wait
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxWait)
 	}
 	return 0
 }

@@ -338,3 +338,35 @@ func TestScheduleTierFor(t *testing.T) {
 		})
 	}
 }
+
+func TestRegressionRetryAfterOverflowingSecondsIsCapped(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if got := RetryAfter("99999999999999999999", now); got != 30*24*time.Hour {
+		t.Fatalf("RetryAfter(20 nines) = %s, want 720h0m0s", got)
+	}
+}
+
+func TestRegressionRetryAfterDateIsCappedLikeSeconds(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	v := now.Add(365 * 24 * time.Hour).Format(http.TimeFormat)
+	if got := RetryAfter(v, now); got > 30*24*time.Hour {
+		t.Fatalf("RetryAfter(date a year ahead) = %s, want at most 720h0m0s", got)
+	}
+}
+
+func TestRegressionPolicyZeroRandUsesDefault(t *testing.T) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("Policy without Rand panicked: %v", r)
+		}
+	}()
+	Policy{Schedule: MustSchedule(DefaultSchedule), Jitter: 0.2}.Delay(1, 0)
+}
+
+func TestRegressionPolicyNegativeJitterBreaksTierOrder(t *testing.T) {
+	s := MustSchedule(DefaultSchedule)
+	wait, tier := Policy{Schedule: s, Jitter: -0.5, Rand: func() float64 { return 0.999 }}.Delay(7, 0)
+	if s[tier] < wait {
+		t.Fatalf("wait %s on tier %d of only %s", wait, tier, s[tier])
+	}
+}

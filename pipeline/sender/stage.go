@@ -180,7 +180,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	for _, src := range s.sources {
 		fetchers.Add(2)
 		go func() { defer fetchers.Done(); errs <- s.fetch(ctx, src) }()
-		go func() { defer fetchers.Done(); src.commitEvery(ctx, s.cfg.CommitInterval, s.log) }()
+		go func() { defer fetchers.Done(); src.CommitEvery(ctx, s.cfg.CommitInterval, s.log) }()
 	}
 	fetchers.Wait()
 	s.inflight.Wait() // every job finished or abandoned at the drain deadline
@@ -188,7 +188,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	<-outboxDone
 	var err error
 	for _, src := range s.sources {
-		src.commit(context.Background(), s.log)
+		src.Commit(context.Background(), s.log)
 		src.reader.Close()
 	}
 	s.out.Close()

@@ -1,16 +1,16 @@
-package sender
+package broker
 
 import (
 	"sort"
 	"sync"
 )
 
-// tracker follows the messages of one partition that are in flight and
+// Tracker follows the messages of one partition that are in flight and
 // says how far the partition may be committed: up to the last message of
 // the longest prefix whose outcomes are all durably recorded. Jobs finish
 // out of order (a slow endpoint next to fast ones); the commit never passes
 // one that has not finished.
-type tracker struct {
+type Tracker struct {
 	mu      sync.Mutex
 	entries []trackEntry // fetch order; entries[head:] are live
 	head    int
@@ -25,10 +25,10 @@ type trackEntry struct {
 	done   bool
 }
 
-func newTracker() *tracker { return &tracker{committable: -1, committed: -1} }
+func NewTracker() *Tracker { return &Tracker{committable: -1, committed: -1} }
 
-// accepts reports whether offset comes after every offset added so far.
-func (t *tracker) accepts(offset int64) bool {
+// Accepts reports whether offset comes after every offset added so far.
+func (t *Tracker) Accepts(offset int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if n := len(t.entries); n > 0 {
@@ -37,15 +37,15 @@ func (t *tracker) accepts(offset int64) bool {
 	return offset > t.committable
 }
 
-// add records a fetched message; offsets must grow.
-func (t *tracker) add(offset int64) {
+// Add records a fetched message; offsets must grow.
+func (t *Tracker) Add(offset int64) {
 	t.mu.Lock()
 	t.entries = append(t.entries, trackEntry{offset: offset})
 	t.mu.Unlock()
 }
 
-// done marks a message finished and advances the done prefix.
-func (t *tracker) done(offset int64) {
+// Done marks a message finished and advances the done prefix.
+func (t *Tracker) Done(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	live := t.entries[t.head:]
@@ -63,15 +63,15 @@ func (t *tracker) done(offset int64) {
 	}
 }
 
-// pending is the number of messages fetched and not yet committable.
-func (t *tracker) pending() int {
+// Pending is the number of messages fetched and not yet committable.
+func (t *Tracker) Pending() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.entries) - t.head
 }
 
-// toCommit returns the offset to commit, if it moved since the last call.
-func (t *tracker) toCommit() (int64, bool) {
+// ToCommit returns the offset to commit, if it moved since the last call.
+func (t *Tracker) ToCommit() (int64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.committable <= t.committed {
@@ -80,8 +80,8 @@ func (t *tracker) toCommit() (int64, bool) {
 	return t.committable, true
 }
 
-// committedUpTo records a successful commit.
-func (t *tracker) committedUpTo(offset int64) {
+// CommittedUpTo records a successful commit.
+func (t *Tracker) CommittedUpTo(offset int64) {
 	t.mu.Lock()
 	if offset > t.committed {
 		t.committed = offset

@@ -1,0 +1,147 @@
+package matcher
+
+import (
+	"container/heap"
+	"encoding/json"
+	"time"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+// Batcher groups the matches of batching webhooks (HALO) into one delivery
+// each: per webhook and, by mode, per event type and resource (same_event),
+// per event type (same_type) or all together (any). A batch goes out when
+// it holds max_items, or wait_seconds after its first event was stored.
+// The clock is the caller's: tests drive it, and the first event's Kafka
+// timestamp starts the wait, so a batch rebuilt after a restart keeps its
+// deadline.
+type Batcher struct {
+	open  map[string]*openBatch
+	queue deadlines
+}
+
+type openBatch struct {
+	key      string
+	deadline time.Time
+	matches  []Match
+	tokens   []any
+	index    int // in the deadline heap
+}
+
+// Batch is a batch ready to send: its job, and the tokens of the events in
+// it, given back to the caller to mark them done once the job is produced.
+type Batch struct {
+	Job    schemas.Job
+	Tokens []any
+}
+
+// NewBatcher returns an empty batcher.
+func NewBatcher() *Batcher {
+	return &Batcher{open: map[string]*openBatch{}}
+}
+
+// Add puts a match in its batch; started is when the match's event was
+// stored. It returns the batch if the match filled it.
+func (b *Batcher) Add(m Match, token any, started time.Time) *Batch {
+	key := batchKey(m)
+	ob, ok := b.open[key]
+	if !ok {
+		ob = &openBatch{key: key, deadline: started.Add(time.Duration(m.Batching.WaitSeconds) * time.Second)}
+		b.open[key] = ob
+		heap.Push(&b.queue, ob)
+	}
+	ob.matches = append(ob.matches, m)
+	ob.tokens = append(ob.tokens, token)
+	if len(ob.matches) >= m.Batching.MaxItems {
+		heap.Remove(&b.queue, ob.index)
+		return b.close(ob)
+	}
+	return nil
+}
+
+// Due closes and returns every batch whose deadline is not after now.
+func (b *Batcher) Due(now time.Time) []*Batch {
+	var out []*Batch
+	for len(b.queue) > 0 && !b.queue[0].deadline.After(now) {
+		out = append(out, b.close(heap.Pop(&b.queue).(*openBatch)))
+	}
+	return out
+}
+
+// Next is the earliest deadline of an open batch.
+func (b *Batcher) Next() (time.Time, bool) {
+	if len(b.queue) == 0 {
+		return time.Time{}, false
+	}
+	return b.queue[0].deadline, true
+}
+
+// Open is the number of open batches.
+func (b *Batcher) Open() int { return len(b.open) }
+
+func (b *Batcher) close(ob *openBatch) *Batch {
+	delete(b.open, ob.key)
+	return &Batch{Job: batchJob(ob.matches), Tokens: ob.tokens}
+}
+
+func batchKey(m Match) string {
+	env := &m.Envelope
+	switch m.Batching.Mode {
+	case schemas.BatchSameEvent:
+		return env.WebhookID + "\x00" + env.EventType + "\x00" + env.ResourceID
+	case schemas.BatchSameType:
+		return env.WebhookID + "\x00" + env.EventType
+	default:
+		return env.WebhookID
+	}
+}
+
+// batchJob is one delivery of a batch: a JSON array of the envelopes, each
+// keeping its own id and event id so that a receiver can tell an event it
+// has seen before, under a delivery id derived from the first event.
+func batchJob(ms []Match) schemas.Job {
+	first := ms[0].Job
+	body := make([]byte, 0, 64*len(ms))
+	body = append(body, '[')
+	job := schemas.Job{
+		DeliveryID: DeliveryID(first.CreatedAt, first.EventIDs[0], first.WebhookID, "batch"),
+		WebhookID:  first.WebhookID, Tenant: first.Tenant, EventType: first.EventType,
+		ResourceID: first.ResourceID, CreatedAt: first.CreatedAt,
+	}
+	for i, m := range ms {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, m.Job.Payload...)
+		job.EventIDs = append(job.EventIDs, m.Job.EventIDs...)
+		if m.Job.EventType != job.EventType {
+			job.EventType = "batch"
+		}
+		if m.Job.ResourceID != job.ResourceID {
+			job.ResourceID = ""
+		}
+	}
+	job.Payload = json.RawMessage(append(body, ']'))
+	return job
+}
+
+// deadlines is a min-heap of open batches by deadline.
+type deadlines []*openBatch
+
+func (d deadlines) Len() int           { return len(d) }
+func (d deadlines) Less(i, j int) bool { return d[i].deadline.Before(d[j].deadline) }
+func (d deadlines) Swap(i, j int) {
+	d[i], d[j] = d[j], d[i]
+	d[i].index, d[j].index = i, j
+}
+func (d *deadlines) Push(x any) {
+	ob := x.(*openBatch)
+	ob.index = len(*d)
+	*d = append(*d, ob)
+}
+func (d *deadlines) Pop() any {
+	old := *d
+	ob := old[len(old)-1]
+	*d = old[:len(old)-1]
+	return ob
+}
