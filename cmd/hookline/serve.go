@@ -209,7 +209,9 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	log.Info("webhooks loaded", "count", registry.Len())
 
 	if stages["matcher"] {
-		g.Go(func() error { return matcher.NewStage(b, registry, matcher.StageConfig{Registerer: metrics}, log).Run(runCtx) })
+		g.Go(func() error {
+			return matcher.NewStage(b, registry, matcher.StageConfig{Registerer: metrics}, log).Run(runCtx)
+		})
 	}
 	var breakers api.Breakers
 	if stages["sender"] {
