@@ -609,3 +609,72 @@ func TestServeRefusesPrivateTargetsByDefault(t *testing.T) {
 		t.Fatalf("the private endpoint got %d requests", hits)
 	}
 }
+
+// TestServeRebuildsOpenBatchesAfterKill: events wait in an open batch when
+// the process is killed; after the restart the batch is rebuilt from the
+// topic and every event is delivered, in JSON-array bodies that keep each
+// event's id.
+func TestServeRebuildsOpenBatchesAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	var mu sync.Mutex
+	got := map[string]int{} // event id → times received
+	bodies := 0
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []struct {
+			EventID string `json:"event_id"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		bodies++
+		for _, e := range batch {
+			got[e.EventID]++
+		}
+	}))
+	defer recv.Close()
+
+	dataDir := t.TempDir()
+	p := startServe(t, "--data-dir", dataDir)
+	p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "batched", "url": recv.URL,
+		"batching": map[string]any{"mode": "any", "wait_seconds": 3, "max_items": 100}}, 201)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		var out struct {
+			IDs []string `json:"ids"`
+		}
+		json.Unmarshal(p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "update", "resource_id": fmt.Sprint("T-", i)}, 202), &out)
+		ids = append(ids, out.IDs...)
+	}
+	time.Sleep(500 * time.Millisecond) // matched, batch open, not due
+	mu.Lock()
+	early := bodies
+	mu.Unlock()
+	if early != 0 {
+		t.Fatalf("a batch was sent %d time(s) before wait_seconds", early)
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+
+	p = startServe(t, "--data-dir", dataDir)
+	defer p.stop(t)
+	waitFor(t, "every batched event after the restart", 60*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if got[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if bodies > 2 {
+		t.Fatalf("5 events came in %d bodies, want one batch", bodies)
+	}
+}

@@ -154,10 +154,7 @@ func newMatch(w *schemas.Webhook, ev *schemas.Event, at time.Time) Match {
 		return Match{Envelope: env, Err: fmt.Errorf("shaping the payload for webhook %s: %w", w.ID, err)}
 	}
 	env.Data = data
-	body, err := json.Marshal(env)
-	if err != nil {
-		return Match{Envelope: env, Err: fmt.Errorf("encoding the envelope for webhook %s: %w", w.ID, err)}
-	}
+	body := appendEnvelope(make([]byte, 0, 256+len(data)+len(ev.Context)), &env)
 	return Match{
 		Envelope: env, Batching: w.Batching,
 		Job: schemas.Job{

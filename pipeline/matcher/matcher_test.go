@@ -152,3 +152,96 @@ func TestDeliveryIDIsDeterministicAndTimeOrdered(t *testing.T) {
 		t.Fatalf("later id %s sorts before %s", later, a)
 	}
 }
+
+func TestConditionsAndShapingThroughProcess(t *testing.T) {
+	at := time.Now()
+	tests := []struct {
+		name     string
+		mod      func(*schemas.Webhook)
+		ev       schemas.Event
+		match    bool
+		wantData string
+	}{
+		{"seed: High and unassigned", func(w *schemas.Webhook) { w.Condition = `data.priority == "High" && data.assignee == nil` },
+			schemas.Event{Trigger: "create", Data: json.RawMessage(`{"priority":"High"}`)}, true, `{"priority":"High"}`},
+		{"seed: High but assigned", func(w *schemas.Webhook) { w.Condition = `data.priority == "High" && data.assignee == nil` },
+			schemas.Event{Trigger: "create", Data: json.RawMessage(`{"priority":"High","assignee":"bob"}`)}, false, ""},
+		{"tag in list", func(w *schemas.Webhook) { w.Condition = `"vip" in data.tags` },
+			schemas.Event{Trigger: "create", Data: json.RawMessage(`{"tags":["a","vip"]}`)}, true, `{"tags":["a","vip"]}`},
+		{"status changed to closed", func(w *schemas.Webhook) { w.Condition = `changes.status.new == "closed"` },
+			schemas.Event{Trigger: "update", Changes: json.RawMessage(`{"status":{"old":"open","new":"closed"}}`)}, true, ""},
+		{"status not among the changes", func(w *schemas.Webhook) { w.Condition = `changes.status.new == "closed"` },
+			schemas.Event{Trigger: "update", Changes: json.RawMessage(`{"priority":{"old":"a","new":"b"}}`)}, false, ""},
+		{"actor domain", func(w *schemas.Webhook) { w.Condition = `context.actor endsWith "@acme.com"` },
+			schemas.Event{Trigger: "create", Context: json.RawMessage(`{"actor":"ann@acme.com"}`)}, true, ""},
+		{"field selection", func(w *schemas.Webhook) { w.Fields = []string{"priority", "customer.email"} },
+			schemas.Event{Trigger: "create", Data: json.RawMessage(`{"priority":"High","subject":"x","customer":{"email":"a@b","name":"A"}}`)},
+			true, `{"customer":{"email":"a@b"},"priority":"High"}`},
+		{"changed-only update", func(w *schemas.Webhook) { f := false; w.IncludeAllFields = &f },
+			schemas.Event{Trigger: "update", Data: json.RawMessage(`{"priority":"High","subject":"x"}`),
+				Changes: json.RawMessage(`{"priority":{"old":"Low","new":"High"}}`)}, true, `{"priority":"High","subject":null}`},
+		{"delete sends no data", func(w *schemas.Webhook) {},
+			schemas.Event{Trigger: "delete", Data: json.RawMessage(`{"priority":"High"}`)}, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := hook("w", tt.mod)
+			ev := tt.ev
+			ev.ID, ev.Tenant, ev.Resource, ev.ResourceID = "e", "t1", "ticket", "T"
+			ev.Type = schemas.TypeFor("ticket", ev.Trigger)
+			jobs, err := New(staticWebhooks{"t1": {w}}).Process(context.Background(), Input{Event: ev, Time: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(jobs) == 1) != tt.match {
+				t.Fatalf("matched %d, want match=%v", len(jobs), tt.match)
+			}
+			if !tt.match {
+				return
+			}
+			var env struct {
+				Data json.RawMessage `json:"data"`
+			}
+			json.Unmarshal(jobs[0].Payload, &env)
+			if string(env.Data) != tt.wantData {
+				t.Fatalf("data = %s, want %s", env.Data, tt.wantData)
+			}
+		})
+	}
+}
+
+func TestConditionRuntimeErrorIsNoMatchAndCounted(t *testing.T) {
+	w := hook("w", func(w *schemas.Webhook) { w.Condition = `data.amount > 5` })
+	m := New(staticWebhooks{"t1": {w}})
+	errs := 0
+	m.OnConditionError = func(string, error) { errs++ }
+	ev := schemas.Event{ID: "e", Tenant: "t1", Resource: "order", Trigger: "paid", Type: "order.paid", ResourceID: "O",
+		Data: json.RawMessage(`{"amount":"many"}`)}
+	jobs, err := m.Process(context.Background(), Input{Event: ev, Time: time.Now()})
+	if err != nil || len(jobs) != 0 || errs != 1 {
+		t.Fatalf("jobs=%d err=%v errors counted=%d; want no match and one counted error", len(jobs), err, errs)
+	}
+}
+
+// swappable is webhook state whose slices are replaced on change, as the
+// registry's are.
+type swappable struct{ m map[string][]schemas.Webhook }
+
+func (s *swappable) Webhooks(tenant string) []schemas.Webhook { return s.m[tenant] }
+
+func TestWebhookChangesTakeEffectAtOnce(t *testing.T) {
+	state := &swappable{m: map[string][]schemas.Webhook{"t1": {hook("w", func(w *schemas.Webhook) { w.Events = []string{"order.*"} })}}}
+	m := New(state)
+	ev := schemas.Event{ID: "e", Tenant: "t1", Resource: "ticket", Trigger: "create", Type: "ticket.created", ResourceID: "T"}
+	if jobs, _ := m.Process(context.Background(), Input{Event: ev, Time: time.Now()}); len(jobs) != 0 {
+		t.Fatal("matched before the change")
+	}
+	state.m["t1"] = []schemas.Webhook{hook("w", func(w *schemas.Webhook) { w.Events = []string{"ticket.*"}; w.Condition = `resource == "ticket"` })}
+	if jobs, _ := m.Process(context.Background(), Input{Event: ev, Time: time.Now()}); len(jobs) != 1 {
+		t.Fatal("the change did not take effect")
+	}
+	state.m["t1"] = nil
+	if jobs, _ := m.Process(context.Background(), Input{Event: ev, Time: time.Now()}); len(jobs) != 0 {
+		t.Fatal("a deleted webhook still matches")
+	}
+}
