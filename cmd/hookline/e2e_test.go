@@ -343,6 +343,18 @@ func endToEnd(t *testing.T, args ...string) {
 		}
 	}
 
+	metrics := string(p.call(t, "GET", "/metrics", nil, 200))
+	for _, want := range []string{
+		`hookline_matcher_events_total 21`, `hookline_matcher_dead_lettered_total 0`,
+		`hookline_sender_attempts_total{class="2xx",state="succeeded"} 20`,
+		`hookline_projector_inserted_total`, `hookline_consumer_lag{group="hookline-matcher",partition="0",topic="hookline.events"}`,
+		`hookline_retries_waiting 0`, `hookline_sender_attempt_duration_seconds_bucket`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	p.stop(t)
 
 	// Restart on the same data dir: webhooks and history are still there,

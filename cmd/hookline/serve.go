@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/hookline/hookline/projections"
 	"github.com/hookline/hookline/projections/clickhouse"
 	"github.com/hookline/hookline/projections/embedded"
+	"github.com/hookline/hookline/schemas"
 )
 
 // Stage names for --stages.
@@ -53,6 +55,7 @@ type serveConfig struct {
 	endpointConcurrency int
 	endpointQueue       int
 	maxInFlight         int
+	debugAddr           string
 }
 
 func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
@@ -75,6 +78,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.IntVar(&c.endpointConcurrency, "endpoint-concurrency", 4, "requests at once to one endpoint (one resource's events always go one after another)")
 	fs.IntVar(&c.endpointQueue, "endpoint-queue", 256, "jobs that may wait for one endpoint; more are put off to the first retry topic")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 10000, "jobs a sender holds at once, all endpoints together; beyond it fetching waits")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "loopback address for Go's pprof profiles (/debug/pprof/); empty serves none")
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return serve(ctx, c, stdout, stderr) }
 }
 
@@ -208,6 +212,12 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	}
 	log.Info("webhooks loaded", "count", registry.Len())
 
+	metrics.MustRegister(broker.NewLagCollector(b, consumers(stages, scfg)))
+	if c.debugAddr != "" {
+		if err := serveDebug(runCtx, g, c.debugAddr, log); err != nil {
+			return err
+		}
+	}
 	if stages["matcher"] {
 		g.Go(func() error {
 			return matcher.NewStage(b, registry, matcher.StageConfig{Registerer: metrics}, log).Run(runCtx)
@@ -223,7 +233,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		g.Go(func() error { return s.Run(runCtx) })
 	}
 	if stages["projector"] {
-		g.Go(func() error { return projector.NewStage(b, store, log).Run(runCtx) })
+		g.Go(func() error { return projector.NewStage(b, store, metrics, log).Run(runCtx) })
 	}
 	if stages["api"] {
 		deps := api.Deps{
@@ -246,6 +256,51 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		return err
 	}
 	log.Info("stopped cleanly")
+	return nil
+}
+
+// consumers are the consumer groups of the stages this process runs, for
+// the lag metric.
+func consumers(stages map[string]bool, scfg sender.StageConfig) []broker.Consumer {
+	var out []broker.Consumer
+	if stages["matcher"] {
+		out = append(out, broker.Consumer{Group: matcher.Group, Topic: schemas.TopicEvents})
+	}
+	if stages["sender"] {
+		out = append(out, broker.Consumer{Group: sender.Group, Topic: schemas.TopicDeliveries})
+		for _, topic := range scfg.Schedule.Topics() {
+			out = append(out, broker.Consumer{Group: sender.Group + "." + topic, Topic: topic})
+		}
+	}
+	if stages["projector"] {
+		out = append(out, broker.Consumer{Group: projector.Group, Topic: schemas.TopicAttempts})
+	}
+	return out
+}
+
+// serveDebug serves pprof on a loopback address.
+func serveDebug(ctx context.Context, g *errgroup.Group, addr string, log *slog.Logger) error {
+	if !loopbackOnly(addr) {
+		return fmt.Errorf("--debug-addr %s: profiles are served on loopback only", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error { <-ctx.Done(); return srv.Close() })
+	log.Info("profiles served", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return nil
 }
 

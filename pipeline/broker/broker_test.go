@@ -131,3 +131,47 @@ func TestConsumeCommitsOnlyAfterTheHandlerSucceeds(t *testing.T) {
 		t.Fatalf("after restart read %q, want the new message only", m.Value)
 	}
 }
+
+func TestLagFollowsCommits(t *testing.T) {
+	b := start(t, t.TempDir())
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := b.Writer(schemas.TopicEvents)
+	var msgs []kafka.Message
+	for i := 0; i < 10; i++ {
+		msgs = append(msgs, kafka.Message{Key: []byte("same-key"), Value: []byte("v")})
+	}
+	if err := Write(ctx, w, msgs); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	total := func() int64 {
+		lags, err := b.Lag(ctx, "lag-group", schemas.TopicEvents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, l := range lags {
+			n += l
+		}
+		return n
+	}
+	if n := total(); n != 10 {
+		t.Fatalf("lag before any commit = %d, want 10", n)
+	}
+	r := b.GroupReader(schemas.TopicEvents, "lag-group")
+	defer r.Close()
+	for i := 0; i < 4; i++ {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CommitMessages(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := total(); n != 6 {
+		t.Fatalf("lag after committing 4 = %d, want 6", n)
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/segmentio/kafka-go"
 
@@ -22,19 +25,38 @@ type Inserter interface {
 
 // Stage runs the projector as a consumer of hookline.attempts.
 type Stage struct {
-	store  Inserter
-	reader *kafka.Reader
-	dead   *kafka.Writer
-	log    *slog.Logger
+	store   Inserter
+	reader  *kafka.Reader
+	dead    *kafka.Writer
+	log     *slog.Logger
+	metrics metrics
 }
 
-// NewStage wires the projector to the broker and the store.
-func NewStage(b *broker.Broker, store Inserter, log *slog.Logger) *Stage {
+type metrics struct {
+	inserted, errors prometheus.Counter
+	duration         prometheus.Histogram
+}
+
+// NewStage wires the projector to the broker and the store; reg, if not
+// nil, receives its metrics.
+func NewStage(b *broker.Broker, store Inserter, reg prometheus.Registerer, log *slog.Logger) *Stage {
+	m := metrics{
+		inserted: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_projector_inserted_total",
+			Help: "Attempts inserted into the store (a replayed attempt counts again; the store keeps one)."}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_projector_insert_errors_total",
+			Help: "Failed inserts; the batch is retried."}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hookline_projector_insert_duration_seconds",
+			Help: "Duration of one batch insert.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.inserted, m.errors, m.duration)
+	}
 	return &Stage{
-		store:  store,
-		reader: b.GroupReader(schemas.TopicAttempts, Group),
-		dead:   b.Writer(schemas.TopicDead),
-		log:    log.With("stage", "projector"),
+		store:   store,
+		reader:  b.GroupReader(schemas.TopicAttempts, Group),
+		dead:    b.Writer(schemas.TopicDead),
+		log:     log.With("stage", "projector"),
+		metrics: m,
 	}
 }
 
@@ -57,9 +79,13 @@ func (s *Stage) handle(ctx context.Context, msgs []kafka.Message) error {
 	if len(attempts) == 0 {
 		return nil
 	}
+	start := time.Now()
 	if err := s.store.InsertAttempts(ctx, attempts); err != nil {
+		s.metrics.errors.Inc()
 		return fmt.Errorf("projector: insert %d attempts: %w", len(attempts), err)
 	}
+	s.metrics.duration.Observe(time.Since(start).Seconds())
+	s.metrics.inserted.Add(float64(len(attempts)))
 	return nil
 }
 
