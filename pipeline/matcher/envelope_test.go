@@ -57,3 +57,23 @@ func FuzzAppendEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAppendEnvelope(b *testing.B) {
+	env := schemas.Envelope{ID: "01a20219-7b85-7f1a-9113-d8770b6aba16", EventID: "01a20219-7b84-744a-8368-2841d088e4ec",
+		EventType: "ticket.updated", EventTime: time.Now().UTC(), Resource: "ticket", ResourceID: "T-1",
+		WebhookID: "01a20219-7b73-74e2-b50e-e78b3066e36c", CurrentContext: json.RawMessage(`{"actor":"admin@company.com"}`),
+		Data: json.RawMessage(`{"subject":"Printer on fire","priority":"High","assignee":null,"tags":["hardware","vip"]}`)}
+	b.Run("hand-written", func(b *testing.B) {
+		buf := make([]byte, 0, 512)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			buf = appendEnvelope(buf[:0], &env)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			json.Marshal(env)
+		}
+	})
+}
