@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -24,12 +26,17 @@ func parseDeliveryQuery(r *http.Request) (projections.DeliveryQuery, *apiError) 
 	if aerr != nil {
 		return dq, aerr
 	}
-	// SPEC §5 lists these filters; the store cannot answer them yet, and
-	// ignoring them would return deliveries the client did not ask for.
-	for _, name := range []string{"event_type", "status"} {
-		if _, ok := q.get(name); ok {
-			return dq, invalid(name, "filtering deliveries by %s is not supported yet by this version of Hookline", name)
+	if v, ok := q.get("event_type"); ok {
+		if !schemas.ValidEventPattern(v) || strings.Contains(v, "*") {
+			return dq, invalid("event_type", "must be an event type like ticket.created")
 		}
+		dq.EventType = v
+	}
+	if v, ok := q.get("status"); ok {
+		if !validStatusFilter(v) {
+			return dq, invalid("status", "must be a status code (503), a class (2xx, 3xx, 4xx, 5xx) or error")
+		}
+		dq.Status = v
 	}
 	if v, ok := q.get("state"); ok {
 		if !deliveryStates[v] {
@@ -56,6 +63,20 @@ func parseDeliveryQuery(r *http.Request) (projections.DeliveryQuery, *apiError) 
 		dq.Cursor = v
 	}
 	return dq, nil
+}
+
+// validStatusFilter accepts 100 to 599, 1xx to 5xx, and error.
+func validStatusFilter(v string) bool {
+	if v == "error" {
+		return true
+	}
+	if len(v) != 3 || v[0] < '1' || v[0] > '5' {
+		return false
+	}
+	if v[1:] == "xx" {
+		return true
+	}
+	return v[1] >= '0' && v[1] <= '9' && v[2] >= '0' && v[2] <= '9'
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
@@ -112,4 +133,45 @@ func deliveryView(d projections.Delivery) projections.Delivery {
 		d.Attempts = attempts
 	}
 	return d
+}
+
+// statsView is GET /v1/webhooks/{id}/stats: the store's aggregates and the
+// endpoint's breaker state.
+type statsView struct {
+	WebhookID string     `json:"webhook_id"`
+	Since     *time.Time `json:"since,omitempty"`
+	projections.Stats
+	BreakerState string `json:"breaker_state,omitempty"`
+}
+
+func (s *Server) webhookStats(w http.ResponseWriter, r *http.Request) {
+	q, aerr := parseQuery(r.URL.RawQuery, []string{"since"})
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	since, aerr := q.time("since")
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	wh, aerr := s.lookup(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	st, err := s.deps.Deliveries.Stats(r.Context(), projections.StatsQuery{Tenant: wh.Tenant, WebhookID: wh.ID, Since: since})
+	if err != nil {
+		s.dependencyFailed(w, r, "webhook stats", err)
+		return
+	}
+	out := statsView{WebhookID: wh.ID, Stats: st}
+	if !since.IsZero() {
+		utc := since.UTC()
+		out.Since = &utc
+	}
+	if s.deps.Breakers != nil {
+		out.BreakerState = s.deps.Breakers.State(wh.ID)
+	}
+	writeJSON(w, http.StatusOK, out)
 }

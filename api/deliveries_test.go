@@ -64,8 +64,10 @@ func TestListDeliveriesRefusesBadQueries(t *testing.T) {
 		{"until not RFC 3339", "until=yesterday", "until"},
 		{"until before since", "since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z", "until"},
 		{"limit too big", "limit=1000", "limit"},
-		{"event_type not supported yet", "event_type=ticket.created", "event_type"},
-		{"status not supported yet", "status=500", "status"},
+		{"event_type with a wildcard", "event_type=ticket.*", "event_type"},
+		{"status out of range", "status=600", "status"},
+		{"status class out of range", "status=6xx", "status"},
+		{"status word", "status=bad", "status"},
 		{"unknown parameter", "from=x", "from"},
 	}
 	for _, tc := range tests {
@@ -103,4 +105,31 @@ func TestGetDelivery(t *testing.T) {
 	}
 	wh := createWebhook(t, h, "", validWebhook)
 	wantError(t, h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries", "", ""), http.StatusServiceUnavailable, codeUnavailable, "")
+}
+
+func TestListDeliveriesPassesEventTypeAndStatus(t *testing.T) {
+	for _, status := range []string{"503", "5xx", "2xx", "error"} {
+		h := newHarness(t, Config{}, nil)
+		createWebhook(t, h, "", validWebhook)
+		mustStatus(t, h.do(http.MethodGet, "/v1/webhooks/id-0001/deliveries?event_type=ticket.created&status="+status, "", ""), http.StatusOK)
+		if q := h.dels.query(); q == nil || q.EventType != "ticket.created" || q.Status != status {
+			t.Fatalf("query passed to the store = %+v", q)
+		}
+	}
+}
+
+func TestWebhookStats(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	createWebhook(t, h, "", validWebhook)
+	rec := h.do(http.MethodGet, "/v1/webhooks/id-0001/stats?since=2026-11-01T00:00:00Z", "", "")
+	mustStatus(t, rec, http.StatusOK)
+	body := decodeBody[map[string]any](t, rec)
+	if body["webhook_id"] != "id-0001" || body["breaker_state"] != "open" || body["since"] != "2026-11-01T00:00:00Z" {
+		t.Fatalf("stats = %v", body)
+	}
+	if q := h.dels.lastStats; q == nil || q.Since.IsZero() || q.WebhookID != "id-0001" {
+		t.Fatalf("stats query = %+v", q)
+	}
+	wantError(t, h.do(http.MethodGet, "/v1/webhooks/id-0001/stats?since=yesterday", "", ""), http.StatusBadRequest, codeInvalid, "since")
+	wantError(t, h.do(http.MethodGet, "/v1/webhooks/nope/stats", "", ""), http.StatusNotFound, "not_found", "")
 }

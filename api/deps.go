@@ -35,6 +35,8 @@ type Deliveries interface {
 	// GetDelivery returns projections.ErrNotFound for a delivery that is not
 	// the tenant's.
 	GetDelivery(ctx context.Context, tenant, id string) (projections.Delivery, error)
+	// Stats aggregates a webhook's deliveries.
+	Stats(ctx context.Context, q projections.StatsQuery) (projections.Stats, error)
 }
 
 // Breakers reports an endpoint's circuit breaker state (closed, open,

@@ -112,6 +112,7 @@ type fakeDeliveries struct {
 	deliveries []projections.Delivery
 	tenants    map[string]string // delivery id -> tenant
 	lastQuery  *projections.DeliveryQuery
+	lastStats  *projections.StatsQuery
 	nextCursor string
 	err        error
 	panics     bool
@@ -160,6 +161,23 @@ func (f *fakeDeliveries) GetDelivery(_ context.Context, tenant, id string) (proj
 		}
 	}
 	return projections.Delivery{}, projections.ErrNotFound
+}
+
+// Stats counts the webhook's deliveries by state, as a store would.
+func (f *fakeDeliveries) Stats(_ context.Context, q projections.StatsQuery) (projections.Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return projections.Stats{}, f.err
+	}
+	f.lastStats = &q
+	st := projections.Stats{Deliveries: map[string]int64{}, Attempts: map[string]int64{}}
+	for _, d := range f.deliveries {
+		if f.tenants[d.ID] == q.Tenant && d.WebhookID == q.WebhookID && !d.CreatedAt.Before(q.Since) {
+			st.Deliveries[d.State]++
+		}
+	}
+	return st, nil
 }
 
 func (f *fakeDeliveries) query() *projections.DeliveryQuery {

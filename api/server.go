@@ -84,6 +84,7 @@ func (s *Server) routes() *mux.Router {
 	} else {
 		r.HandleFunc("/metrics", notImplemented("metrics")).Methods(get...)
 	}
+	r.HandleFunc(openAPIPath, serveOpenAPI).Methods(get...)
 
 	// Full paths rather than a /v1 subrouter: a gorilla/mux subrouter
 	// answers a wrong method with 404, not 405.
@@ -103,7 +104,7 @@ func (s *Server) routes() *mux.Router {
 	v1.HandleFunc("/webhooks/{id}/redeliver-failed", notImplemented("redelivery of failed deliveries")).Methods(http.MethodPost)
 	v1.HandleFunc("/replays", notImplemented("replays")).Methods(http.MethodPost)
 	v1.HandleFunc("/replays/{id}", notImplemented("replays")).Methods(get...)
-	v1.HandleFunc("/webhooks/{id}/stats", notImplemented("webhook stats")).Methods(get...)
+	v1.HandleFunc("/webhooks/{id}/stats", s.webhookStats).Methods(get...)
 	return r
 }
 
@@ -148,7 +149,7 @@ func tenantOf(r *http.Request) string {
 }
 
 // public paths answer without a token: probes and scrapers have none.
-var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, openAPIPath: true}
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -141,7 +141,6 @@ func TestRoutesSPECListsButThatAreNotBuiltAnswer501(t *testing.T) {
 		{http.MethodPost, "/v1/webhooks/w1/redeliver-failed"},
 		{http.MethodPost, "/v1/replays"},
 		{http.MethodGet, "/v1/replays/r1"},
-		{http.MethodGet, "/v1/webhooks/w1/stats"},
 	} {
 		t.Run(req.method+" "+req.path, func(t *testing.T) {
 			wantError(t, h.do(req.method, req.path, "tok-acme", "{}"), http.StatusNotImplemented, codeNotImplemented, "")
