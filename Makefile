@@ -31,6 +31,12 @@ test:
 test-short:
 	$(GO) test -short ./...
 
+## bench: end-to-end load test (hookline bench), then micro-benchmarks into bench/micro-new.txt,
+## compared with bench/micro.txt by benchstat when it exists; BENCH_ARGS='--scenarios 1-webhook'
+.PHONY: bench
+bench:
+	@GO=$(GO) bash scripts/bench.sh
+
 clickhouse-start:
 	@bash scripts/clickhouse.sh start
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -132,4 +133,64 @@ func TestWebhookStats(t *testing.T) {
 	}
 	wantError(t, h.do(http.MethodGet, "/v1/webhooks/id-0001/stats?since=yesterday", "", ""), http.StatusBadRequest, codeInvalid, "since")
 	wantError(t, h.do(http.MethodGet, "/v1/webhooks/nope/stats", "", ""), http.StatusNotFound, "not_found", "")
+}
+
+func TestRedeliver(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	createWebhook(t, h, "", validWebhook)
+	body := `{"id":"d-failed","event_type":"ticket.created"}`
+	h.dels.add("default", projections.Delivery{ID: "d-failed", WebhookID: "id-0001", State: "failed", EventType: "ticket.created",
+		EventIDs: []string{"e1"}, Request: &projections.Request{Body: body}})
+	h.dels.add("default", projections.Delivery{ID: "d-ok", WebhookID: "id-0001", State: "succeeded",
+		Request: &projections.Request{Body: "payload=%7B%22a%22%3A1%7D"}})
+	h.dels.add("other", projections.Delivery{ID: "d-other", WebhookID: "x", State: "failed"})
+
+	rec := h.do(http.MethodPost, "/v1/deliveries/d-failed/redeliver", "", "")
+	mustStatus(t, rec, http.StatusAccepted)
+	got := decodeBody[map[string]any](t, rec)
+	if got["redelivery_of"] != "d-failed" || got["state"] != "pending" || got["id"] == "d-failed" {
+		t.Fatalf("redelivery = %v", got)
+	}
+	jobs := h.jobs.all()
+	if len(jobs) != 1 || string(jobs[0].Payload) != body || jobs[0].RedeliveryOf != "d-failed" || jobs[0].Tenant != "default" {
+		t.Fatalf("enqueued %+v", jobs)
+	}
+
+	wantError(t, h.do(http.MethodPost, "/v1/deliveries/d-ok/redeliver", "", ""), http.StatusConflict, codeConflict, "")
+	mustStatus(t, h.do(http.MethodPost, "/v1/deliveries/d-ok/redeliver", "", `{"force":true}`), http.StatusAccepted)
+	if jobs := h.jobs.all(); string(jobs[1].Payload) != `{"a":1}` {
+		t.Fatalf("a form-encoded request was not turned back into its JSON payload: %s", jobs[1].Payload)
+	}
+	wantError(t, h.do(http.MethodPost, "/v1/deliveries/d-other/redeliver", "", ""), http.StatusNotFound, codeNotFound, "")
+	wantError(t, h.do(http.MethodPost, "/v1/deliveries/d-failed/redeliver", "", `{"frob":1}`), http.StatusBadRequest, codeInvalid, "frob")
+}
+
+func TestRedeliverFailedSkipsChainsAlreadyRedelivered(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	createWebhook(t, h, "", validWebhook)
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	add := func(id, state, of string, minute int) {
+		h.dels.add("default", projections.Delivery{ID: id, WebhookID: "id-0001", State: state, RedeliveryOf: of,
+			CreatedAt: at.Add(time.Duration(minute) * time.Minute), Request: &projections.Request{Body: `{}`}})
+	}
+	add("a", "failed", "", 1) // redelivered by a2, which succeeded: skip
+	add("a2", "succeeded", "a", 5)
+	add("b", "failed", "", 2) // redelivered by b2, which failed too: b2 is the one to send
+	add("b2", "failed", "b", 6)
+	add("c", "failed", "", 3) // never redelivered: send
+	add("d", "succeeded", "", 4)
+	add("e", "failed", "", 90) // outside the range
+	rec := h.do(http.MethodPost, "/v1/webhooks/id-0001/redeliver-failed", "", `{"since":"2026-11-22T10:00:00Z","until":"2026-11-22T11:00:00Z"}`)
+	mustStatus(t, rec, http.StatusAccepted)
+	out := decodeBody[redeliverFailedOutput](t, rec)
+	var of []string
+	for _, j := range h.jobs.all() {
+		of = append(of, j.RedeliveryOf)
+	}
+	sort.Strings(of)
+	if out.Count != 2 || strings.Join(of, ",") != "b2,c" {
+		t.Fatalf("count=%d redelivered %v, want b2 and c", out.Count, of)
+	}
+	wantError(t, h.do(http.MethodPost, "/v1/webhooks/id-0001/redeliver-failed", "", `{"since":"2026-11-22T11:00:00Z","until":"2026-11-22T10:00:00Z"}`),
+		http.StatusBadRequest, codeInvalid, "until")
 }

@@ -54,6 +54,7 @@ type Deps struct {
 	Webhooks   Webhooks   // required
 	Events     Events     // required
 	Deliveries Deliveries // required
+	Jobs       Jobs       // required: redeliveries go there
 	// Checks are the named readiness checks of GET /readyz; none means
 	// always ready.
 	Checks map[string]Check
@@ -91,6 +92,8 @@ func (d *Deps) validate() error {
 		return errors.New("api: Deps.Events is required")
 	case d.Deliveries == nil:
 		return errors.New("api: Deps.Deliveries is required")
+	case d.Jobs == nil:
+		return errors.New("api: Deps.Jobs is required")
 	}
 	for name, c := range d.Checks {
 		if name == "" || c == nil {

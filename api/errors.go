@@ -20,6 +20,7 @@ const (
 	codeInvalid          = "invalid"
 	codeUnauthorized     = "unauthorized"
 	codeNotFound         = "not_found"
+	codeConflict         = "conflict"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeTooLarge         = "too_large"
 	codeNotImplemented   = "not_implemented"

@@ -194,6 +194,26 @@ type harness struct {
 	hooks   *fakeWebhooks
 	events  *fakeEvents
 	dels    *fakeDeliveries
+	jobs    *fakeJobs
+}
+
+// fakeJobs records the jobs enqueued.
+type fakeJobs struct {
+	mu   sync.Mutex
+	jobs []schemas.Job
+}
+
+func (f *fakeJobs) PublishJobs(_ context.Context, jobs []schemas.Job) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobs = append(f.jobs, jobs...)
+	return nil
+}
+
+func (f *fakeJobs) all() []schemas.Job {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]schemas.Job(nil), f.jobs...)
 }
 
 // fakeBreakers reports every endpoint open but "closed-id".
@@ -210,11 +230,11 @@ var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, cfg Config, checks map[string]Check) *harness {
 	t.Helper()
-	h := &harness{t: t, hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries()}
+	h := &harness{t: t, hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries(), jobs: &fakeJobs{}}
 	var mu sync.Mutex
 	n, clock := 0, t0
 	srv, err := New(cfg, Deps{
-		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Checks: checks, Breakers: fakeBreakers{},
+		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Jobs: h.jobs, Checks: checks, Breakers: fakeBreakers{},
 		Now: func() time.Time {
 			mu.Lock()
 			defer mu.Unlock()

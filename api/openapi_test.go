@@ -193,7 +193,7 @@ func newSpecFixture(t *testing.T) *specFixture {
 	f := &specFixture{hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries()}
 	n := atomic.Int64{}
 	srv, err := New(Config{Tokens: map[string]string{specToken: "acme"}, Version: "v1.2.3"}, Deps{
-		Webhooks: f.hooks, Events: f.events, Deliveries: listWithoutDetail{f.dels},
+		Webhooks: f.hooks, Events: f.events, Deliveries: listWithoutDetail{f.dels}, Jobs: &fakeJobs{},
 		Breakers: fakeBreakers{},
 		Metrics:  promhttp.HandlerFor(prometheus.NewPedanticRegistry(), promhttp.HandlerOpts{}),
 		Checks: map[string]Check{"store": func(context.Context) error {

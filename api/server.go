@@ -100,8 +100,8 @@ func (s *Server) routes() *mux.Router {
 
 	// Listed in SPEC §5 but not built yet: 501, so that a client can tell
 	// "not yet" from "no such thing".
-	v1.HandleFunc("/deliveries/{id}/redeliver", notImplemented("redelivery")).Methods(http.MethodPost)
-	v1.HandleFunc("/webhooks/{id}/redeliver-failed", notImplemented("redelivery of failed deliveries")).Methods(http.MethodPost)
+	v1.HandleFunc("/deliveries/{id}/redeliver", s.redeliver).Methods(http.MethodPost)
+	v1.HandleFunc("/webhooks/{id}/redeliver-failed", s.redeliverFailed).Methods(http.MethodPost)
 	v1.HandleFunc("/replays", notImplemented("replays")).Methods(http.MethodPost)
 	v1.HandleFunc("/replays/{id}", notImplemented("replays")).Methods(get...)
 	v1.HandleFunc("/webhooks/{id}/stats", s.webhookStats).Methods(get...)

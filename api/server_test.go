@@ -137,8 +137,6 @@ func TestOversizedBodyIs413(t *testing.T) {
 func TestRoutesSPECListsButThatAreNotBuiltAnswer501(t *testing.T) {
 	h := newHarness(t, twoTenants, nil)
 	for _, req := range []struct{ method, path string }{
-		{http.MethodPost, "/v1/deliveries/d1/redeliver"},
-		{http.MethodPost, "/v1/webhooks/w1/redeliver-failed"},
 		{http.MethodPost, "/v1/replays"},
 		{http.MethodGet, "/v1/replays/r1"},
 	} {
@@ -231,7 +229,7 @@ func TestPanicIsA500AndLogged(t *testing.T) {
 	dels.panics = true
 	hooks := newFakeWebhooks()
 	hooks.byID["w1"] = schemas.Webhook{ID: "w1", Tenant: schemas.DefaultTenant}
-	srv, err := New(Config{}, Deps{Webhooks: hooks, Events: &fakeEvents{}, Deliveries: dels},
+	srv, err := New(Config{}, Deps{Webhooks: hooks, Events: &fakeEvents{}, Deliveries: dels, Jobs: &fakeJobs{}},
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +245,7 @@ func TestPanicIsA500AndLogged(t *testing.T) {
 func TestLogsNeverShowSecretsOrTokens(t *testing.T) {
 	var logs bytes.Buffer
 	hooks := newFakeWebhooks()
-	srv, err := New(twoTenants, Deps{Webhooks: hooks, Events: &fakeEvents{}, Deliveries: newFakeDeliveries()},
+	srv, err := New(twoTenants, Deps{Webhooks: hooks, Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}},
 		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +269,7 @@ func TestLogsNeverShowSecretsOrTokens(t *testing.T) {
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
-	deps := Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries()}
+	deps := Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}}
 	tests := []struct {
 		name string
 		cfg  Config
@@ -280,10 +278,11 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"token without tenant", Config{Tokens: map[string]string{"t": ""}}, deps},
 		{"empty token", Config{Tokens: map[string]string{"": "acme"}}, deps},
 		{"negative body limit", Config{MaxBodyBytes: -1}, deps},
-		{"no webhooks", Config{}, Deps{Events: deps.Events, Deliveries: deps.Deliveries}},
-		{"no events", Config{}, Deps{Webhooks: deps.Webhooks, Deliveries: deps.Deliveries}},
-		{"no deliveries", Config{}, Deps{Webhooks: deps.Webhooks, Events: deps.Events}},
-		{"unnamed check", Config{}, Deps{Webhooks: deps.Webhooks, Events: deps.Events, Deliveries: deps.Deliveries,
+		{"no webhooks", Config{}, Deps{Events: deps.Events, Deliveries: deps.Deliveries, Jobs: deps.Jobs}},
+		{"no events", Config{}, Deps{Webhooks: deps.Webhooks, Deliveries: deps.Deliveries, Jobs: deps.Jobs}},
+		{"no deliveries", Config{}, Deps{Webhooks: deps.Webhooks, Events: deps.Events, Jobs: deps.Jobs}},
+		{"no jobs", Config{}, Deps{Webhooks: deps.Webhooks, Events: deps.Events, Deliveries: deps.Deliveries}},
+		{"unnamed check", Config{}, Deps{Webhooks: deps.Webhooks, Events: deps.Events, Deliveries: deps.Deliveries, Jobs: deps.Jobs,
 			Checks: map[string]Check{"": func(context.Context) error { return nil }}}},
 	}
 	for _, tc := range tests {
@@ -302,7 +301,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 }
 
 func TestHTTPServerHasTimeouts(t *testing.T) {
-	srv, err := New(Config{}, Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries()}, nil)
+	srv, err := New(Config{}, Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package projections owns the read side of Hookline: the attempts store
-// interface, the types it answers with, and the rules that derive a
-// delivery's state from its attempts. Implementations live in sub-packages
+// interface, the types it answers with, and the rules every store shares:
+// how a delivery's state derives from its attempts (Derive) and how status
+// codes fall into classes (StatusClass, StatusRange). Implementations live in sub-packages
 // (clickhouse, embedded) and all pass the conformance suite in storetest.
 //
 // A store is a projection of hookline.attempts: it can be rebuilt by

@@ -24,6 +24,11 @@ type Store interface {
 	// GetDelivery returns one delivery with its request and every attempt,
 	// or ErrNotFound.
 	GetDelivery(ctx context.Context, tenant, id string) (Delivery, error)
+	// Stats aggregates a webhook's deliveries created since a time.
+	Stats(ctx context.Context, q StatsQuery) (Stats, error)
+	// DropBefore removes the attempts made before t (retention), a whole
+	// day at a time: it may keep a little more than asked, never less.
+	DropBefore(ctx context.Context, t time.Time) error
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
@@ -35,6 +40,11 @@ type DeliveryQuery struct {
 	WebhookID string
 	// State keeps only deliveries whose current state is this one.
 	State string
+	// EventType keeps only deliveries of this event type.
+	EventType string
+	// Status keeps only deliveries whose last attempt's status code is
+	// this one ("503") or in this class ("5xx"); "error" is no response.
+	Status string
 	// Since and Until bound the delivery's creation time: Since <= t < Until.
 	// A zero time leaves that side open.
 	Since, Until time.Time
@@ -69,6 +79,36 @@ type Delivery struct {
 	URL            string        `json:"url,omitempty"`
 	Request        *Request      `json:"request,omitempty"`
 	Attempts       []AttemptView `json:"attempts,omitempty"`
+}
+
+// StatsQuery selects the deliveries a Stats call aggregates.
+type StatsQuery struct {
+	Tenant    string
+	WebhookID string
+	// Since bounds the delivery's creation time; zero is all.
+	Since time.Time
+}
+
+// Stats summarises a webhook's deliveries (SPEC §5).
+type Stats struct {
+	// Deliveries counts deliveries by their current state.
+	Deliveries map[string]int64 `json:"deliveries"`
+	// Attempts counts attempts by status class: 2xx, 3xx, 4xx, 5xx, and
+	// error for no response.
+	Attempts map[string]int64 `json:"attempts"`
+	// SuccessRate is succeeded / (succeeded + failed) deliveries, 0 to 1;
+	// 0 when none has finished.
+	SuccessRate float64 `json:"success_rate"`
+	// LatencyMS are percentiles of the attempts' durations, over attempts
+	// that got a response.
+	LatencyMS Percentiles `json:"latency_ms"`
+}
+
+// Percentiles of a latency distribution, in milliseconds.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
 }
 
 // Request is what was sent, secrets masked.

@@ -690,3 +690,88 @@ func TestServeRebuildsOpenBatchesAfterKill(t *testing.T) {
 		t.Fatalf("5 events came in %d bodies, want one batch", bodies)
 	}
 }
+
+// TestServeRedelivery: deliveries fail while the endpoint is down; one is
+// redelivered by id, the process restarts, and redeliver-failed sends the
+// rest once each, never one that already succeeded.
+func TestServeRedelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	var mu sync.Mutex
+	down := true
+	got := map[string]string{} // webhook-id → body
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			w.WriteHeader(http.StatusBadRequest) // fails at once, no retry
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		got[r.Header.Get("webhook-id")] = string(b)
+	}))
+	defer recv.Close()
+	dataDir := t.TempDir()
+	p := startServe(t, "--data-dir", dataDir)
+	var hook struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "r", "url": recv.URL}, 201), &hook)
+	for i := 0; i < 3; i++ {
+		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": fmt.Sprint("T-", i)}, 202)
+	}
+	var list deliveryList
+	waitFor(t, "3 failed deliveries", 30*time.Second, func() bool {
+		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?state=failed", nil, 200), &list)
+		return len(list.Data) == 3
+	})
+	first := list.Data[0].ID
+	mu.Lock()
+	down = false
+	mu.Unlock()
+
+	var redelivery struct {
+		ID           string `json:"id"`
+		RedeliveryOf string `json:"redelivery_of"`
+	}
+	json.Unmarshal(p.call(t, "POST", "/v1/deliveries/"+first+"/redeliver", nil, 202), &redelivery)
+	if redelivery.RedeliveryOf != first || redelivery.ID == first {
+		t.Fatalf("redelivery = %+v", redelivery)
+	}
+	waitFor(t, "the redelivery to succeed", 30*time.Second, func() bool {
+		resp, err := http.Get(p.base + "/v1/deliveries/" + redelivery.ID)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(out), `"state":"succeeded"`)
+	})
+	p.stop(t)
+
+	p = startServe(t, "--data-dir", dataDir)
+	defer p.stop(t)
+	var result struct {
+		Count int `json:"count"`
+	}
+	json.Unmarshal(p.call(t, "POST", "/v1/webhooks/"+hook.ID+"/redeliver-failed", map[string]any{}, 202), &result)
+	if result.Count != 2 {
+		t.Fatalf("redeliver-failed redelivered %d, want the 2 not yet redelivered", result.Count)
+	}
+	waitFor(t, "3 deliveries at the receiver", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 3
+	})
+	// Once the redeliveries are in the history, nothing is left to
+	// redeliver: every failed delivery has a later one.
+	waitFor(t, "the redeliveries in the history", 30*time.Second, func() bool {
+		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?state=succeeded", nil, 200), &list)
+		return len(list.Data) == 3
+	})
+	json.Unmarshal(p.call(t, "POST", "/v1/webhooks/"+hook.ID+"/redeliver-failed", map[string]any{}, 202), &result)
+	if result.Count != 0 {
+		t.Fatalf("a second redeliver-failed redelivered %d, want 0", result.Count)
+	}
+}

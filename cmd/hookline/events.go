@@ -34,3 +34,21 @@ func (p *eventPublisher) PublishEvents(ctx context.Context, evs []schemas.Event)
 }
 
 func (p *eventPublisher) Close() error { return p.w.Close() }
+
+// jobPublisher enqueues redeliveries on hookline.deliveries, keyed by
+// webhook id like the matcher's jobs.
+type jobPublisher struct {
+	w *kafka.Writer
+}
+
+func (p *jobPublisher) PublishJobs(ctx context.Context, jobs []schemas.Job) error {
+	msgs := make([]kafka.Message, len(jobs))
+	for i, job := range jobs {
+		value, err := json.Marshal(job)
+		if err != nil {
+			return fmt.Errorf("encode job %s: %w", job.DeliveryID, err)
+		}
+		msgs[i] = kafka.Message{Key: []byte(job.WebhookID), Value: value}
+	}
+	return broker.Write(ctx, p.w, msgs)
+}

@@ -33,6 +33,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the pipeline stages and the HTTP API", serveFlags},
 		{"receive", "run a demo receiver that verifies signatures and prints deliveries", receiveFlags},
+		{"bench", "run an end-to-end load test of hookline serve and print a table", benchFlags},
 	}
 }
 

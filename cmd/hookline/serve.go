@@ -26,7 +26,6 @@ import (
 	"github.com/hookline/hookline/pipeline/projector"
 	"github.com/hookline/hookline/pipeline/sender"
 	"github.com/hookline/hookline/pipeline/subscriptions"
-	"github.com/hookline/hookline/projections"
 	"github.com/hookline/hookline/projections/clickhouse"
 	"github.com/hookline/hookline/projections/embedded"
 	"github.com/hookline/hookline/schemas"
@@ -192,7 +191,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	}
 	defer b.Close()
 
-	var store projections.Store
+	var store attemptStore
 	if stages["api"] || stages["projector"] {
 		if store, err = openStore(startCtx, c); err != nil {
 			return err
@@ -322,7 +321,15 @@ func (c *serveConfig) senderConfig(reg prometheus.Registerer) sender.StageConfig
 	}
 }
 
-func openStore(ctx context.Context, c *serveConfig) (projections.Store, error) {
+// attemptStore is what serve uses of the attempts store.
+type attemptStore interface {
+	projector.Inserter
+	api.Deliveries
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+func openStore(ctx context.Context, c *serveConfig) (attemptStore, error) {
 	if c.clickhouseDSN != "" {
 		s, err := clickhouse.Open(ctx, c.clickhouseDSN)
 		if err != nil {
@@ -340,16 +347,20 @@ func openStore(ctx context.Context, c *serveConfig) (projections.Store, error) {
 func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker.Broker, deps api.Deps,
 	tokens map[string]string, log *slog.Logger, stdout io.Writer) error {
 	events := newEventPublisher(b)
+	jobs := &jobPublisher{w: b.Writer(schemas.TopicDeliveries)}
 	deps.Events = events
+	deps.Jobs = jobs
 	server, err := api.New(api.Config{Tokens: tokens, Version: version}, deps, log)
 	if err != nil {
 		events.Close()
+		jobs.w.Close()
 		return err
 	}
 	handler := server.Handler()
 	ln, err := net.Listen("tcp", c.httpAddr)
 	if err != nil {
 		events.Close()
+		jobs.w.Close()
 		return fmt.Errorf("--http-addr: %w", err)
 	}
 	srv := &http.Server{
@@ -371,6 +382,7 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 		defer cancel()
 		err := srv.Shutdown(shutdownCtx)
 		events.Close()
+		jobs.w.Close()
 		return err
 	})
 	fmt.Fprintf(stdout, "hookline ready: http://%s stages=%s\n", ln.Addr(), c.stages)

@@ -36,7 +36,8 @@ func pageSize(limit int) int {
 func (s *Store) ListDeliveries(ctx context.Context, q projections.DeliveryQuery) (projections.DeliveryPage, error) {
 	limit := pageSize(q.Limit)
 	var page projections.DeliveryPage
-	if !keyable(q.Tenant, q.WebhookID) {
+	f, ok := newFilter(q)
+	if !ok || !keyable(q.Tenant, q.WebhookID) {
 		return page, nil
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -46,7 +47,7 @@ func (s *Store) ListDeliveries(ctx context.Context, q projections.DeliveryQuery)
 			if visited%256 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			d, ok, err := w.next(q)
+			d, ok, err := w.next(f)
 			if err != nil {
 				return err
 			}
@@ -98,9 +99,37 @@ func (w *walker) start(cursor string) {
 
 func (w *walker) more() bool { return w.k != nil && bytes.HasPrefix(w.k, w.prefix) }
 
+// filter is a DeliveryQuery's conditions, parsed once per page.
+type filter struct {
+	state, eventType   string
+	status             bool
+	statusLo, statusHi int // the status range when status is set
+	since, until       time.Time
+}
+
+// newFilter reports false for a query no delivery can match.
+func newFilter(q projections.DeliveryQuery) (filter, bool) {
+	f := filter{state: q.State, eventType: q.EventType, since: q.Since, until: q.Until}
+	if q.Status != "" {
+		var ok bool
+		if f.statusLo, f.statusHi, ok = projections.StatusRange(q.Status); !ok {
+			return f, false
+		}
+		f.status = true
+	}
+	return f, true
+}
+
+// keepsLast checks the conditions on the delivery's highest attempt.
+func (f filter) keepsLast(a schemas.Attempt) bool {
+	return (f.state == "" || a.State == f.state) &&
+		(f.eventType == "" || a.EventType == f.eventType) &&
+		(!f.status || a.StatusCode >= f.statusLo && a.StatusCode < f.statusHi)
+}
+
 // next reads the delivery the walker is on, moves past all its attempts and
-// reports whether the delivery passes the query's filters.
-func (w *walker) next(q projections.DeliveryQuery) (projections.Delivery, bool, error) {
+// reports whether the delivery passes the filter.
+func (w *walker) next(f filter) (projections.Delivery, bool, error) {
 	delivery := deliveryOf(w.k)
 	last, err := decode(w.v) // keys of a delivery end in n: the first seen is the highest
 	if err != nil {
@@ -111,7 +140,7 @@ func (w *walker) next(q projections.DeliveryQuery) (projections.Delivery, bool, 
 		count, firstValue = count+1, w.v
 		w.k, w.v = w.c.Prev()
 	}
-	if q.State != "" && last.State != q.State {
+	if !f.keepsLast(last) {
 		return projections.Delivery{}, false, nil
 	}
 	if count > 1 {
@@ -123,7 +152,7 @@ func (w *walker) next(q projections.DeliveryQuery) (projections.Delivery, bool, 
 	}
 	d, _ := projections.Derive([]schemas.Attempt{last}, false)
 	d.AttemptCount = count
-	return d, inRange(d.CreatedAt, q.Since, q.Until), nil
+	return d, inRange(d.CreatedAt, f.since, f.until), nil
 }
 
 // inRange applies Since <= t < Until, a zero bound being open.

@@ -25,21 +25,14 @@ type Store struct {
 
 var _ projections.Store = (*Store)(nil)
 
-// Open opens or creates the store at path.
+// Open opens or creates the store at path. A file of an older layout is
+// brought up to date first (see rebuild), which reads every attempt once.
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketAttempts, bucketIndex} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := upgrade(db, rebuildChunk); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded: prepare %s: %w", path, err)
 	}
@@ -47,37 +40,36 @@ func Open(path string) (*Store, error) {
 }
 
 // InsertAttempts writes the batch in one transaction, synced to disk before
-// it returns. A repeated attempt overwrites itself, so it is kept once.
+// it returns, with the index and stats it changes. A repeated attempt
+// overwrites itself, so it is kept and counted once.
 func (s *Store) InsertAttempts(ctx context.Context, attempts []schemas.Attempt) error {
 	if len(attempts) == 0 {
 		return nil
 	}
-	type row struct{ key, value []byte }
-	rows := make([]row, len(attempts))
+	rows := make([]schemas.Attempt, len(attempts))
+	keys, values := make([][]byte, len(attempts)), make([][]byte, len(attempts))
 	for i, a := range attempts {
 		if err := checkKeys(a); err != nil {
 			return err
 		}
-		v, err := json.Marshal(normalize(a))
+		rows[i] = normalize(a)
+		v, err := json.Marshal(rows[i])
 		if err != nil {
 			return fmt.Errorf("embedded: encode attempt %d of %s: %w", a.N, a.DeliveryID, err)
 		}
-		rows[i] = row{attemptKey(a), v}
+		keys[i], values[i] = attemptKey(a), v
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		b, idx := tx.Bucket(bucketAttempts), tx.Bucket(bucketIndex)
-		for i, a := range attempts {
-			if err := b.Put(rows[i].key, rows[i].value); err != nil {
-				return fmt.Errorf("embedded: write attempt: %w", err)
-			}
-			if err := idx.Put(indexKey(a.Tenant, a.DeliveryID), []byte(a.WebhookID)); err != nil {
-				return fmt.Errorf("embedded: write index: %w", err)
+		l := newLedger(tx)
+		for i, a := range rows {
+			if err := l.put(a, keys[i], values[i]); err != nil {
+				return err
 			}
 		}
-		return nil
+		return l.flush()
 	})
 }
 
@@ -99,11 +91,11 @@ func (s *Store) GetDelivery(ctx context.Context, tenant, id string) (projections
 	}
 	var attempts []schemas.Attempt
 	err := s.db.View(func(tx *bolt.Tx) error {
-		webhook := tx.Bucket(bucketIndex).Get(indexKey(tenant, id))
-		if webhook == nil {
+		rec, found := parseRecord(tx.Bucket(bucketIndex).Get(indexKey(tenant, id)))
+		if !found {
 			return nil
 		}
-		prefix := deliveryPrefix(tenant, string(webhook), id)
+		prefix := deliveryPrefix(tenant, rec.webhook, id)
 		c := tx.Bucket(bucketAttempts).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			a, err := decode(v)

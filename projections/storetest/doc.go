@@ -4,7 +4,8 @@
 //
 // It owns the behaviour a store promises (deduplication, state from the
 // highest attempt, tenant and webhook isolation, filters, stable cursors,
-// durability across a reopen) and the one rule for finding a test
+// durability across a reopen, stats that count each attempt once,
+// retention by whole days) and the one rule for finding a test
 // ClickHouse server (ClickHouseDSN). It must never be imported by
 // non-test code, and never depends on any implementation.
 package storetest

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/hookline/hookline/projections"
 	"github.com/hookline/hookline/schemas"
@@ -124,5 +125,21 @@ func (h *harness) listAll(q projections.DeliveryQuery) []projections.Delivery {
 			h.t.Fatalf("ListDeliveries(%+v): the next cursor repeats the cursor", q)
 		}
 		q.Cursor = p.NextCursor
+	}
+}
+
+func (h *harness) stats(q projections.StatsQuery) projections.Stats {
+	h.t.Helper()
+	st, err := h.store.Stats(h.t.Context(), q)
+	if err != nil {
+		h.t.Fatalf("Stats(%+v): %v", q, err)
+	}
+	return st
+}
+
+func (h *harness) dropBefore(t time.Time) {
+	h.t.Helper()
+	if err := h.store.DropBefore(h.t.Context(), t); err != nil {
+		h.t.Fatalf("DropBefore(%s): %v", t.Format(time.RFC3339), err)
 	}
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchCommand runs `hookline bench` through the real binary with tiny
+// settings: one scenario, 200 events flat out, then 200 deliveries/s for
+// 1 s. The table must show every delivery received once.
+func TestBenchCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hookline serve")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "bench", "--scenarios", "1-webhook",
+		"--events", "200", "--rate", "200", "--duration", "1s", "--timeout", "80s")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("hookline bench: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "SCENARIO") || !strings.Contains(out, "DELIVERIES/S") || !strings.Contains(out, "cores") {
+		t.Fatalf("no table header or machine line in:\n%s", out)
+	}
+	var row []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "1-webhook" {
+			row = f
+		}
+	}
+	if len(row) < 15 {
+		t.Fatalf("no 1-webhook row in:\n%s", out)
+	}
+	events, deliveries := row[2], row[3]
+	perSec, err := strconv.ParseFloat(row[4], 64)
+	lost, dups := row[len(row)-2], row[len(row)-1]
+	if events != "400" || deliveries != "400" || err != nil || perSec <= 0 || lost != "0" || dups != "0" {
+		t.Fatalf("row %q: want 400 events, 400 deliveries, deliveries/s > 0, 0 lost, 0 duplicates\n%s", row, out)
+	}
+}
+
+func TestBenchStatistics(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var lat []time.Duration
+	for i := 1; i <= 100; i++ {
+		lat = append(lat, ms(i))
+	}
+	for _, tt := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, ms(50)}, {0.95, ms(95)}, {0.99, ms(99)}, {1, ms(100)}} {
+		if got := quantile(lat, tt.q); got != tt.want {
+			t.Errorf("quantile(1..100 ms, %v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile of nothing = %v", got)
+	}
+	// 101 receipts 10 ms apart, out of order: 100 per second.
+	var times []int64
+	for i := 100; i >= 0; i-- {
+		times = append(times, int64(i)*int64(ms(10)))
+	}
+	if got := sustainedRate(times); got < 99.9 || got > 100.1 {
+		t.Errorf("sustainedRate = %v, want 100", got)
+	}
+}
+
+func TestBenchDecodesSingleAndBatchedBodies(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want []benchEnvelope
+	}{
+		{"one envelope", `{"id":"d1","event_id":"bench-0-7","data":{"x":1}}`, []benchEnvelope{{"d1", "bench-0-7"}}},
+		{"a batch", ` [{"id":"d1","event_id":"bench-1-0"},{"id":"d2","event_id":"bench-1-1"}]`,
+			[]benchEnvelope{{"d1", "bench-1-0"}, {"d2", "bench-1-1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeBenchBody([]byte(tt.body))
+			if err != nil || len(got) != len(tt.want) {
+				t.Fatalf("decode = %v, %v", got, err)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("envelope %d = %v, want %v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+	for id, want := range map[string]bool{"bench-0-12": true, "bench-1-0": true, "bench-2-1": false, "other-0-1": false, "bench-0-x": false} {
+		if _, _, ok := parseBenchEventID(id); ok != want {
+			t.Errorf("parseBenchEventID(%q) ok = %v, want %v", id, ok, want)
+		}
+	}
+}
+
+func TestBenchRecorderCountsDuplicatesAndSubsets(t *testing.T) {
+	r := newBenchRecorder(2)
+	r.setPhase(benchSat, 2)
+	r.stamp(benchSat, 0, 2, time.Now())
+	now := time.Now()
+	r.record("d1", "bench-0-0", 0, now)
+	r.record("d1", "bench-0-0", 0, now) // the same delivery again
+	r.record("d2", "bench-0-1", -1, now)
+	r.record("d3", "bench-0-9", 0, now) // an event never published
+	r.record("d4", "bench-0-1", 2, now) // an endpoint that does not exist
+	h, all := r.stats(benchSat, benchHealthy), r.stats(benchSat, benchAll)
+	if h.distinct != 1 || h.dups != 1 || all.distinct != 2 || all.dups != 1 || r.undecodable() != 2 {
+		t.Fatalf("healthy %+v, all %+v, undecodable %d", h, all, r.undecodable())
+	}
+	// Endpoint 1 has received nothing yet, so the slowest has 0.
+	if got := r.slowest(benchSat); got != 0 {
+		t.Fatalf("slowest = %d, want 0", got)
+	}
+	r.record("d5", "bench-0-1", 1, now)
+	if got := r.slowest(benchSat); got != 1 {
+		t.Fatalf("slowest = %d, want 1", got)
+	}
+}
