@@ -65,7 +65,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.StringVar(&c.clickhouseDSN, "clickhouse-dsn", "", "ClickHouse DSN for the attempts store (clickhouse://host:9000/db); empty uses the embedded store in --data-dir")
 	fs.StringVar(&c.apiTokens, "api-tokens", "", "API bearer tokens as token:tenant,...; empty serves the single tenant \"default\" on loopback only")
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions of each topic created at start (existing topics keep theirs)")
-	fs.IntVar(&c.retentionDays, "retention-days", 30, "retention of the events, deliveries, attempts and dead topics, in days")
+	fs.IntVar(&c.retentionDays, "retention-days", 30, "days kept: older attempts are dropped from the store (by whole days) and from the topics")
 	fs.StringVar(&c.stages, "stages", "all", "stages to run: all, or a comma-separated subset of "+strings.Join(allStages, ","))
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight work may take to finish")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -233,6 +233,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	}
 	if stages["projector"] {
 		g.Go(func() error { return projector.NewStage(b, store, metrics, log).Run(runCtx) })
+		g.Go(func() error { return retain(runCtx, store, c.retentionDays, log) })
 	}
 	if stages["api"] {
 		deps := api.Deps{
@@ -325,8 +326,28 @@ func (c *serveConfig) senderConfig(reg prometheus.Registerer) sender.StageConfig
 type attemptStore interface {
 	projector.Inserter
 	api.Deliveries
+	DropBefore(ctx context.Context, t time.Time) error
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// retain drops attempts older than the retention every hour, while the
+// projector runs (one process of a deployment is enough; dropping twice is
+// harmless).
+func retain(ctx context.Context, store attemptStore, days int, log *slog.Logger) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		cutoff := time.Now().UTC().Add(-time.Duration(days) * 24 * time.Hour)
+		if err := store.DropBefore(ctx, cutoff); err != nil && ctx.Err() == nil {
+			log.Warn("retention: dropping old attempts failed; trying again in an hour", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 func openStore(ctx context.Context, c *serveConfig) (attemptStore, error) {
