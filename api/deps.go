@@ -60,6 +60,8 @@ type Deps struct {
 	Checks map[string]Check
 	// Metrics serves GET /metrics; nil answers 501 until metrics exist.
 	Metrics http.Handler
+	// Replays serves /v1/replays; nil answers 501 there.
+	Replays Replays
 	// Breakers, when the sender runs in this process, adds breaker_state
 	// to every webhook; nil leaves it out.
 	Breakers Breakers

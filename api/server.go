@@ -102,8 +102,7 @@ func (s *Server) routes() *mux.Router {
 	// "not yet" from "no such thing".
 	v1.HandleFunc("/deliveries/{id}/redeliver", s.redeliver).Methods(http.MethodPost)
 	v1.HandleFunc("/webhooks/{id}/redeliver-failed", s.redeliverFailed).Methods(http.MethodPost)
-	v1.HandleFunc("/replays", notImplemented("replays")).Methods(http.MethodPost)
-	v1.HandleFunc("/replays/{id}", notImplemented("replays")).Methods(get...)
+	s.replayRoutes(v1)
 	v1.HandleFunc("/webhooks/{id}/stats", s.webhookStats).Methods(get...)
 	return r
 }

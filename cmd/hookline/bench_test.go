@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,5 +129,32 @@ func TestBenchRecorderCountsDuplicatesAndSubsets(t *testing.T) {
 	r.record("d5", "bench-0-1", 1, now)
 	if got := r.slowest(benchSat); got != 1 {
 		t.Fatalf("slowest = %d, want 1", got)
+	}
+}
+
+// TestBenchAPIPublisherSplitsArrays covers the fallback used when serve's
+// log does not name the broker: arrays of at most 1,000 events.
+func TestBenchAPIPublisherSplitsArrays(t *testing.T) {
+	var sizes []int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var evs []json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&evs); err != nil || r.URL.Path != "/v1/events" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		sizes = append(sizes, len(evs))
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	values := make([][]byte, 2500)
+	for i := range values {
+		values[i] = []byte(`{"resource":"ticket","trigger":"update","resource_id":"T-1"}`)
+	}
+	p := benchAPI{url: srv.URL + "/v1/events", client: srv.Client()}
+	if err := p.publish(context.Background(), nil, values); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sizes, []int{1000, 1000, 500}) {
+		t.Fatalf("arrays of %v events, want [1000 1000 500]", sizes)
 	}
 }

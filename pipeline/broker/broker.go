@@ -110,6 +110,7 @@ func (b *Broker) Topics() []kafka.TopicConfig {
 	topics := []kafka.TopicConfig{
 		topic(schemas.TopicEvents, keep),
 		topic(schemas.TopicSubscriptions, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
+		topic(schemas.TopicReplays, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
 		topic(schemas.TopicDeliveries, keep),
 		topic(schemas.TopicAttempts, keep),
 		topic(schemas.TopicDead, keep),

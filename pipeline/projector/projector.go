@@ -62,7 +62,7 @@ func NewStage(b *broker.Broker, store Inserter, reg prometheus.Registerer, log *
 
 // Run consumes until ctx is cancelled, then stores the batch in flight.
 func (s *Stage) Run(ctx context.Context) error {
-	err := broker.Consume(ctx, s.reader, broker.ConsumeConfig{Name: "projector", MaxBatch: 5000}, s.handle, s.log)
+	err := broker.Consume(ctx, s.reader, broker.ConsumeConfig{Name: "projector", MaxBatch: 20000, Linger: 50 * time.Millisecond}, s.handle, s.log)
 	s.reader.Close()
 	s.dead.Close()
 	return err

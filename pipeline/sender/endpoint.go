@@ -3,6 +3,7 @@ package sender
 import (
 	"hash/fnv"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -12,8 +13,13 @@ import (
 // work is one job in flight and how to mark it finished.
 type work struct {
 	job      schemas.Job
-	finished func() // marks the offset done; set by fetch
+	finished func()    // marks the offset done; set by fetch
+	queued   time.Time // when it entered its endpoint's queue
 }
+
+// behindAfter is how long the oldest queued job of an endpoint may wait
+// before the endpoint counts as behind (see StageConfig.EndpointQueue).
+const behindAfter = time.Second
 
 // endpoint is the bounded queue of one webhook's jobs, split into lanes:
 // a resource's jobs always take the same lane, so they go out in order;
@@ -64,11 +70,12 @@ func (s *Stage) dispatch(w work) {
 		e = s.endpoint(wh.ID)
 		e.mu.Lock()
 	}
-	if e.queued >= s.cfg.EndpointQueue {
+	if s.endpointFull(e) {
 		e.mu.Unlock()
 		s.putOff(w, wh, schemas.RetryEndpointBusy)
 		return
 	}
+	w.queued = time.Now()
 	e.lanes[lane] = append(e.lanes[lane], w)
 	e.queued++
 	start := !e.running[lane]
@@ -77,6 +84,25 @@ func (s *Stage) dispatch(w work) {
 	if start {
 		go s.runLane(e, lane)
 	}
+}
+
+// endpointFull reports whether an endpoint's queue takes no more jobs: it
+// holds EndpointQueue jobs and is behind, or 16 times as many. Called with
+// e.mu held.
+func (s *Stage) endpointFull(e *endpoint) bool {
+	switch {
+	case e.queued < s.cfg.EndpointQueue:
+		return false
+	case e.queued >= 16*s.cfg.EndpointQueue:
+		return true
+	}
+	oldest := time.Now()
+	for _, lane := range e.lanes {
+		if len(lane) > 0 && lane[0].queued.Before(oldest) {
+			oldest = lane[0].queued
+		}
+	}
+	return time.Since(oldest) > behindAfter
 }
 
 func laneOf(resourceID string, lanes int) int {
@@ -89,9 +115,19 @@ func laneOf(resourceID string, lanes int) int {
 }
 
 // runLane sends a lane's jobs one after another until the lane is empty.
+// Once shutdown begins it sends no more: the jobs still queued are left
+// uncommitted for the next run, so that a slow endpoint does not hold the
+// shutdown for the whole drain timeout.
 func (s *Stage) runLane(e *endpoint, lane int) {
 	for {
 		e.mu.Lock()
+		if s.stopping.Err() != nil {
+			for _, w := range e.lanes[lane] {
+				e.queued--
+				s.abandon(w)
+			}
+			e.lanes[lane] = nil
+		}
 		if len(e.lanes[lane]) == 0 {
 			e.running[lane] = false
 			e.lanes[lane] = nil

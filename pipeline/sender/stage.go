@@ -31,9 +31,12 @@ type StageConfig struct {
 	// EndpointConcurrency is how many requests one endpoint gets at once.
 	// Jobs of one resource always go one after another. Default 4.
 	EndpointConcurrency int
-	// EndpointQueue is how many jobs may wait for one endpoint; more are put
-	// off to the first retry tier, so that a slow endpoint never fills the
-	// sender. Default 256.
+	// EndpointQueue is how many jobs may wait for an endpoint that is
+	// behind (its oldest queued job has waited more than a second); more
+	// are put off to the first retry tier, so that a slow endpoint never
+	// fills the sender. An endpoint that keeps up may queue 16 times as
+	// many, so a burst to a healthy endpoint waits in memory, not on the
+	// retry topic. Default 256.
 	EndpointQueue int
 	// MaxInFlight bounds the jobs fetched and not finished, all endpoints
 	// together: beyond it fetching waits (backpressure). Default 10000.
@@ -122,6 +125,7 @@ type Stage struct {
 	inflight sync.WaitGroup
 	outbox   chan output
 	work     context.Context // cancelled DrainTimeout after shutdown
+	stopping context.Context // cancelled when shutdown begins
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
@@ -172,6 +176,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	work, cancelWork := broker.DrainContext(ctx, s.cfg.DrainTimeout)
 	defer cancelWork()
 	s.work = work
+	s.stopping = ctx
 	outboxDone := make(chan struct{})
 	go func() { s.runOutbox(); close(outboxDone) }()
 

@@ -1,0 +1,558 @@
+package replay
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/matcher"
+	"github.com/hookline/hookline/schemas"
+)
+
+// Webhooks is the webhook state replays read (subscriptions.Registry).
+type Webhooks interface {
+	// Webhook returns the tenant's webhook with that id.
+	Webhook(tenant, id string) (schemas.Webhook, bool)
+	matcher.Webhooks
+}
+
+// Config configures the Manager.
+type Config struct {
+	// MaxRunning is how many replays run at once in this process; the
+	// others wait their turn, oldest first. Default 4.
+	MaxRunning int
+	// CheckpointEvery is how many events a replay reads between two
+	// checkpoints. Default 1000.
+	CheckpointEvery int
+	// CheckpointInterval is the longest time between two checkpoints of a
+	// replay that is reading. Default 1 s.
+	CheckpointInterval time.Duration
+	// ReadTimeout bounds one read of hookline.events. Default 10 s.
+	ReadTimeout time.Duration
+	// Attempts is how often a replay is started before an error that stops
+	// it (a missing topic, an unreachable broker) fails it. Default 5.
+	Attempts int
+	// RetryDelay is the wait before the first restart of a replay that
+	// stopped on an error; it doubles with each attempt. Default 1 s.
+	RetryDelay time.Duration
+	// DrainTimeout bounds, at shutdown, the last write of a replay's jobs
+	// and its checkpoint. Default 10 s.
+	DrainTimeout time.Duration
+	// Now is the clock of created_at and updated_at; default time.Now.
+	Now func() time.Time
+	// NewID makes replay ids; default a UUIDv7 string.
+	NewID func() string
+}
+
+func (c *Config) withDefaults() {
+	if c.MaxRunning == 0 {
+		c.MaxRunning = 4
+	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = 1000
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 10 * time.Second
+	}
+	if c.Attempts == 0 {
+		c.Attempts = 5
+	}
+	if c.RetryDelay == 0 {
+		c.RetryDelay = time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.NewID == nil {
+		c.NewID = newUUIDv7
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	c.withDefaults()
+	switch {
+	case c.MaxRunning < 1:
+		return fmt.Errorf("replay: MaxRunning must be at least 1, got %d", c.MaxRunning)
+	case c.CheckpointEvery < 1:
+		return fmt.Errorf("replay: CheckpointEvery must be at least 1, got %d", c.CheckpointEvery)
+	case c.CheckpointInterval <= 0 || c.ReadTimeout <= 0 || c.RetryDelay <= 0 || c.DrainTimeout <= 0:
+		return errors.New("replay: durations must be positive")
+	case c.Attempts < 1:
+		return fmt.Errorf("replay: Attempts must be at least 1, got %d", c.Attempts)
+	}
+	return nil
+}
+
+// Manager holds every replay, read from hookline.replays, serves the API
+// and runs the replays that are running.
+type Manager struct {
+	cfg   Config
+	b     *broker.Broker
+	hooks Webhooks
+	state *kafka.Writer // hookline.replays
+	jobs  *kafka.Writer // hookline.deliveries
+	log   *slog.Logger
+
+	// writeMu serialises the read-modify-write changes of replays in this
+	// process (checkpoints, cancels), so that each builds on the version
+	// before it. Taken before mu, never while holding it.
+	writeMu sync.Mutex
+
+	mu       sync.RWMutex
+	byID     map[string]schemas.Replay
+	consumed map[int]int64 // partition → next offset to read
+	advanced chan struct{} // closed and replaced whenever consumed moves
+	active   map[string]context.CancelFunc
+	failures map[string]int       // replay → failed starts in a row
+	retryAt  map[string]time.Time // replay → not restarted before
+	kick     chan struct{}
+
+	// beforeEvent, when set (by tests), is called before each event a
+	// replay reads.
+	beforeEvent func(ctx context.Context, replayID string)
+}
+
+// New returns a manager; Run reads the topic and runs the replays.
+func New(b *broker.Broker, webhooks Webhooks, cfg Config, log *slog.Logger) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.withDefaults()
+	return &Manager{
+		cfg: cfg, b: b, hooks: webhooks, log: log.With("component", "replay"),
+		state: b.Writer(schemas.TopicReplays), jobs: b.Writer(schemas.TopicDeliveries),
+		byID: map[string]schemas.Replay{}, consumed: map[int]int64{}, advanced: make(chan struct{}),
+		active: map[string]context.CancelFunc{}, failures: map[string]int{}, retryAt: map[string]time.Time{},
+		kick: make(chan struct{}, 1),
+	}, nil
+}
+
+// Run reads hookline.replays from its start and keeps reading it, and runs
+// every running replay, at most MaxRunning at once, until ctx is cancelled.
+// Then the replays stop, each writing its produced jobs' checkpoint within
+// DrainTimeout, and only after them does reading stop.
+func (m *Manager) Run(ctx context.Context) error {
+	defer m.state.Close()
+	defer m.jobs.Close()
+	readCtx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReading()
+	readErr := make(chan error, 1)
+	go func() { readErr <- m.read(readCtx) }()
+
+	runCtx, stopRunning := context.WithCancel(ctx)
+	dispatched := make(chan struct{})
+	go func() { m.dispatch(runCtx); close(dispatched) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-readErr:
+		readErr = nil
+		if err == nil {
+			err = errors.New("replay: reading hookline.replays stopped")
+		}
+	}
+	stopRunning()
+	<-dispatched
+	stopReading()
+	if readErr != nil {
+		if rerr := <-readErr; err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// read follows every partition of the topic from its first offset.
+func (m *Manager) read(ctx context.Context) error {
+	n, err := m.b.Partitions(ctx, schemas.TopicReplays)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for p := 0; p < n; p++ {
+		reader, err := m.b.PartitionReader(schemas.TopicReplays, p, kafka.FirstOffset)
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		g.Go(func() error {
+			defer reader.Close()
+			for {
+				msg, err := reader.FetchMessage(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("replay: read %s/%d: %w", schemas.TopicReplays, p, err)
+				}
+				m.apply(msg)
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// apply folds one message into the state. A replay that the topic says is
+// over stops at once if it runs here: that is how a cancel reaches it.
+func (m *Manager) apply(msg kafka.Message) {
+	var r schemas.Replay
+	var bad error
+	if len(msg.Value) > 0 {
+		bad = json.Unmarshal(msg.Value, &r)
+		if bad == nil && r.ID != string(msg.Key) {
+			bad = errors.New("key does not match replay id")
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case bad != nil:
+		m.log.Error("skipping bad replay message", "partition", msg.Partition, "offset", msg.Offset, "err", bad)
+	case len(msg.Value) == 0: // tombstone
+		delete(m.byID, string(msg.Key))
+	default:
+		if cur, ok := m.byID[r.ID]; !ok || cur.Version < r.Version {
+			m.byID[r.ID] = r
+		}
+	}
+	id := string(msg.Key)
+	if cur, ok := m.byID[id]; (!ok || cur.State == schemas.ReplayCancelled) && m.active[id] != nil {
+		m.active[id]()
+	}
+	m.consumed[msg.Partition] = msg.Offset + 1
+	close(m.advanced)
+	m.advanced = make(chan struct{})
+}
+
+// Sync waits until the manager has applied every message the topic held
+// when Sync was called.
+func (m *Manager) Sync(ctx context.Context) error {
+	end, err := m.b.EndOffsets(ctx, schemas.TopicReplays)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	for {
+		m.mu.RLock()
+		caught, advanced := true, m.advanced
+		for p, off := range end {
+			if m.consumed[p] < off {
+				caught = false
+			}
+		}
+		m.mu.RUnlock()
+		if caught {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replay: waiting for %s: %w", schemas.TopicReplays, ctx.Err())
+		case <-advanced:
+		}
+	}
+}
+
+// Replay returns one replay of a tenant.
+func (m *Manager) Replay(tenant, id string) (schemas.Replay, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r, ok := m.byID[id]
+	if !ok || r.Tenant != tenant {
+		return schemas.Replay{}, false
+	}
+	return r, true
+}
+
+// CreateReplay validates a request, fixes the stretch of every partition
+// to read (a time becomes the offset of the first event stored at or after
+// it; no `to` is the end of every partition now) and publishes the replay,
+// running. It returns a *schemas.FieldError for a request that cannot be
+// replayed, and when it returns nil the replay is readable with Replay.
+func (m *Manager) CreateReplay(ctx context.Context, tenant string, req schemas.ReplayRequest) (schemas.Replay, error) {
+	if err := req.Validate(); err != nil {
+		return schemas.Replay{}, err
+	}
+	for i, id := range req.WebhookIDs {
+		if _, ok := m.hooks.Webhook(tenant, id); !ok {
+			return schemas.Replay{}, &schemas.FieldError{Field: fmt.Sprintf("webhook_ids[%d]", i), Message: "no such webhook"}
+		}
+	}
+	parts, err := m.resolve(ctx, req)
+	if err != nil {
+		return schemas.Replay{}, err
+	}
+	now := m.cfg.Now().UTC()
+	r := schemas.Replay{
+		ID: m.cfg.NewID(), Tenant: tenant, WebhookIDs: slices.Clone(req.WebhookIDs),
+		From: utcPosition(*req.From), DryRun: req.DryRun, State: schemas.ReplayRunning,
+		Partitions: parts, CreatedAt: now, UpdatedAt: now, Version: 1,
+	}
+	if req.To != nil {
+		to := utcPosition(*req.To)
+		r.To = &to
+	}
+	m.writeMu.Lock()
+	err = m.publish(ctx, r)
+	m.writeMu.Unlock()
+	if err != nil {
+		return schemas.Replay{}, err
+	}
+	m.log.Info("replay created", "replay_id", r.ID, "tenant", tenant, "webhooks", len(r.WebhookIDs), "dry_run", r.DryRun)
+	m.wake()
+	return r, nil
+}
+
+// CancelReplay stops a running replay: schemas.ErrReplayNotFound for
+// another tenant's, schemas.ErrReplayFinished for one that is over.
+func (m *Manager) CancelReplay(ctx context.Context, tenant, id string) (schemas.Replay, error) {
+	r, err := m.update(ctx, id, func(r *schemas.Replay) error {
+		switch {
+		case r.Tenant != tenant:
+			return schemas.ErrReplayNotFound
+		case r.Finished():
+			return schemas.ErrReplayFinished
+		}
+		r.State = schemas.ReplayCancelled
+		return nil
+	})
+	if err == nil {
+		m.log.Info("replay cancelled", "replay_id", id, "tenant", tenant)
+	}
+	return r, err
+}
+
+// update applies change to the replay's current state and publishes the
+// result as the next version; an error from change publishes nothing.
+func (m *Manager) update(ctx context.Context, id string, change func(*schemas.Replay) error) (schemas.Replay, error) {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.RLock()
+	r, ok := m.byID[id]
+	m.mu.RUnlock()
+	if !ok {
+		return schemas.Replay{}, schemas.ErrReplayNotFound
+	}
+	r.Partitions = slices.Clone(r.Partitions)
+	if err := change(&r); err != nil {
+		return schemas.Replay{}, err
+	}
+	r.Version++
+	r.UpdatedAt = m.cfg.Now().UTC()
+	return r, m.publish(ctx, r)
+}
+
+// publish writes a replay's state and waits until it is read back. Called
+// with writeMu held.
+func (m *Manager) publish(ctx context.Context, r schemas.Replay) error {
+	value, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("replay: encode: %w", err)
+	}
+	if err := m.state.WriteMessages(ctx, kafka.Message{Key: []byte(r.ID), Value: value}); err != nil {
+		return fmt.Errorf("replay: publish %s: %w", r.ID, err)
+	}
+	return m.Sync(ctx)
+}
+
+// resolve fixes the stretch [start, end) of every partition to read.
+func (m *Manager) resolve(ctx context.Context, req schemas.ReplayRequest) ([]schemas.ReplayPartition, error) {
+	n, err := m.b.Partitions(ctx, schemas.TopicEvents)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	end, err := m.b.EndOffsets(ctx, schemas.TopicEvents)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	// The first offset still held: older ones were dropped by retention.
+	first, err := m.b.OffsetsAt(ctx, schemas.TopicEvents, time.Unix(0, 0))
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	start, err := m.position(ctx, *req.From, "from", n, end)
+	if err != nil {
+		return nil, err
+	}
+	stop := map[int]int64{}
+	for p := range start {
+		stop[p] = end[p]
+	}
+	if req.To != nil {
+		to, err := m.position(ctx, *req.To, "to", n, end)
+		if err != nil {
+			return nil, err
+		}
+		for p := range start {
+			if off, ok := to[p]; ok {
+				stop[p] = off
+			}
+		}
+	}
+	parts := make([]schemas.ReplayPartition, 0, len(start))
+	for p, s := range start {
+		s = max(s, first[p])
+		e := max(stop[p], s) // a time to before an offset from: nothing
+		parts = append(parts, schemas.ReplayPartition{Partition: p, Start: s, End: e, Next: s})
+	}
+	slices.SortFunc(parts, func(a, b schemas.ReplayPartition) int { return cmp.Compare(a.Partition, b.Partition) })
+	return parts, nil
+}
+
+// position turns a validated position into offsets by partition: every
+// partition for a time, the named ones for offsets, which must exist and
+// not lie past the end.
+func (m *Manager) position(ctx context.Context, pos schemas.ReplayPosition, field string, n int, end map[int]int64) (map[int]int64, error) {
+	if pos.Time != nil {
+		out, err := m.b.OffsetsAt(ctx, schemas.TopicEvents, *pos.Time)
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		return out, nil
+	}
+	out := pos.PartitionOffsets()
+	for p, off := range out {
+		f := fmt.Sprintf("%s.offsets.%d", field, p)
+		if p >= n {
+			return nil, &schemas.FieldError{Field: f, Message: fmt.Sprintf("no such partition: %s has %d (0 to %d)", schemas.TopicEvents, n, n-1)}
+		}
+		if off > end[p] {
+			return nil, &schemas.FieldError{Field: f, Message: fmt.Sprintf("is past the end of partition %d (%d)", p, end[p])}
+		}
+	}
+	return out, nil
+}
+
+func utcPosition(p schemas.ReplayPosition) schemas.ReplayPosition {
+	if p.Time != nil {
+		t := p.Time.UTC()
+		p.Time = &t
+	}
+	return p
+}
+
+func (m *Manager) wake() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch starts the running replays, oldest first, while fewer than
+// MaxRunning run here, until ctx ends; then it waits for them to stop.
+func (m *Manager) dispatch(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	// Start nothing before the whole topic is read: a replay's latest
+	// state may follow the one read first.
+	for m.Sync(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	for {
+		for _, r := range m.startable() {
+			runCtx, cancel := context.WithCancel(ctx)
+			m.mu.Lock()
+			m.active[r.ID] = cancel
+			m.mu.Unlock()
+			wg.Go(func() {
+				defer cancel()
+				m.runOnce(runCtx, r.ID)
+				m.mu.Lock()
+				delete(m.active, r.ID)
+				m.mu.Unlock()
+				m.wake()
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// startable lists the running replays that do not run here yet and may
+// start now, oldest first, as many as there are free slots.
+func (m *Manager) startable() []schemas.Replay {
+	now := time.Now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	free := m.cfg.MaxRunning - len(m.active)
+	if free <= 0 {
+		return nil
+	}
+	var out []schemas.Replay
+	for id, r := range m.byID {
+		if !r.Finished() && m.active[id] == nil && !now.Before(m.retryAt[id]) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b schemas.Replay) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out[:min(free, len(out))]
+}
+
+// runOnce runs a replay until it finishes, is cancelled, or stops on an
+// error; after Attempts errors in a row the replay fails with the last one.
+func (m *Manager) runOnce(ctx context.Context, id string) {
+	err := m.run(ctx, id)
+	if err == nil || ctx.Err() != nil {
+		m.mu.Lock()
+		delete(m.failures, id)
+		delete(m.retryAt, id)
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Lock()
+	m.failures[id]++
+	n := m.failures[id]
+	m.retryAt[id] = time.Now().Add(m.cfg.RetryDelay << min(n-1, 8))
+	m.mu.Unlock()
+	if n < m.cfg.Attempts {
+		m.log.Warn("replay stopped on an error, will resume", "replay_id", id, "attempt", n, "err", err)
+		return
+	}
+	m.log.Error("replay failed", "replay_id", id, "attempts", n, "err", err)
+	_, ferr := m.update(ctx, id, func(r *schemas.Replay) error {
+		if r.Finished() {
+			return schemas.ErrReplayFinished
+		}
+		r.State, r.Error = schemas.ReplayFailed, err.Error()
+		return nil
+	})
+	if ferr != nil && !errors.Is(ferr, schemas.ErrReplayFinished) {
+		m.log.Error("recording a failed replay", "replay_id", id, "err", ferr)
+	}
+}
+
+func newUUIDv7() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
