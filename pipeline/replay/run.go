@@ -33,6 +33,10 @@ type runner struct {
 	id    string
 	dry   bool
 	match *matcher.Matcher
+	// from and to, when the replay was asked by time, bound the events'
+	// timestamps too: a partition's timestamps need not grow with its
+	// offsets, so its stretch can hold events from outside the times.
+	from, to *time.Time
 
 	parts                      []schemas.ReplayPartition // Next: the offset after the last event handled
 	scanned, matched, enqueued int64
@@ -55,6 +59,12 @@ func (m *Manager) run(ctx context.Context, id string) error {
 		match: matcher.New(newView(m.hooks, r.Tenant, r.WebhookIDs)),
 		parts: slices.Clone(r.Partitions), scanned: r.Scanned, matched: r.Matched, enqueued: r.Enqueued,
 		lastCheckpoint: time.Now(),
+	}
+	if r.From.Time != nil {
+		ru.from = r.From.Time
+	}
+	if r.To != nil && r.To.Time != nil {
+		ru.to = r.To.Time
 	}
 	ru.match.OnConditionError = func(webhookID string, err error) {
 		m.log.Debug("replay: condition failed on an event", "replay_id", id, "webhook_id", webhookID, "err", err)
@@ -150,7 +160,10 @@ func (ru *runner) readPartition(ctx context.Context, p *schemas.ReplayPartition)
 		if ctx.Err() != nil { // cancelled: stop before this event
 			return ctx.Err()
 		}
-		ru.handle(msg)
+		ru.sinceCheckpoint++
+		if ru.inTime(msg.Time) {
+			ru.handle(msg)
+		}
 		p.Next = msg.Offset + 1
 		if len(ru.pending) >= flushAt {
 			if err := ru.flush(ctx); err != nil {
@@ -166,12 +179,15 @@ func (ru *runner) readPartition(ctx context.Context, p *schemas.ReplayPartition)
 	return nil
 }
 
+func (ru *runner) inTime(at time.Time) bool {
+	return (ru.from == nil || !at.Before(*ru.from)) && (ru.to == nil || at.Before(*ru.to))
+}
+
 // handle matches one event against the replay's webhooks and holds the
 // jobs. An event that does not decode is counted and skipped: the matcher
 // dead-lettered it when it first read it.
 func (ru *runner) handle(msg kafka.Message) {
 	ru.scanned++
-	ru.sinceCheckpoint++
 	fallback := uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)).String()
 	ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
 	if err != nil {
