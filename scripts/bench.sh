@@ -13,7 +13,14 @@ mkdir -p bin bench
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 bin/hookline bench ${BENCH_ARGS:-}
 
-"$GO" test -run XXX -bench . -benchtime 1s -count 5 ./pipeline/... ./signing/... | tee bench/micro-new.txt
+# The projector's batch insert into ClickHouse needs a server: start one
+# when we can, else that benchmark skips.
+if dsn=$(bash scripts/clickhouse.sh start); then
+  export HOOKLINE_TEST_CLICKHOUSE_DSN="$dsn"
+else
+  echo "make bench: no ClickHouse; BenchmarkInsertAttempts/clickhouse will skip" >&2
+fi
+"$GO" test -run XXX -bench . -benchtime 1s -count 5 ./pipeline/... ./signing/... ./projections/ | tee bench/micro-new.txt
 if [ -f bench/micro.txt ]; then
   "$GO" run golang.org/x/perf/cmd/benchstat@latest bench/micro.txt bench/micro-new.txt
 else
