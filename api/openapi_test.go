@@ -164,11 +164,17 @@ type specFixture struct {
 	hooks     *fakeWebhooks
 	events    *fakeEvents
 	dels      *fakeDeliveries
+	replays   *fakeReplays
 	notReady  atomic.Bool
 	webhookID string
 }
 
-const specDeliveryID = "del-1"
+const (
+	specDeliveryID = "del-1"
+	specReplayID   = "rep-1"
+	// specExampleWebhookID is the webhook the replay examples name.
+	specExampleWebhookID = "0193a5c6-7e1f-7cc0-9d2e-2f4a5b6c7d8e"
+)
 
 // listWithoutDetail answers lists as a real store does: without request
 // and attempts, which only GetDelivery sets.
@@ -190,12 +196,12 @@ func (f *fakeDeliveries) setErr(err error) {
 
 func newSpecFixture(t *testing.T) *specFixture {
 	t.Helper()
-	f := &specFixture{hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries()}
+	f := &specFixture{hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries(), replays: newFakeReplays()}
 	n := atomic.Int64{}
 	srv, err := New(Config{Tokens: map[string]string{specToken: "acme"}, Version: "v1.2.3"}, Deps{
 		Webhooks: f.hooks, Events: f.events, Deliveries: listWithoutDetail{f.dels}, Jobs: &fakeJobs{},
-		Breakers: fakeBreakers{},
-		Metrics:  promhttp.HandlerFor(prometheus.NewPedanticRegistry(), promhttp.HandlerOpts{}),
+		Breakers: fakeBreakers{}, Replays: f.replays,
+		Metrics: promhttp.HandlerFor(prometheus.NewPedanticRegistry(), promhttp.HandlerOpts{}),
 		Checks: map[string]Check{"store": func(context.Context) error {
 			if f.notReady.Load() {
 				return errors.New("store down")
@@ -212,6 +218,15 @@ func newSpecFixture(t *testing.T) *specFixture {
 	rec := f.serve(newRequest(http.MethodPost, "/v1/webhooks", specToken, []byte(validWebhook)))
 	mustStatus(t, rec, http.StatusCreated)
 	f.webhookID = decodeBody[schemas.PublicWebhook](t, rec).ID
+	f.hooks.byID[specExampleWebhookID] = schemas.Webhook{ID: specExampleWebhookID, Tenant: "acme", Name: "example",
+		URL: "https://example.com/hook", Enabled: true, ContentType: schemas.ContentTypeJSON, Events: []string{"*"},
+		Retries: schemas.DefaultRetries, TimeoutMS: schemas.DefaultTimeoutMS, CreatedAt: t0, UpdatedAt: t0, Version: 1}
+	f.replays.add(schemas.Replay{
+		ID: specReplayID, Tenant: "acme", WebhookIDs: []string{specExampleWebhookID},
+		From: schemas.ReplayPosition{Time: &t0}, State: schemas.ReplayRunning, Scanned: 1200, Matched: 40, Enqueued: 40,
+		Partitions: []schemas.ReplayPartition{{Partition: 0, Start: 0, End: 5000, Next: 1200}},
+		CreatedAt:  t0, UpdatedAt: t0.Add(time.Second), Version: 3,
+	})
 	f.dels.add("acme", projections.Delivery{
 		ID: specDeliveryID, WebhookID: f.webhookID, EventIDs: []string{"evt-1"},
 		EventType: "ticket.created", State: schemas.StateSucceeded, AttemptCount: 2,
@@ -232,7 +247,7 @@ func newSpecFixture(t *testing.T) *specFixture {
 
 // path fills a documented path's {id} with an object the fixture holds.
 func (f *specFixture) path(template string) string {
-	id := "rep-1" // replays are not built: any id does
+	id := specReplayID
 	switch {
 	case strings.HasPrefix(template, "/v1/webhooks/"):
 		id = f.webhookID
@@ -476,6 +491,23 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		{name: "deliveries of an unknown webhook", method: http.MethodGet, path: "/v1/webhooks/nope/deliveries",
 			status: http.StatusNotFound, code: codeNotFound},
 		{name: "unknown delivery", method: http.MethodGet, path: "/v1/deliveries/nope",
+			status: http.StatusNotFound, code: codeNotFound},
+		{name: "invalid replay", method: http.MethodPost, path: "/v1/replays",
+			body:   `{"webhook_ids":["` + specExampleWebhookID + `"],"from":{"offsets":{"0":-1}}}`,
+			status: http.StatusBadRequest, code: codeInvalid, field: "from.offsets.0"},
+		{name: "a failed replay", method: http.MethodGet, path: "/v1/replays/{id}",
+			prepare: func(f *specFixture) {
+				f.replays.add(schemas.Replay{ID: specReplayID, Tenant: "acme", State: schemas.ReplayFailed, Error: "topic gone",
+					From: schemas.ReplayPosition{Offsets: map[string]int64{"0": 3}}, To: &schemas.ReplayPosition{Time: &t0},
+					WebhookIDs: []string{specExampleWebhookID}, CreatedAt: t0, UpdatedAt: t0})
+			},
+			status: http.StatusOK},
+		{name: "cancel a finished replay", method: http.MethodDelete, path: "/v1/replays/{id}",
+			prepare: func(f *specFixture) {
+				f.replays.add(schemas.Replay{ID: specReplayID, Tenant: "acme", State: schemas.ReplayDone, CreatedAt: t0, UpdatedAt: t0})
+			},
+			status: http.StatusConflict, code: codeConflict},
+		{name: "unknown replay", method: http.MethodGet, path: "/v1/replays/nope",
 			status: http.StatusNotFound, code: codeNotFound},
 		{name: "body too large", method: http.MethodPost, path: "/v1/webhooks", raw: bigBody,
 			status: http.StatusRequestEntityTooLarge, code: codeTooLarge},

@@ -24,6 +24,7 @@ import (
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/pipeline/projector"
+	"github.com/hookline/hookline/pipeline/replay"
 	"github.com/hookline/hookline/pipeline/sender"
 	"github.com/hookline/hookline/pipeline/subscriptions"
 	"github.com/hookline/hookline/projections/clickhouse"
@@ -236,7 +237,13 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		g.Go(func() error { return retain(runCtx, store, c.retentionDays, log) })
 	}
 	if stages["api"] {
+		replays, err := replay.New(b, registry, replay.Config{}, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return replays.Run(runCtx) })
 		deps := api.Deps{
+			Replays:    replays,
 			Webhooks:   registry,
 			Deliveries: store,
 			Breakers:   breakers,

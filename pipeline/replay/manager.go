@@ -46,6 +46,8 @@ type Config struct {
 	// RetryDelay is the wait before the first restart of a replay that
 	// stopped on an error; it doubles with each attempt. Default 1 s.
 	RetryDelay time.Duration
+	// WriteTimeout bounds one write of jobs or of progress. Default 30 s.
+	WriteTimeout time.Duration
 	// DrainTimeout bounds, at shutdown, the last write of a replay's jobs
 	// and its checkpoint. Default 10 s.
 	DrainTimeout time.Duration
@@ -74,6 +76,9 @@ func (c *Config) withDefaults() {
 	if c.RetryDelay == 0 {
 		c.RetryDelay = time.Second
 	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 10 * time.Second
 	}
@@ -93,7 +98,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replay: MaxRunning must be at least 1, got %d", c.MaxRunning)
 	case c.CheckpointEvery < 1:
 		return fmt.Errorf("replay: CheckpointEvery must be at least 1, got %d", c.CheckpointEvery)
-	case c.CheckpointInterval <= 0 || c.ReadTimeout <= 0 || c.RetryDelay <= 0 || c.DrainTimeout <= 0:
+	case c.CheckpointInterval <= 0 || c.ReadTimeout <= 0 || c.RetryDelay <= 0 || c.WriteTimeout <= 0 || c.DrainTimeout <= 0:
 		return errors.New("replay: durations must be positive")
 	case c.Attempts < 1:
 		return fmt.Errorf("replay: Attempts must be at least 1, got %d", c.Attempts)
@@ -115,6 +120,11 @@ type Manager struct {
 	// process (checkpoints, cancels), so that each builds on the version
 	// before it. Taken before mu, never while holding it.
 	writeMu sync.Mutex
+	// written is the last version this process wrote of each replay, read
+	// back or not: a write whose answer was lost (its context ended) may
+	// still reach the topic, and the next change must outrank it.
+	// Guarded by writeMu.
+	written map[string]int64
 
 	mu       sync.RWMutex
 	byID     map[string]schemas.Replay
@@ -139,7 +149,7 @@ func New(b *broker.Broker, webhooks Webhooks, cfg Config, log *slog.Logger) (*Ma
 	return &Manager{
 		cfg: cfg, b: b, hooks: webhooks, log: log.With("component", "replay"),
 		state: b.Writer(schemas.TopicReplays), jobs: b.Writer(schemas.TopicDeliveries),
-		byID: map[string]schemas.Replay{}, consumed: map[int]int64{}, advanced: make(chan struct{}),
+		written: map[string]int64{}, byID: map[string]schemas.Replay{}, consumed: map[int]int64{}, advanced: make(chan struct{}),
 		active: map[string]context.CancelFunc{}, failures: map[string]int{}, retryAt: map[string]time.Time{},
 		kick: make(chan struct{}, 1),
 	}, nil
@@ -353,7 +363,7 @@ func (m *Manager) update(ctx context.Context, id string, change func(*schemas.Re
 	if err := change(&r); err != nil {
 		return schemas.Replay{}, err
 	}
-	r.Version++
+	r.Version = max(r.Version, m.written[id]) + 1
 	r.UpdatedAt = m.cfg.Now().UTC()
 	return r, m.publish(ctx, r)
 }
@@ -365,6 +375,7 @@ func (m *Manager) publish(ctx context.Context, r schemas.Replay) error {
 	if err != nil {
 		return fmt.Errorf("replay: encode: %w", err)
 	}
+	m.written[r.ID] = r.Version
 	if err := m.state.WriteMessages(ctx, kafka.Message{Key: []byte(r.ID), Value: value}); err != nil {
 		return fmt.Errorf("replay: publish %s: %w", r.ID, err)
 	}

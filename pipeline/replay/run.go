@@ -58,12 +58,9 @@ func (m *Manager) run(ctx context.Context, id string) error {
 		m: m, id: id, dry: r.DryRun,
 		match: matcher.New(newView(m.hooks, r.Tenant, r.WebhookIDs)),
 		parts: slices.Clone(r.Partitions), scanned: r.Scanned, matched: r.Matched, enqueued: r.Enqueued,
-		lastCheckpoint: time.Now(),
+		lastCheckpoint: time.Now(), from: r.From.Time,
 	}
-	if r.From.Time != nil {
-		ru.from = r.From.Time
-	}
-	if r.To != nil && r.To.Time != nil {
+	if r.To != nil {
 		ru.to = r.To.Time
 	}
 	ru.match.OnConditionError = func(webhookID string, err error) {
@@ -76,7 +73,7 @@ func (m *Manager) run(ctx context.Context, id string) error {
 	}
 	switch {
 	case err == nil:
-		if err := ru.checkpoint(ctx, true); err != nil {
+		if err := ru.write(ctx, func(ctx context.Context) error { return ru.checkpoint(ctx, true) }); err != nil {
 			return err
 		}
 		m.log.Info("replay done", "replay_id", id, "scanned", ru.scanned, "matched", ru.matched, "enqueued", ru.enqueued)
@@ -166,12 +163,12 @@ func (ru *runner) readPartition(ctx context.Context, p *schemas.ReplayPartition)
 		}
 		p.Next = msg.Offset + 1
 		if len(ru.pending) >= flushAt {
-			if err := ru.flush(ctx); err != nil {
+			if err := ru.write(ctx, ru.flush); err != nil {
 				return err
 			}
 		}
 		if ru.sinceCheckpoint >= ru.m.cfg.CheckpointEvery || time.Since(ru.lastCheckpoint) >= ru.m.cfg.CheckpointInterval {
-			if err := ru.checkpoint(ctx, false); err != nil {
+			if err := ru.write(ctx, func(ctx context.Context) error { return ru.checkpoint(ctx, false) }); err != nil {
 				return err
 			}
 		}
@@ -218,6 +215,15 @@ func replayJob(mt matcher.Match, eventID string, at time.Time, replayID string) 
 	job.Payload, _ = json.Marshal(env) // an Envelope always encodes
 	value, _ := json.Marshal(job)
 	return kafka.Message{Key: []byte(job.WebhookID), Value: value}
+}
+
+// write runs a write of jobs or progress under WriteTimeout, not under
+// ctx: a cancel or a shutdown must not cut a write off halfway, when the
+// broker may have taken it without the runner knowing.
+func (ru *runner) write(ctx context.Context, f func(context.Context) error) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ru.m.cfg.WriteTimeout)
+	defer cancel()
+	return f(wctx)
 }
 
 // flush produces the jobs held, acknowledged by all replicas.
