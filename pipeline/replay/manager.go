@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/matcher"
@@ -128,8 +127,7 @@ type Manager struct {
 
 	mu       sync.RWMutex
 	byID     map[string]schemas.Replay
-	consumed map[int]int64 // partition → next offset to read
-	advanced chan struct{} // closed and replaced whenever consumed moves
+	follow   *broker.Follower
 	active   map[string]context.CancelFunc
 	failures map[string]int       // replay → failed starts in a row
 	retryAt  map[string]time.Time // replay → not restarted before
@@ -146,13 +144,15 @@ func New(b *broker.Broker, webhooks Webhooks, cfg Config, log *slog.Logger) (*Ma
 		return nil, err
 	}
 	cfg.withDefaults()
-	return &Manager{
+	m := &Manager{
 		cfg: cfg, b: b, hooks: webhooks, log: log.With("component", "replay"),
 		state: b.Writer(schemas.TopicReplays), jobs: b.Writer(schemas.TopicDeliveries),
-		written: map[string]int64{}, byID: map[string]schemas.Replay{}, consumed: map[int]int64{}, advanced: make(chan struct{}),
+		written: map[string]int64{}, byID: map[string]schemas.Replay{},
 		active: map[string]context.CancelFunc{}, failures: map[string]int{}, retryAt: map[string]time.Time{},
 		kick: make(chan struct{}, 1),
-	}, nil
+	}
+	m.follow = b.Follow(schemas.TopicReplays, m.apply)
+	return m, nil
 }
 
 // Run reads hookline.replays from its start and keeps reading it, and runs
@@ -193,31 +193,10 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // read follows every partition of the topic from its first offset.
 func (m *Manager) read(ctx context.Context) error {
-	n, err := m.b.Partitions(ctx, schemas.TopicReplays)
-	if err != nil {
+	if err := m.follow.Run(ctx); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	for p := 0; p < n; p++ {
-		reader, err := m.b.PartitionReader(schemas.TopicReplays, p, kafka.FirstOffset)
-		if err != nil {
-			return fmt.Errorf("replay: %w", err)
-		}
-		g.Go(func() error {
-			defer reader.Close()
-			for {
-				msg, err := reader.FetchMessage(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return fmt.Errorf("replay: read %s/%d: %w", schemas.TopicReplays, p, err)
-				}
-				m.apply(msg)
-			}
-		})
-	}
-	return g.Wait()
+	return nil
 }
 
 // apply folds one message into the state. A replay that the topic says is
@@ -247,36 +226,15 @@ func (m *Manager) apply(msg kafka.Message) {
 	if cur, ok := m.byID[id]; (!ok || cur.State == schemas.ReplayCancelled) && m.active[id] != nil {
 		m.active[id]()
 	}
-	m.consumed[msg.Partition] = msg.Offset + 1
-	close(m.advanced)
-	m.advanced = make(chan struct{})
 }
 
 // Sync waits until the manager has applied every message the topic held
 // when Sync was called.
 func (m *Manager) Sync(ctx context.Context) error {
-	end, err := m.b.EndOffsets(ctx, schemas.TopicReplays)
-	if err != nil {
+	if err := m.follow.Sync(ctx); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	for {
-		m.mu.RLock()
-		caught, advanced := true, m.advanced
-		for p, off := range end {
-			if m.consumed[p] < off {
-				caught = false
-			}
-		}
-		m.mu.RUnlock()
-		if caught {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("replay: waiting for %s: %w", schemas.TopicReplays, ctx.Err())
-		case <-advanced:
-		}
-	}
+	return nil
 }
 
 // Replay returns one replay of a tenant.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/schemas"
@@ -24,54 +23,34 @@ type Registry struct {
 	w   *kafka.Writer
 	log *slog.Logger
 
+	follow *broker.Follower
+
 	mu       sync.RWMutex
 	byID     map[string]schemas.Webhook
 	deleted  map[string]int64 // id → version at deletion
 	byTenant map[string][]schemas.Webhook
-	consumed map[int]int64 // partition → next offset to read
-	advanced chan struct{} // closed and replaced whenever consumed moves
 }
 
 // New returns a registry; Run fills it.
 func New(b *broker.Broker, log *slog.Logger) *Registry {
-	return &Registry{
+	r := &Registry{
 		b: b, w: b.Writer(schemas.TopicSubscriptions), log: log,
 		byID: map[string]schemas.Webhook{}, deleted: map[string]int64{},
-		byTenant: map[string][]schemas.Webhook{}, consumed: map[int]int64{},
-		advanced: make(chan struct{}),
+		byTenant: map[string][]schemas.Webhook{},
 	}
+	r.follow = b.Follow(schemas.TopicSubscriptions, r.apply)
+	return r
 }
 
 // Run reads every partition of the topic from its first offset and applies
 // each change, until ctx is cancelled.
 func (r *Registry) Run(ctx context.Context) error {
-	n, err := r.b.Partitions(ctx, schemas.TopicSubscriptions)
-	if err != nil {
-		return err
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	for p := 0; p < n; p++ {
-		reader, err := r.b.PartitionReader(schemas.TopicSubscriptions, p, kafka.FirstOffset)
-		if err != nil {
-			return err
-		}
-		g.Go(func() error {
-			defer reader.Close()
-			for {
-				m, err := reader.ReadMessage(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return fmt.Errorf("subscriptions: read partition %d: %w", p, err)
-				}
-				r.apply(m)
-			}
-		})
-	}
-	err = g.Wait()
+	err := r.follow.Run(ctx)
 	r.w.Close()
-	return err
+	if err != nil {
+		return fmt.Errorf("subscriptions: %w", err)
+	}
+	return nil
 }
 
 // apply folds one message into the state.
@@ -96,9 +75,6 @@ func (r *Registry) apply(m kafka.Message) {
 	default:
 		r.upsert(ev.Webhook)
 	}
-	r.consumed[m.Partition] = m.Offset + 1
-	close(r.advanced)
-	r.advanced = make(chan struct{})
 }
 
 func (r *Registry) upsert(w schemas.Webhook) {
@@ -200,28 +176,10 @@ func (r *Registry) PublishWebhook(ctx context.Context, ev schemas.WebhookEvent) 
 // Sync waits until the registry has applied every message the topic held
 // when Sync was called.
 func (r *Registry) Sync(ctx context.Context) error {
-	end, err := r.b.EndOffsets(ctx, schemas.TopicSubscriptions)
-	if err != nil {
-		return err
+	if err := r.follow.Sync(ctx); err != nil {
+		return fmt.Errorf("subscriptions: %w", err)
 	}
-	for {
-		r.mu.RLock()
-		caught, advanced := true, r.advanced
-		for p, off := range end {
-			if r.consumed[p] < off {
-				caught = false
-			}
-		}
-		r.mu.RUnlock()
-		if caught {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("subscriptions: waiting for the topic: %w", ctx.Err())
-		case <-advanced:
-		}
-	}
+	return nil
 }
 
 // DisableWebhook turns a webhook off, as a change on the topic, for a
