@@ -405,6 +405,9 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"unknown stage", []string{"--stages", "api,frobber"}, nil, "unknown stage"},
 		{"bad env value", nil, []string{"HOOKLINE_PARTITIONS=many"}, "HOOKLINE_PARTITIONS"},
 		{"unknown flag", []string{"--frob"}, nil, "frob"},
+		{"negative response cap", []string{"--max-response-body", "-1"}, nil, "MaxResponseBody"},
+		{"bad retry schedule", []string{"--retry-schedule", "1m,10s"}, nil, "retry-schedule"},
+		{"public debug address", []string{"--debug-addr", "0.0.0.0:6060"}, nil, "loopback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,6 +56,7 @@ type serveConfig struct {
 	endpointQueue       int
 	maxInFlight         int
 	debugAddr           string
+	maxResponseBody     int
 }
 
 func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
@@ -78,6 +79,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.IntVar(&c.endpointConcurrency, "endpoint-concurrency", 4, "requests at once to one endpoint (one resource's events always go one after another)")
 	fs.IntVar(&c.endpointQueue, "endpoint-queue", 256, "jobs that may wait for one endpoint; more are put off to the first retry topic")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 10000, "jobs a sender holds at once, all endpoints together; beyond it fetching waits")
+	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "loopback address for Go's pprof profiles (/debug/pprof/); empty serves none")
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return serve(ctx, c, stdout, stderr) }
 }
@@ -316,7 +318,8 @@ func serveDebug(ctx context.Context, g *errgroup.Group, addr string, log *slog.L
 func (c *serveConfig) senderConfig(reg prometheus.Registerer) sender.StageConfig {
 	schedule, _ := sender.ParseSchedule(c.retrySchedule)
 	return sender.StageConfig{
-		HTTP:     sender.Config{UserAgentVersion: version, AllowPrivateTargets: c.allowPrivate},
+		HTTP: sender.Config{UserAgentVersion: version, AllowPrivateTargets: c.allowPrivate,
+			MaxResponseBody: c.maxResponseBody},
 		Schedule: schedule,
 		Breaker: sender.BreakerConfig{
 			Failures: uint32(min(c.breakerFailures, 1001)), Cooldown: c.breakerCooldown, Probes: uint32(min(c.breakerProbes, 1001)),
