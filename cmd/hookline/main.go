@@ -34,6 +34,9 @@ func commands() []command {
 		{"serve", "run the pipeline stages and the HTTP API", serveFlags},
 		{"receive", "run a demo receiver that verifies signatures and prints deliveries", receiveFlags},
 		{"bench", "run an end-to-end load test of hookline serve and print a table", benchFlags},
+		{"deliveries", "print a webhook's delivery history as a table", deliveriesFlags},
+		{"redeliver", "redeliver a delivery, or every failed delivery of a webhook", redeliverFlags},
+		{"replay", "replay past events into webhooks, or cancel a replay", replayFlags},
 	}
 }
 
