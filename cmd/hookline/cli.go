@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -117,23 +116,6 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// exit is os.Exit, replaced by tests.
-var exit = os.Exit
-
-// withUsage runs f and exits 2 on a usageError, as for a flag that does not
-// parse; other errors go back to run (exit 1).
-func withUsage(f func(ctx context.Context, stdout, stderr io.Writer) error) func(ctx context.Context, stdout, stderr io.Writer) error {
-	return func(ctx context.Context, stdout, stderr io.Writer) error {
-		err := f(ctx, stdout, stderr)
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintln(stderr, "hookline:", ue.msg)
-			exit(2)
-		}
-		return err
-	}
-}
-
 // timeFlag is an optional RFC 3339 time flag.
 type timeFlag struct{ t time.Time }
 
@@ -210,7 +192,7 @@ func deliveriesFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr 
 	fs.Var(&c.since, "since", "only deliveries created at or after this RFC 3339 time")
 	fs.Var(&c.until, "until", "only deliveries created before this RFC 3339 time")
 	fs.IntVar(&c.limit, "limit", 50, "most rows to print")
-	return withUsage(func(ctx context.Context, stdout, stderr io.Writer) error { return listDeliveries(ctx, c, stdout) })
+	return func(ctx context.Context, stdout, stderr io.Writer) error { return listDeliveries(ctx, c, stdout) }
 }
 
 // listDeliveries prints a webhook's delivery history, newest first, as a
@@ -293,7 +275,7 @@ func redeliverFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr i
 	fs.Var(&c.since, "since", "with --failed: only deliveries created at or after this RFC 3339 time")
 	fs.Var(&c.until, "until", "with --failed: only deliveries created before this RFC 3339 time")
 	fs.BoolVar(&c.wait, "wait", true, "wait until the new deliveries succeed or fail, showing progress")
-	return withUsage(func(ctx context.Context, stdout, stderr io.Writer) error { return runRedeliver(ctx, c, stdout, stderr) })
+	return func(ctx context.Context, stdout, stderr io.Writer) error { return runRedeliver(ctx, c, stdout, stderr) }
 }
 
 // runRedeliver enqueues one redelivery or every failed one of a webhook, then
@@ -410,7 +392,7 @@ func replayFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.W
 	fs.Var(&c.toOffset, "to-offsets", "replay events before these partition:offset pairs")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "count the matches without delivering")
 	fs.StringVar(&c.cancel, "cancel", "", "cancel the running replay with this id instead")
-	return withUsage(func(ctx context.Context, stdout, stderr io.Writer) error { return runReplay(ctx, c, stdout, stderr) })
+	return func(ctx context.Context, stdout, stderr io.Writer) error { return runReplay(ctx, c, stdout, stderr) }
 }
 
 // replayView is the Replay shape of the API.

@@ -75,6 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if err := runCmd(ctx, stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "hookline:", err)
+			if errors.As(err, new(usageError)) {
+				return 2 // flags that do not go together, like a flag that does not parse
+			}
 			return 1
 		}
 		return 0
