@@ -48,7 +48,15 @@ type process struct {
 	cmd    *exec.Cmd
 	base   string
 	stderr *bytes.Buffer
+	log    *lockedWriter // guards stderr
 	done   chan error
+}
+
+// logs returns what serve has written to stderr so far.
+func (p *process) logs() string {
+	p.log.mu.Lock()
+	defer p.log.mu.Unlock()
+	return p.stderr.String()
 }
 
 var readyLine = regexp.MustCompile(`hookline ready: (http://\S+)`)
@@ -61,7 +69,8 @@ func startServe(t *testing.T, args ...string) *process {
 		t.Fatal(err)
 	}
 	p := &process{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{w: p.stderr}
+	p.log = &lockedWriter{w: p.stderr}
+	cmd.Stderr = p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -824,10 +833,17 @@ func TestServeReplay(t *testing.T) {
 	if real.Matched != 6 || real.Enqueued != 6 {
 		t.Fatalf("replay = %+v, want 6 matched and enqueued", real)
 	}
-	waitFor(t, "6 replayed deliveries", 30*time.Second, func() bool {
-		b, _, _ := recv.snapshot()
-		return len(b) == 6
-	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, n, failures := recv.snapshot()
+		if len(b) == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver has %d deliveries of 6 (%d requests, failures %v); replay %+v\nserve log:\n%s", len(b), n, failures, real, p.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	var list struct {
 		Data []struct {
 			ReplayID string `json:"replay_id"`
