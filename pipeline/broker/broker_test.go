@@ -175,3 +175,23 @@ func TestLagFollowsCommits(t *testing.T) {
 		t.Fatalf("lag after committing 4 = %d, want 6", n)
 	}
 }
+
+func TestWriteRetryingStopsWithItsContext(t *testing.T) {
+	b := start(t, t.TempDir())
+	w := b.Writer(schemas.TopicEvents)
+	defer w.Close()
+	msg := []kafka.Message{{Key: []byte("k"), Value: []byte("v")}}
+	if err := WriteRetrying(context.Background(), w, msg, quiet); err != nil {
+		t.Fatalf("write to a live broker: %v", err)
+	}
+	b.Close() // nothing answers now: the write fails and is retried
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := WriteRetrying(ctx, w, msg, quiet); err == nil {
+		t.Fatal("a write to a stopped broker succeeded")
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Fatalf("WriteRetrying kept going %v after its context ended", waited)
+	}
+}

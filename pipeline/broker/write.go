@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -30,4 +32,25 @@ func DeadLetter(msg kafka.Message, reason string) kafka.Message {
 		Offset: msg.Offset, Key: string(msg.Key), Value: string(msg.Value),
 	})
 	return kafka.Message{Key: msg.Key, Value: value}
+}
+
+// WriteRetrying produces messages like Write, retrying a failed write with
+// a growing backoff (50 ms doubling to 5 s) until it succeeds or ctx ends:
+// output is never dropped, only left unwritten at shutdown, and then the
+// input that made it is not committed.
+func WriteRetrying(ctx context.Context, w *kafka.Writer, msgs []kafka.Message, log *slog.Logger) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := Write(ctx, w, msgs)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("write failed, retrying", "topic", w.Topic, "messages", len(msgs), "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
 }

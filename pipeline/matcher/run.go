@@ -218,7 +218,7 @@ func (s *Stage) write(ctx context.Context, out []kafka.Message, closed []*Batch,
 		s.metrics.batches.Inc()
 	}
 	if len(out) > 0 {
-		if err := s.produce(ctx, out); err != nil {
+		if err := broker.WriteRetrying(ctx, s.out, out, s.log); err != nil {
 			return err
 		}
 	}
@@ -231,23 +231,6 @@ func (s *Stage) write(ctx context.Context, out []kafka.Message, closed []*Batch,
 		}
 	}
 	return nil
-}
-
-func (s *Stage) produce(ctx context.Context, msgs []kafka.Message) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := s.out.WriteMessages(ctx, msgs...)
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		s.log.Warn("writing jobs failed, retrying", "messages", len(msgs), "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
 }
 
 func jobMessage(job schemas.Job) kafka.Message {

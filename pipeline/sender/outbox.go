@@ -1,9 +1,9 @@
 package sender
 
 import (
-	"time"
-
 	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/pipeline/broker"
 )
 
 // output is what one job produces, and the job to mark done once it is
@@ -51,21 +51,9 @@ func (s *Stage) runOutbox() {
 }
 
 func (s *Stage) write(msgs []kafka.Message) bool {
-	backoff := 50 * time.Millisecond
-	for {
-		err := s.out.WriteMessages(s.work, msgs...)
-		if err == nil {
-			return true
-		}
-		if s.work.Err() != nil {
-			s.log.Error("drain deadline passed with output unwritten; its jobs will be read again", "messages", len(msgs))
-			return false
-		}
-		s.log.Warn("writing output failed, retrying", "messages", len(msgs), "err", err)
-		select {
-		case <-s.work.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	if err := broker.WriteRetrying(s.work, s.out, msgs, s.log); err != nil {
+		s.log.Error("drain deadline passed with output unwritten; its jobs will be read again", "messages", len(msgs))
+		return false
 	}
+	return true
 }
