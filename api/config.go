@@ -18,6 +18,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxEvents caps the events of one POST /v1/events. Default 1000.
 	MaxEvents int
+	// MaxEventBytes caps one event as it is written to hookline.events:
+	// the broker's message size limit. A larger event is a 413. Default
+	// 1,000,000.
+	MaxEventBytes int
 	// Version is reported by GET /healthz. Default empty (not reported).
 	Version string
 	// CheckTimeout bounds each readiness check. Default 2s.
@@ -34,6 +38,7 @@ type Config struct {
 const (
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultMaxEvents         = 1000
+	DefaultMaxEventBytes     = 1_000_000
 	DefaultCheckTimeout      = 2 * time.Second
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
@@ -45,6 +50,7 @@ const (
 func (c Config) WithDefaults() Config {
 	setDefault(&c.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDefault(&c.MaxEvents, DefaultMaxEvents)
+	setDefault(&c.MaxEventBytes, DefaultMaxEventBytes)
 	setDefault(&c.CheckTimeout, DefaultCheckTimeout)
 	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&c.ReadTimeout, DefaultReadTimeout)
@@ -73,6 +79,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxBodyBytes < 1:
 		return fmt.Errorf("api: MaxBodyBytes must be positive, not %d", c.MaxBodyBytes)
+	case c.MaxEventBytes < 1:
+		return fmt.Errorf("api: MaxEventBytes must be positive, not %d", c.MaxEventBytes)
 	case c.MaxEvents < 1:
 		return fmt.Errorf("api: MaxEvents must be positive, not %d", c.MaxEvents)
 	case c.CheckTimeout < 0 || c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 ||

@@ -159,7 +159,15 @@ func Derive(attempts []schemas.Attempt, withDetail bool) (Delivery, bool) {
 	if !withDetail {
 		return d, true
 	}
+	// Retries do not repeat the body: it is on the earliest attempt that
+	// has one. The headers (signature, attempt number) are the last ones.
 	d.Request = &Request{Headers: last.RequestHeaders, Body: last.RequestBody}
+	for _, a := range sorted {
+		if a.RequestBody != "" {
+			d.Request.Body = a.RequestBody
+			break
+		}
+	}
 	for _, a := range sorted {
 		d.Attempts = append(d.Attempts, AttemptView{
 			N: a.N, At: a.At.UTC(), StatusCode: a.StatusCode, DurationMS: a.DurationMS,

@@ -24,6 +24,7 @@ import (
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/pipeline/projector"
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/pipeline/replay"
 	"github.com/hookline/hookline/pipeline/sender"
 	"github.com/hookline/hookline/pipeline/subscriptions"
@@ -57,6 +58,7 @@ type serveConfig struct {
 	maxInFlight         int
 	debugAddr           string
 	maxResponseBody     int
+	maxMessageBytes     int
 }
 
 func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
@@ -80,6 +82,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.IntVar(&c.endpointQueue, "endpoint-queue", 256, "jobs that may wait for one endpoint; more are put off to the first retry topic")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 10000, "jobs a sender holds at once, all endpoints together; beyond it fetching waits")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
+	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 0, "largest message Hookline writes to Kafka; 0 asks the broker (its topics' max.message.bytes, less 1 KiB), or 1000000 when it does not say")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "loopback address for Go's pprof profiles (/debug/pprof/); empty serves none")
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return serve(ctx, c, stdout, stderr) }
 }
@@ -116,6 +119,9 @@ func (c *serveConfig) validate() (stages map[string]bool, tokens map[string]stri
 	}
 	if err := c.senderConfig(nil).Validate(); err != nil {
 		return nil, nil, err
+	}
+	if err := (broker.Config{DataDir: c.dataDir, MaxMessageBytes: c.maxMessageBytes}).Validate(); err != nil {
+		return nil, nil, fmt.Errorf("--max-message-bytes: %w", err)
 	}
 	return stages, tokens, nil
 }
@@ -182,7 +188,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	scfg := c.senderConfig(metrics)
 	bcfg := broker.Config{DataDir: c.dataDir, Partitions: c.partitions, RetentionDays: c.retentionDays,
-		RetryTopics: scfg.Schedule.Topics()}
+		RetryTopics: scfg.Schedule.Topics(), MaxMessageBytes: c.maxMessageBytes}
 	if c.kafkaBrokers != "" {
 		bcfg.Brokers = strings.Split(c.kafkaBrokers, ",")
 	}
@@ -202,13 +208,22 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		defer store.Close()
 	}
 
-	// Stages stop when ctx ends (a signal) or when one of them fails.
-	g, runCtx := errgroup.WithContext(ctx)
+	// Stages stop when ctx ends (a signal) or when one of them fails. Every
+	// goroutine started here is waited for before serve returns, also when
+	// it returns an error halfway through starting.
+	stageCtx, stopStages := context.WithCancel(ctx)
+	defer stopStages()
+	g, runCtx := errgroup.WithContext(stageCtx)
 	registry := subscriptions.New(b, log)
 	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRegistry()
 	regDone := make(chan error, 1)
 	go func() { regDone <- registry.Run(regCtx) }()
+	defer func() { stopRegistry(); <-regDone }()
+	fail := func(err error) error {
+		stopStages()
+		g.Wait()
+		return err
+	}
 	if err := registry.Sync(startCtx); err != nil {
 		return fmt.Errorf("loading webhooks: %w", err)
 	}
@@ -217,19 +232,18 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	metrics.MustRegister(broker.NewLagCollector(b, consumers(stages, scfg)))
 	if c.debugAddr != "" {
 		if err := serveDebug(runCtx, g, c.debugAddr, log); err != nil {
-			return err
+			return fail(err)
 		}
 	}
 	if stages["matcher"] {
-		g.Go(func() error {
-			return matcher.NewStage(b, registry, matcher.StageConfig{Registerer: metrics}, log).Run(runCtx)
-		})
+		mcfg := matcher.StageConfig{Registerer: metrics, DrainTimeout: c.drainTimeout}
+		g.Go(func() error { return matcher.NewStage(b, registry, mcfg, log).Run(runCtx) })
 	}
 	var breakers api.Breakers
 	if stages["sender"] {
 		s, err := sender.NewStage(b, registry, scfg, log)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		breakers = s.Breakers()
 		g.Go(func() error { return s.Run(runCtx) })
@@ -241,7 +255,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	if stages["api"] {
 		replays, err := replay.New(b, registry, replay.Config{}, log)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		g.Go(func() error { return replays.Run(runCtx) })
 		deps := api.Deps{
@@ -253,15 +267,12 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 			Checks:     map[string]api.Check{"broker": b.Ping, "store": store.Ping},
 		}
 		if err := serveHTTP(runCtx, g, c, b, deps, tokens, log, stdout); err != nil {
-			return err
+			return fail(err)
 		}
 	} else {
 		fmt.Fprintf(stdout, "hookline ready: stages=%s\n", c.stages)
 	}
-	err = g.Wait()
-	stopRegistry()
-	<-regDone
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	log.Info("stopped cleanly")
@@ -378,10 +389,10 @@ func openStore(ctx context.Context, c *serveConfig) (attemptStore, error) {
 func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker.Broker, deps api.Deps,
 	tokens map[string]string, log *slog.Logger, stdout io.Writer) error {
 	events := newEventPublisher(b)
-	jobs := &jobPublisher{w: b.Writer(schemas.TopicDeliveries)}
+	jobs := &jobPublisher{w: b.Writer(schemas.TopicDeliveries, records.Oversize)}
 	deps.Events = events
 	deps.Jobs = jobs
-	server, err := api.New(api.Config{Tokens: tokens, Version: version}, deps, log)
+	server, err := api.New(api.Config{Tokens: tokens, Version: version, MaxEventBytes: b.MaxMessageBytes()}, deps, log)
 	if err != nil {
 		events.Close()
 		jobs.w.Close()

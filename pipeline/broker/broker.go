@@ -31,6 +31,11 @@ type Config struct {
 	RetentionDays int
 	// RetryTopics are the sender's delayed retry topics, one per tier.
 	RetryTopics []string
+	// MaxMessageBytes caps every message Hookline writes. Default 0: the
+	// smallest max.message.bytes of Hookline's topics as the broker reports
+	// it, less 1 KiB for the batch header, or DefaultMaxMessageBytes when
+	// the broker does not say.
+	MaxMessageBytes int
 }
 
 func (c *Config) withDefaults() {
@@ -54,6 +59,9 @@ func (c Config) Validate() error {
 	if c.RetentionDays < 1 {
 		return fmt.Errorf("broker: retention days must be at least 1, got %d", c.RetentionDays)
 	}
+	if c.MaxMessageBytes != 0 && (c.MaxMessageBytes < minMessageBytes || c.MaxMessageBytes > 100<<20) {
+		return fmt.Errorf("broker: max message bytes must be %d to %d, got %d", minMessageBytes, 100<<20, c.MaxMessageBytes)
+	}
 	return nil
 }
 
@@ -65,7 +73,11 @@ type Broker struct {
 	transport *kafka.Transport
 	client    *kafka.Client
 	log       *slog.Logger
+	maxBytes  int // the size limit of one message
 }
+
+// minMessageBytes is the smallest size limit that leaves room for a job.
+const minMessageBytes = 4096
 
 // Start connects to the configured cluster, or starts the embedded one, and
 // creates the topics.
@@ -94,8 +106,44 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
+	b.maxBytes = cfg.MaxMessageBytes
+	if b.maxBytes == 0 {
+		b.maxBytes = b.brokerMaxBytes(ctx)
+	}
+	log.Debug("message size limit", "bytes", b.maxBytes)
 	return b, nil
 }
+
+// brokerMaxBytes is the smallest max.message.bytes of Hookline's topics,
+// less room for a batch header, or DefaultMaxMessageBytes if the broker
+// does not say.
+func (b *Broker) brokerMaxBytes(ctx context.Context) int {
+	var resources []kafka.DescribeConfigRequestResource
+	for _, t := range b.Topics() {
+		resources = append(resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: t.Topic, ConfigNames: []string{"max.message.bytes"}})
+	}
+	resp, err := b.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: resources})
+	if err != nil {
+		b.log.Warn("broker did not tell its message size limit; using the default", "err", err, "bytes", DefaultMaxMessageBytes)
+		return DefaultMaxMessageBytes
+	}
+	limit := 0
+	for _, r := range resp.Resources {
+		for _, e := range r.ConfigEntries {
+			if v, err := strconv.Atoi(e.ConfigValue); err == nil && e.ConfigName == "max.message.bytes" && (limit == 0 || v < limit) {
+				limit = v
+			}
+		}
+	}
+	if limit-1024 < minMessageBytes {
+		return DefaultMaxMessageBytes
+	}
+	return limit - 1024
+}
+
+// MaxMessageBytes is the size limit of one message.
+func (b *Broker) MaxMessageBytes() int { return b.maxBytes }
 
 // Addrs are the bootstrap addresses of the cluster.
 func (b *Broker) Addrs() []string { return b.addrs }
@@ -148,66 +196,6 @@ func (b *Broker) createTopics(ctx context.Context) error {
 		}
 	}
 	return last
-}
-
-// Writer returns a producer for one topic: hashed keys (one key, one
-// partition), acks from all replicas, and a 1 ms batch timeout so that
-// latency stays low while a WriteMessages call with many messages is still
-// sent as one batch.
-func (b *Broker) Writer(topic string) *kafka.Writer {
-	return &kafka.Writer{
-		Addr:         kafka.TCP(b.addrs...),
-		Topic:        topic,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-		BatchSize:    1000,
-		BatchBytes:   16 << 20,
-		MaxAttempts:  10,
-		Transport:    b.transport,
-	}
-}
-
-// GroupReader returns a consumer-group reader of one topic that starts at
-// the earliest offset for a new group and never commits by itself.
-func (b *Broker) GroupReader(topic, group string) *kafka.Reader {
-	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           b.addrs,
-		GroupID:           group,
-		Topic:             topic,
-		MinBytes:          1,
-		MaxBytes:          16 << 20,
-		MaxWait:           100 * time.Millisecond,
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		ReadBackoffMin:    10 * time.Millisecond,
-		ReadBackoffMax:    100 * time.Millisecond,
-		MaxAttempts:       10,
-	})
-}
-
-// PartitionReader returns a reader of one partition from an offset, outside
-// any group.
-func (b *Broker) PartitionReader(topic string, partition int, offset int64) (*kafka.Reader, error) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        b.addrs,
-		Topic:          topic,
-		Partition:      partition,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        100 * time.Millisecond,
-		ReadBackoffMin: 10 * time.Millisecond,
-		ReadBackoffMax: 100 * time.Millisecond,
-		MaxAttempts:    10,
-	})
-	if err := r.SetOffset(offset); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("broker: set offset %s/%d@%d: %w", topic, partition, offset, err)
-	}
-	return r, nil
 }
 
 // Partitions returns the partition count of a topic.

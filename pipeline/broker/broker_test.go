@@ -60,12 +60,12 @@ func TestConfigValidate(t *testing.T) {
 func TestConsumeCommitsOnlyAfterTheHandlerSucceeds(t *testing.T) {
 	dir := t.TempDir()
 	b := start(t, dir)
-	w := b.Writer(schemas.TopicEvents)
+	w := b.Writer(schemas.TopicEvents, nil)
 	var msgs []kafka.Message
 	for i := 0; i < 20; i++ {
 		msgs = append(msgs, kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", i)})
 	}
-	if err := Write(context.Background(), w, msgs); err != nil {
+	if err := w.Write(context.Background(), msgs); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -114,8 +114,8 @@ func TestConsumeCommitsOnlyAfterTheHandlerSucceeds(t *testing.T) {
 	// After a restart the group has nothing left to read.
 	b = start(t, dir)
 	defer b.Close()
-	w = b.Writer(schemas.TopicEvents)
-	if err := Write(context.Background(), w, []kafka.Message{{Key: []byte("k"), Value: []byte("after")}}); err != nil {
+	w = b.Writer(schemas.TopicEvents, nil)
+	if err := w.Write(context.Background(), []kafka.Message{{Key: []byte("k"), Value: []byte("after")}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -137,12 +137,12 @@ func TestLagFollowsCommits(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w := b.Writer(schemas.TopicEvents)
+	w := b.Writer(schemas.TopicEvents, nil)
 	var msgs []kafka.Message
 	for i := 0; i < 10; i++ {
 		msgs = append(msgs, kafka.Message{Key: []byte("same-key"), Value: []byte("v")})
 	}
-	if err := Write(ctx, w, msgs); err != nil {
+	if err := w.Write(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -176,22 +176,22 @@ func TestLagFollowsCommits(t *testing.T) {
 	}
 }
 
-func TestWriteRetryingStopsWithItsContext(t *testing.T) {
+func TestWriteStopsWithItsContext(t *testing.T) {
 	b := start(t, t.TempDir())
-	w := b.Writer(schemas.TopicEvents)
+	w := b.Writer(schemas.TopicEvents, nil)
 	defer w.Close()
 	msg := []kafka.Message{{Key: []byte("k"), Value: []byte("v")}}
-	if err := WriteRetrying(context.Background(), w, msg, quiet); err != nil {
+	if err := w.Write(context.Background(), msg); err != nil {
 		t.Fatalf("write to a live broker: %v", err)
 	}
 	b.Close() // nothing answers now: the write fails and is retried
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := WriteRetrying(ctx, w, msg, quiet); err == nil {
+	if err := w.Write(ctx, msg); err == nil {
 		t.Fatal("a write to a stopped broker succeeded")
 	}
 	if waited := time.Since(start); waited > 10*time.Second {
-		t.Fatalf("WriteRetrying kept going %v after its context ended", waited)
+		t.Fatalf("Write kept going %v after its context ended", waited)
 	}
 }

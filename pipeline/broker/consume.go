@@ -46,17 +46,28 @@ func Consume(ctx context.Context, r Fetcher, cfg ConsumeConfig, h Handler, log *
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
+	// The fetcher lives no longer than Consume: it stops when Consume
+	// returns, whatever ctx does, and Consume waits for it.
+	fetchCtx, stopFetch := context.WithCancel(ctx)
 	msgs := make(chan kafka.Message, cfg.MaxBatch)
 	fetchErr := make(chan error, 1)
+	fetched := make(chan struct{})
+	defer func() { stopFetch(); <-fetched }()
 	go func() {
+		defer close(fetched)
 		defer close(msgs)
 		for {
-			m, err := r.FetchMessage(ctx)
+			m, err := r.FetchMessage(fetchCtx)
 			if err != nil {
 				fetchErr <- err
 				return
 			}
-			msgs <- m
+			select {
+			case msgs <- m:
+			case <-fetchCtx.Done():
+				fetchErr <- fetchCtx.Err()
+				return
+			}
 		}
 	}()
 	batch := make([]kafka.Message, 0, cfg.MaxBatch)

@@ -18,13 +18,21 @@ import (
 type Batcher struct {
 	open  map[string]*openBatch
 	queue deadlines
+	// maxBytes caps a batch's job: a batch closes before a match would take
+	// it past the broker's message size limit. 0: no cap.
+	maxBytes int
 }
+
+// batchOverhead is what a batch's job holds besides its envelopes and
+// event ids: the job's own fields.
+const batchOverhead = 2048
 
 type openBatch struct {
 	key      string
 	deadline time.Time
 	matches  []Match
 	tokens   []any
+	bytes    int // the job's size so far, about
 	index    int // in the deadline heap
 }
 
@@ -35,28 +43,42 @@ type Batch struct {
 	Tokens []any
 }
 
-// NewBatcher returns an empty batcher.
-func NewBatcher() *Batcher {
-	return &Batcher{open: map[string]*openBatch{}}
+// NewBatcher returns an empty batcher whose batches stay under maxBytes
+// (0: no cap).
+func NewBatcher(maxBytes int) *Batcher {
+	return &Batcher{open: map[string]*openBatch{}, maxBytes: maxBytes}
 }
 
 // Add puts a match in its batch; started is when the match's event was
-// stored. It returns the batch if the match filled it.
-func (b *Batcher) Add(m Match, token any, started time.Time) *Batch {
+// stored. It returns the batches that closed: the open one if the match
+// would have taken it past the size cap (the match then starts the next
+// one), and the match's own if the match filled it.
+func (b *Batcher) Add(m Match, token any, started time.Time) []*Batch {
 	key := batchKey(m)
+	size := len(m.Job.Payload) + 1
+	for _, id := range m.Job.EventIDs {
+		size += len(id) + 3
+	}
+	var out []*Batch
 	ob, ok := b.open[key]
+	if ok && b.maxBytes > 0 && ob.bytes+size > b.maxBytes {
+		heap.Remove(&b.queue, ob.index)
+		out = append(out, b.close(ob))
+		ok = false
+	}
 	if !ok {
-		ob = &openBatch{key: key, deadline: started.Add(time.Duration(m.Batching.WaitSeconds) * time.Second)}
+		ob = &openBatch{key: key, bytes: batchOverhead, deadline: started.Add(time.Duration(m.Batching.WaitSeconds) * time.Second)}
 		b.open[key] = ob
 		heap.Push(&b.queue, ob)
 	}
 	ob.matches = append(ob.matches, m)
 	ob.tokens = append(ob.tokens, token)
+	ob.bytes += size
 	if len(ob.matches) >= m.Batching.MaxItems {
 		heap.Remove(&b.queue, ob.index)
-		return b.close(ob)
+		out = append(out, b.close(ob))
 	}
-	return nil
+	return out
 }
 
 // Due closes and returns every batch whose deadline is not after now.

@@ -35,9 +35,9 @@ func TestBatcherModes(t *testing.T) {
 			w := hook("w", func(w *schemas.Webhook) {
 				w.Batching = &schemas.Batching{Mode: tt.mode, WaitSeconds: 10, MaxItems: 100}
 			})
-			b := NewBatcher()
+			b := NewBatcher(0)
 			for i, e := range events {
-				if full := b.Add(batchMatch(t, &w, e.typ, e.res, string(rune('a'+i)), t0), i, t0); full != nil {
+				if full := b.Add(batchMatch(t, &w, e.typ, e.res, string(rune('a'+i)), t0), i, t0); len(full) != 0 {
 					t.Fatal("a batch closed before max_items or its deadline")
 				}
 			}
@@ -76,15 +76,15 @@ func TestBatcherMaxItemsClosesAtOnce(t *testing.T) {
 	w := hook("w", func(w *schemas.Webhook) {
 		w.Batching = &schemas.Batching{Mode: schemas.BatchAny, WaitSeconds: 60, MaxItems: 3}
 	})
-	b := NewBatcher()
-	var closed *Batch
+	b := NewBatcher(0)
+	var closed []*Batch
 	for i := 0; i < 3; i++ {
 		closed = b.Add(batchMatch(t, &w, "ticket.updated", "A", string(rune('a'+i)), t0), i, t0)
-		if i < 2 && closed != nil {
+		if i < 2 && len(closed) != 0 {
 			t.Fatalf("closed after %d items", i+1)
 		}
 	}
-	if closed == nil || len(closed.Tokens) != 3 {
+	if len(closed) != 1 || len(closed[0].Tokens) != 3 {
 		t.Fatalf("batch not closed at max_items: %+v", closed)
 	}
 	if _, ok := b.Next(); ok {
@@ -97,7 +97,7 @@ func TestBatcherDeadlineFollowsTheFirstEvent(t *testing.T) {
 	w := hook("w", func(w *schemas.Webhook) {
 		w.Batching = &schemas.Batching{Mode: schemas.BatchAny, WaitSeconds: 5, MaxItems: 10}
 	})
-	b := NewBatcher()
+	b := NewBatcher(0)
 	b.Add(batchMatch(t, &w, "ticket.updated", "A", "a", t0), 0, t0)
 	b.Add(batchMatch(t, &w, "ticket.updated", "A", "b", t0.Add(4*time.Second)), 1, t0.Add(4*time.Second))
 	if next, ok := b.Next(); !ok || !next.Equal(t0.Add(5*time.Second)) {
@@ -106,7 +106,7 @@ func TestBatcherDeadlineFollowsTheFirstEvent(t *testing.T) {
 	// A batch rebuilt after a restart, from events stored long ago, is due
 	// at once.
 	rebuild := func() *Batch {
-		b := NewBatcher()
+		b := NewBatcher(0)
 		b.Add(batchMatch(t, &w, "ticket.updated", "A", "a", t0), 0, t0)
 		due := b.Due(t0.Add(time.Hour))
 		if len(due) != 1 {

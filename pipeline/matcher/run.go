@@ -2,7 +2,6 @@ package matcher
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -27,6 +27,9 @@ type StageConfig struct {
 	// oldest one still in an open batch; beyond it reading waits. Default
 	// 100000.
 	MaxUncommitted int
+	// DrainTimeout bounds how long the batch in flight may take to be
+	// written after shutdown begins. Default 30 s.
+	DrainTimeout time.Duration
 	// Registerer receives the stage's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Now is the clock of batch deadlines; default time.Now.
@@ -38,9 +41,9 @@ type Stage struct {
 	cfg     StageConfig
 	m       *Matcher
 	batches *Batcher
-	reader  *kafka.Reader
+	reader  *broker.Reader
 	offsets *broker.Offsets
-	out     *kafka.Writer // no topic: each message names its own
+	out     *broker.Writer // no topic: each message names its own
 	metrics *stageMetrics
 	log     *slog.Logger
 }
@@ -56,11 +59,14 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
 	reader := b.GroupReader(schemas.TopicEvents, Group)
 	s := &Stage{
-		cfg: cfg, m: New(webhooks), batches: NewBatcher(), reader: reader,
+		cfg: cfg, m: New(webhooks), batches: NewBatcher(b.MaxMessageBytes()), reader: reader,
 		offsets: broker.NewOffsets(reader, schemas.TopicEvents),
-		out:     b.Writer(""), metrics: newStageMetrics(cfg.Registerer), log: log.With("stage", "matcher"),
+		out:     b.Writer("", records.Oversize), metrics: newStageMetrics(cfg.Registerer), log: log.With("stage", "matcher"),
 	}
 	s.m.OnConditionError = func(string, error) { s.metrics.conditionErrors.Inc() }
 	return s
@@ -83,13 +89,22 @@ func (p *pending) release() {
 // writes; open batches are not flushed at shutdown: their events are not
 // committed, so the next start reads them again and rebuilds the batches.
 func (s *Stage) Run(ctx context.Context) error {
+	// Writes run under work, which shutdown does not cancel but bounds:
+	// a write cut off by the signal could land while it is recorded as
+	// failed, and its jobs would be written twice.
+	work, cancelWork := broker.DrainContext(ctx, s.cfg.DrainTimeout)
+	defer cancelWork()
 	msgs := make(chan kafka.Message, 1000)
 	fetchErr := make(chan error, 1)
-	go s.fetch(ctx, msgs, fetchErr)
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	fetched := make(chan struct{})
+	go func() { s.fetch(fetchCtx, msgs, fetchErr); close(fetched) }()
 	commitCtx, stopCommits := context.WithCancel(context.Background())
 	committed := make(chan struct{})
 	go func() { s.offsets.CommitEvery(commitCtx, s.cfg.CommitInterval, s.log); close(committed) }()
 	defer func() {
+		stopFetch()
+		<-fetched
 		stopCommits()
 		<-committed
 		s.offsets.Commit(context.Background(), s.log)
@@ -109,17 +124,27 @@ func (s *Stage) Run(ctx context.Context) error {
 				return nil
 			}
 			batch := gather(m, msgs, 500)
-			if err := s.handle(ctx, batch); err != nil {
-				return nil // shutting down with output unwritten: read again later
+			if err := s.handle(work, batch); err != nil {
+				return s.stopped(ctx, err)
 			}
 		case <-timer.C:
-			if err := s.write(ctx, nil, s.batches.Due(s.cfg.Now()), nil); err != nil {
-				return nil
+			if err := s.write(work, nil, s.batches.Due(s.cfg.Now()), nil); err != nil {
+				return s.stopped(ctx, err)
 			}
 		case <-ctx.Done():
 			return nil
 		}
 	}
+}
+
+// stopped is Run's result after a write failed: a clean stop when shutdown
+// caused it, the error otherwise. Either way the events whose output is
+// not written are not committed, and are read again at the next start.
+func (s *Stage) stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("matcher: %w", err)
 }
 
 func (s *Stage) armTimer(t *time.Timer) {
@@ -180,29 +205,30 @@ func (s *Stage) handle(ctx context.Context, msgs []kafka.Message) error {
 	for _, msg := range msgs {
 		p := &pending{refs: 1, done: s.offsets.Track(msg)}
 		events = append(events, p)
+		if broker.IsControl(msg) { // a transaction marker: done once what precedes it is
+			continue
+		}
 		s.metrics.events.Inc()
 		fallback := uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)).String()
 		ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
 		if err != nil {
 			s.log.Warn("dead-lettering input event", "partition", msg.Partition, "offset", msg.Offset, "err", err)
 			s.metrics.dead.Inc()
-			out = append(out, deadLetter(msg, err.Error()))
+			out = append(out, broker.DeadLetter(msg, err.Error()))
 			continue
 		}
 		for _, mt := range s.m.Matches(Input{Event: ev, Time: msg.Time}) {
 			switch {
 			case mt.Err != nil:
 				s.metrics.dead.Inc()
-				out = append(out, deadLetter(msg, mt.Err.Error()))
+				out = append(out, broker.DeadLetter(msg, mt.Err.Error()))
 			case mt.Batching == nil:
 				s.metrics.matched.Inc()
-				out = append(out, jobMessage(mt.Job))
+				out = append(out, records.Job(schemas.TopicDeliveries, mt.Job))
 			default:
 				s.metrics.matched.Inc()
 				p.refs++
-				if b := s.batches.Add(mt, p, msg.Time); b != nil {
-					closed = append(closed, b)
-				}
+				closed = append(closed, s.batches.Add(mt, p, msg.Time)...)
 			}
 		}
 	}
@@ -214,11 +240,11 @@ func (s *Stage) handle(ctx context.Context, msgs []kafka.Message) error {
 // them.
 func (s *Stage) write(ctx context.Context, out []kafka.Message, closed []*Batch, events []*pending) error {
 	for _, b := range closed {
-		out = append(out, jobMessage(b.Job))
+		out = append(out, records.Job(schemas.TopicDeliveries, b.Job))
 		s.metrics.batches.Inc()
 	}
 	if len(out) > 0 {
-		if err := broker.WriteRetrying(ctx, s.out, out, s.log); err != nil {
+		if err := s.out.Write(ctx, out); err != nil {
 			return err
 		}
 	}
@@ -231,17 +257,6 @@ func (s *Stage) write(ctx context.Context, out []kafka.Message, closed []*Batch,
 		}
 	}
 	return nil
-}
-
-func jobMessage(job schemas.Job) kafka.Message {
-	v, _ := json.Marshal(job)
-	return kafka.Message{Topic: schemas.TopicDeliveries, Key: []byte(job.WebhookID), Value: v}
-}
-
-func deadLetter(msg kafka.Message, reason string) kafka.Message {
-	dl := broker.DeadLetter(msg, reason)
-	dl.Topic = schemas.TopicDead
-	return dl
 }
 
 type stageMetrics struct {

@@ -26,8 +26,8 @@ type Inserter interface {
 // Stage runs the projector as a consumer of hookline.attempts.
 type Stage struct {
 	store   Inserter
-	reader  *kafka.Reader
-	dead    *kafka.Writer
+	reader  *broker.Reader
+	dead    *broker.Writer
 	log     *slog.Logger
 	metrics metrics
 }
@@ -54,7 +54,7 @@ func NewStage(b *broker.Broker, store Inserter, reg prometheus.Registerer, log *
 	return &Stage{
 		store:   store,
 		reader:  b.GroupReader(schemas.TopicAttempts, Group),
-		dead:    b.Writer(schemas.TopicDead),
+		dead:    b.Writer(schemas.TopicDead, nil),
 		log:     log.With("stage", "projector"),
 		metrics: m,
 	}
@@ -73,7 +73,7 @@ func (s *Stage) handle(ctx context.Context, msgs []kafka.Message) error {
 	for _, d := range dead {
 		s.log.Warn("dead-lettering attempt record", "partition", d.Partition, "offset", d.Offset)
 	}
-	if err := broker.Write(ctx, s.dead, dead); err != nil {
+	if err := s.dead.Write(ctx, dead); err != nil {
 		return err
 	}
 	if len(attempts) == 0 {
@@ -94,6 +94,9 @@ func (s *Stage) handle(ctx context.Context, msgs []kafka.Message) error {
 func Decode(msgs []kafka.Message) (attempts []schemas.Attempt, dead []kafka.Message) {
 	attempts = make([]schemas.Attempt, 0, len(msgs))
 	for _, m := range msgs {
+		if broker.IsControl(m) {
+			continue
+		}
 		var a schemas.Attempt
 		err := json.Unmarshal(m.Value, &a)
 		switch {

@@ -86,9 +86,9 @@ func TestProjectorStoresAttemptsOnceEach(t *testing.T) {
 				}
 			}
 			msgs = append(msgs, kafka.Message{Key: []byte("bad"), Value: []byte("not an attempt")})
-			w := b.Writer(schemas.TopicAttempts)
+			w := b.Writer(schemas.TopicAttempts, nil)
 			defer w.Close()
-			if err := broker.Write(ctx, w, msgs); err != nil {
+			if err := w.Write(ctx, msgs); err != nil {
 				t.Fatal(err)
 			}
 
@@ -114,7 +114,7 @@ func TestProjectorStoresAttemptsOnceEach(t *testing.T) {
 			second := attempt(0, 2, schemas.StateFailed)
 			second.StatusCode = 400
 			v, _ := json.Marshal(second)
-			if err := broker.Write(ctx, w, []kafka.Message{{Key: []byte(second.DeliveryID), Value: v}}); err != nil {
+			if err := w.Write(ctx, []kafka.Message{{Key: []byte(second.DeliveryID), Value: v}}); err != nil {
 				t.Fatal(err)
 			}
 			runStage("the second attempt", func() bool {

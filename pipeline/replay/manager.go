@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/schemas"
 )
@@ -111,8 +112,8 @@ type Manager struct {
 	cfg   Config
 	b     *broker.Broker
 	hooks Webhooks
-	state *kafka.Writer // hookline.replays
-	jobs  *kafka.Writer // hookline.deliveries
+	state *broker.Writer // hookline.replays
+	jobs  *broker.Writer // hookline.deliveries
 	log   *slog.Logger
 
 	// writeMu serialises the read-modify-write changes of replays in this
@@ -146,7 +147,7 @@ func New(b *broker.Broker, webhooks Webhooks, cfg Config, log *slog.Logger) (*Ma
 	cfg.withDefaults()
 	m := &Manager{
 		cfg: cfg, b: b, hooks: webhooks, log: log.With("component", "replay"),
-		state: b.Writer(schemas.TopicReplays), jobs: b.Writer(schemas.TopicDeliveries),
+		state: b.Writer(schemas.TopicReplays, nil), jobs: b.Writer(schemas.TopicDeliveries, records.Oversize),
 		written: map[string]int64{}, byID: map[string]schemas.Replay{},
 		active: map[string]context.CancelFunc{}, failures: map[string]int{}, retryAt: map[string]time.Time{},
 		kick: make(chan struct{}, 1),
@@ -334,7 +335,7 @@ func (m *Manager) publish(ctx context.Context, r schemas.Replay) error {
 		return fmt.Errorf("replay: encode: %w", err)
 	}
 	m.written[r.ID] = r.Version
-	if err := m.state.WriteMessages(ctx, kafka.Message{Key: []byte(r.ID), Value: value}); err != nil {
+	if err := m.state.Write(ctx, []kafka.Message{{Key: []byte(r.ID), Value: value}}); err != nil {
 		return fmt.Errorf("replay: publish %s: %w", r.ID, err)
 	}
 	return m.Sync(ctx)

@@ -131,11 +131,11 @@ func produce(t *testing.T, b *broker.Broker, evs []event, raw ...kafka.Message) 
 		})
 		msgs = append(msgs, kafka.Message{Key: []byte("R-" + e.id), Value: v, Time: e.at})
 	}
-	w := b.Writer(schemas.TopicEvents)
+	w := b.Writer(schemas.TopicEvents, nil)
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := broker.Write(ctx, w, msgs); err != nil {
+	if err := w.Write(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 }

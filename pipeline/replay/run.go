@@ -2,7 +2,6 @@ package replay
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,7 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/matcher"
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -158,7 +159,10 @@ func (ru *runner) readPartition(ctx context.Context, p *schemas.ReplayPartition)
 			return ctx.Err()
 		}
 		ru.sinceCheckpoint++
-		if ru.inTime(msg.Time) {
+		if broker.IsControl(msg) {
+			// A transaction marker: not an event. The records of an
+			// aborted transaction never reach here (read_committed).
+		} else if ru.inTime(msg.Time) {
 			ru.handle(msg)
 		}
 		p.Next = msg.Offset + 1
@@ -212,9 +216,8 @@ func replayJob(mt matcher.Match, eventID string, at time.Time, replayID string) 
 	job.ReplayID = replayID
 	env := mt.Envelope
 	env.ID = job.DeliveryID
-	job.Payload, _ = json.Marshal(env) // an Envelope always encodes
-	value, _ := json.Marshal(job)
-	return kafka.Message{Key: []byte(job.WebhookID), Value: value}
+	job.Payload, _ = records.Marshal(env) // an Envelope always encodes
+	return records.Job(schemas.TopicDeliveries, job)
 }
 
 // write runs a write of jobs or progress under WriteTimeout, not under
@@ -231,7 +234,7 @@ func (ru *runner) flush(ctx context.Context) error {
 	if len(ru.pending) == 0 {
 		return nil
 	}
-	if err := ru.m.jobs.WriteMessages(ctx, ru.pending...); err != nil {
+	if err := ru.m.jobs.Write(ctx, ru.pending); err != nil {
 		return fmt.Errorf("produce %d jobs: %w", len(ru.pending), err)
 	}
 	ru.enqueued += int64(len(ru.pending))

@@ -1,10 +1,6 @@
 package sender
 
-import (
-	"github.com/segmentio/kafka-go"
-
-	"github.com/hookline/hookline/pipeline/broker"
-)
+import "github.com/segmentio/kafka-go"
 
 // output is what one job produces, and the job to mark done once it is
 // durable.
@@ -51,8 +47,8 @@ func (s *Stage) runOutbox() {
 }
 
 func (s *Stage) write(msgs []kafka.Message) bool {
-	if err := broker.WriteRetrying(s.work, s.out, msgs, s.log); err != nil {
-		s.log.Error("drain deadline passed with output unwritten; its jobs will be read again", "messages", len(msgs))
+	if err := s.out.Write(s.work, msgs); err != nil {
+		s.log.Error("output not written; its jobs will be read again", "messages", len(msgs), "err", err)
 		return false
 	}
 	return true

@@ -1,13 +1,13 @@
 package sender
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -49,6 +49,12 @@ func (s *Stage) process(e *endpoint, w work) {
 // record it.
 func (s *Stage) outcome(wh schemas.Webhook, job schemas.Job, r Result) []kafka.Message {
 	att := r.Attempt
+	if job.Attempts > 0 {
+		// The first attempt's record holds the body; the history shows it
+		// from there. Each retry repeating it would make every attempt
+		// record as large as the payload.
+		att.RequestBody = ""
+	}
 	var follow []kafka.Message
 	switch {
 	case r.Outcome.Class == Succeeded:
@@ -60,16 +66,16 @@ func (s *Stage) outcome(wh schemas.Webhook, job schemas.Job, r Result) []kafka.M
 		next.Attempts++
 		next.DueAt = s.now().Add(wait).UTC()
 		next.Reason = schemas.RetryAfterFailure
-		follow = append(follow, jobMessage(s.cfg.Schedule.Topic(tier), next))
+		follow = append(follow, records.Job(s.cfg.Schedule.Topic(tier), next))
 	default:
 		att.State = schemas.StateFailed
 		if r.Outcome.DisableWebhook {
 			s.disable(wh, att)
 		}
-		follow = append(follow, deadMessage(job, att))
+		follow = append(follow, records.DeadJob(job, att))
 	}
 	s.metrics.attempts.WithLabelValues(att.State, statusClass(att.StatusCode)).Inc()
-	return append([]kafka.Message{attemptMessage(att)}, follow...)
+	return append([]kafka.Message{records.Attempt(att)}, follow...)
 }
 
 // putOff sends a job back to a retry tier without a request: its
@@ -83,7 +89,7 @@ func (s *Stage) putOff(w work, wh schemas.Webhook, reason string) {
 	if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
 		att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", reason, age.Round(time.Second)))
 		s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
-		s.finish(w, []kafka.Message{attemptMessage(att), deadMessage(w.job, att)})
+		s.finish(w, []kafka.Message{records.Attempt(att), records.DeadJob(w.job, att)})
 		return
 	}
 	wait := s.cfg.Schedule[0]
@@ -94,16 +100,20 @@ func (s *Stage) putOff(w work, wh schemas.Webhook, reason string) {
 	wait -= time.Duration(float64(wait) * 0.2 * s.policy.Rand())
 	next.DueAt = s.now().Add(wait).UTC()
 	next.Reason = reason
-	s.finish(w, []kafka.Message{jobMessage(s.cfg.Schedule.Topic(s.cfg.Schedule.tierFor(wait)), next)})
+	s.finish(w, []kafka.Message{records.Job(s.cfg.Schedule.Topic(s.cfg.Schedule.tierFor(wait)), next)})
 }
 
 // unsent is the record of a delivery that failed without a request.
 func (s *Stage) unsent(wh schemas.Webhook, job schemas.Job, reason string) schemas.Attempt {
+	body := string(job.Payload)
+	if job.Attempts > 0 {
+		body = "" // an earlier attempt's record holds it
+	}
 	return schemas.Attempt{
 		DeliveryID: job.DeliveryID, WebhookID: job.WebhookID, Tenant: job.Tenant,
 		EventIDs: job.EventIDs, EventType: job.EventType, N: job.Attempts + 1,
 		State: schemas.StateFailed, At: s.now().UTC(), DeliveryCreatedAt: job.CreatedAt,
-		Error: reason, URL: wh.URL, RequestBody: string(job.Payload),
+		Error: reason, URL: wh.URL, RequestBody: body,
 		RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID,
 	}
 }
@@ -140,30 +150,6 @@ func (s *Stage) release(w work) {
 func (s *Stage) abandon(w work) {
 	<-s.slots
 	s.inflight.Done()
-}
-
-func jobMessage(topic string, job schemas.Job) kafka.Message {
-	v, _ := json.Marshal(job)
-	return kafka.Message{Topic: topic, Key: []byte(job.WebhookID), Value: v}
-}
-
-func attemptMessage(a schemas.Attempt) kafka.Message {
-	v, _ := json.Marshal(a)
-	return kafka.Message{Topic: schemas.TopicAttempts, Key: []byte(a.DeliveryID), Value: v}
-}
-
-// deadMessage saves a delivery that failed for good, with its last
-// request and response, on hookline.dead.
-func deadMessage(job schemas.Job, last schemas.Attempt) kafka.Message {
-	reason := fmt.Sprintf("delivery failed after %d attempt(s)", last.N)
-	if last.StatusCode != 0 {
-		reason += fmt.Sprintf(": status %d %s", last.StatusCode, http.StatusText(last.StatusCode))
-	}
-	if last.Error != "" {
-		reason += ": " + last.Error
-	}
-	v, _ := json.Marshal(schemas.DeadLetter{Reason: reason, At: last.At, Job: &job, LastAttempt: &last})
-	return kafka.Message{Topic: schemas.TopicDead, Key: []byte(job.WebhookID), Value: v}
 }
 
 func statusClass(code int) string {

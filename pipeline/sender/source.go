@@ -15,12 +15,12 @@ import (
 // tier whose jobs wait until they are due.
 type source struct {
 	*broker.Offsets
-	reader  *kafka.Reader
+	reader  *broker.Reader
 	topic   string
 	waitDue bool
 }
 
-func newSource(r *kafka.Reader, topic string, waitDue bool) *source {
+func newSource(r *broker.Reader, topic string, waitDue bool) *source {
 	return &source{Offsets: broker.NewOffsets(r, topic), reader: r, topic: topic, waitDue: waitDue}
 }
 
@@ -33,6 +33,13 @@ func (s *Stage) fetch(ctx context.Context, src *source) error {
 				return nil
 			}
 			return fmt.Errorf("sender: fetch %s: %w", src.topic, err)
+		}
+		if broker.IsControl(m) { // a transaction marker: nothing to send
+			if !src.WaitForRoom(ctx, m.Partition, s.cfg.MaxUncommitted) {
+				return nil
+			}
+			src.Track(m)()
+			continue
 		}
 		var w work
 		if err := json.Unmarshal(m.Value, &w.job); err != nil || w.job.DeliveryID == "" || w.job.WebhookID == "" {

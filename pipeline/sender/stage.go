@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -119,7 +119,7 @@ type Stage struct {
 	now      func() time.Time
 
 	sources []*source
-	out     *kafka.Writer // no topic: each message names its own
+	out     *broker.Writer // no topic: each message names its own
 
 	slots    chan struct{} // one per job in flight
 	inflight sync.WaitGroup
@@ -149,7 +149,7 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 		slots:     make(chan struct{}, cfg.MaxInFlight),
 		outbox:    make(chan output, 4096),
 		endpoints: map[string]*endpoint{},
-		out:       b.Writer(""),
+		out:       b.Writer("", records.Oversize),
 	}
 	s.breakers = NewBreakers(cfg.Breaker, s.breakerChanged)
 	for _, d := range cfg.Schedule {

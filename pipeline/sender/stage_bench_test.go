@@ -43,7 +43,7 @@ func benchIsolation(b *testing.B, bad bool) {
 	for i := 0; i < 9; i++ {
 		e.hooks.add(fmt.Sprint("healthy", i), ok.URL)
 	}
-	w := e.b.Writer(schemas.TopicDeliveries)
+	w := e.b.Writer(schemas.TopicDeliveries, nil)
 	defer w.Close()
 	if bad {
 		release := make(chan struct{})

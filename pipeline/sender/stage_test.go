@@ -134,12 +134,12 @@ var jobSeq int
 
 func (e *stageEnv) publish(webhookID string, n int) []string {
 	e.t.Helper()
-	w := e.b.Writer(schemas.TopicDeliveries)
+	w := e.b.Writer(schemas.TopicDeliveries, nil)
 	defer w.Close()
 	return e.publishWith(w, webhookID, n)
 }
 
-func (e *stageEnv) publishWith(w *kafka.Writer, webhookID string, n int) []string {
+func (e *stageEnv) publishWith(w *broker.Writer, webhookID string, n int) []string {
 	e.t.Helper()
 	var msgs []kafka.Message
 	var ids []string
@@ -154,7 +154,7 @@ func (e *stageEnv) publishWith(w *kafka.Writer, webhookID string, n int) []strin
 		msgs = append(msgs, kafka.Message{Key: []byte(webhookID), Value: v})
 		ids = append(ids, job.DeliveryID)
 	}
-	if err := broker.Write(context.Background(), w, msgs); err != nil {
+	if err := w.Write(context.Background(), msgs); err != nil {
 		e.t.Fatal(err)
 	}
 	return ids

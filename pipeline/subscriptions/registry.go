@@ -20,7 +20,7 @@ import (
 // Registry holds every webhook, read from hookline.subscriptions.
 type Registry struct {
 	b   *broker.Broker
-	w   *kafka.Writer
+	w   *broker.Writer
 	log *slog.Logger
 
 	follow *broker.Follower
@@ -34,7 +34,7 @@ type Registry struct {
 // New returns a registry; Run fills it.
 func New(b *broker.Broker, log *slog.Logger) *Registry {
 	r := &Registry{
-		b: b, w: b.Writer(schemas.TopicSubscriptions), log: log,
+		b: b, w: b.Writer(schemas.TopicSubscriptions, nil), log: log,
 		byID: map[string]schemas.Webhook{}, deleted: map[string]int64{},
 		byTenant: map[string][]schemas.Webhook{},
 	}
@@ -167,7 +167,7 @@ func (r *Registry) PublishWebhook(ctx context.Context, ev schemas.WebhookEvent) 
 	if err != nil {
 		return fmt.Errorf("subscriptions: encode: %w", err)
 	}
-	if err := r.w.WriteMessages(ctx, kafka.Message{Key: []byte(ev.Webhook.ID), Value: value}); err != nil {
+	if err := r.w.Write(ctx, []kafka.Message{{Key: []byte(ev.Webhook.ID), Value: value}}); err != nil {
 		return fmt.Errorf("subscriptions: publish %s: %w", ev.Webhook.ID, err)
 	}
 	return r.Sync(ctx)

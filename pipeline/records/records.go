@@ -1,0 +1,159 @@
+// Package records builds the records the stages write (delivery jobs,
+// attempts, dead letters of failed deliveries) in one encoding, and says
+// what replaces a record that is over the broker's size limit.
+//
+// It owns the shape of those records on the wire; it must never write them
+// (that is broker.Writer's) or decide a delivery's fate (the stages').
+package records
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/schemas"
+)
+
+// Marshal encodes v as JSON without escaping <, > and &: a body full of
+// HTML keeps its size (json.Marshal would write each < as six bytes).
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// mustMarshal encodes the records' own types, which always encode.
+func mustMarshal(v any) []byte {
+	b, err := Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("records: %T does not encode: %v", v, err))
+	}
+	return b
+}
+
+// Job is a delivery job on topic (hookline.deliveries or a retry tier),
+// keyed by webhook id so that one endpoint's jobs stay in order.
+func Job(topic string, job schemas.Job) kafka.Message {
+	return kafka.Message{Topic: topic, Key: []byte(job.WebhookID), Value: mustMarshal(job)}
+}
+
+// Attempt is an attempt record on hookline.attempts, keyed by delivery id.
+func Attempt(a schemas.Attempt) kafka.Message {
+	return kafka.Message{Topic: schemas.TopicAttempts, Key: []byte(a.DeliveryID), Value: mustMarshal(a)}
+}
+
+// DeadJob saves a delivery that failed for good on hookline.dead: the job
+// (with its payload) and its last attempt (whose request body the job
+// already holds, so it is left out).
+func DeadJob(job schemas.Job, last schemas.Attempt) kafka.Message {
+	reason := fmt.Sprintf("delivery failed after %d attempt(s)", last.N)
+	if last.StatusCode != 0 {
+		reason += fmt.Sprintf(": status %d %s", last.StatusCode, http.StatusText(last.StatusCode))
+	}
+	if last.Error != "" {
+		reason += ": " + last.Error
+	}
+	last.RequestBody = ""
+	return deadJob(job, last, reason)
+}
+
+func deadJob(job schemas.Job, last schemas.Attempt, reason string) kafka.Message {
+	v := mustMarshal(schemas.DeadLetter{Reason: reason, At: last.At, Job: &job, LastAttempt: &last})
+	return kafka.Message{Topic: schemas.TopicDead, Key: []byte(job.WebhookID), Value: v,
+		Headers: []kafka.Header{{Key: broker.HeaderReason, Value: []byte(reason)}}}
+}
+
+// IsJobTopic reports whether topic carries delivery jobs.
+func IsJobTopic(topic string) bool {
+	return topic == schemas.TopicDeliveries || strings.HasPrefix(topic, schemas.TopicRetryPrefix)
+}
+
+// Oversize is the broker.Oversize of every stage: what goes out instead of
+// a record over the limit.
+//   - A job: it is never sent. Its delivery fails with a too_large attempt
+//     (in the history, without the body) and the job goes to hookline.dead
+//     without its payload.
+//   - An attempt: the same attempt without its request body, and if that is
+//     not enough without its response body too; the history says so.
+//   - A dead letter of a failed delivery: without the payload and bodies.
+//   - Anything else: broker.TooLargeDeadLetter.
+func Oversize(m kafka.Message, limit int) []kafka.Message {
+	switch {
+	case IsJobTopic(m.Topic):
+		var job schemas.Job
+		if json.Unmarshal(m.Value, &job) == nil && job.DeliveryID != "" {
+			return tooLargeJob(job, broker.Size(m), limit)
+		}
+	case m.Topic == schemas.TopicAttempts:
+		var a schemas.Attempt
+		if json.Unmarshal(m.Value, &a) == nil && a.DeliveryID != "" {
+			return []kafka.Message{smallerAttempt(a, limit)}
+		}
+	case m.Topic == schemas.TopicDead:
+		var d schemas.DeadLetter
+		if json.Unmarshal(m.Value, &d) == nil && d.Job != nil {
+			job := *d.Job
+			job.Payload = nil
+			var last schemas.Attempt
+			if d.LastAttempt != nil {
+				last = *d.LastAttempt
+				last.RequestBody, last.ResponseBody = "", ""
+			}
+			return []kafka.Message{deadJob(job, last, d.Reason)}
+		}
+	}
+	return []kafka.Message{broker.TooLargeDeadLetter(m, limit)}
+}
+
+// TooLargeError is the error of a delivery whose job is over the limit.
+func TooLargeError(size, limit int) string {
+	return fmt.Sprintf("%s: the delivery is %d bytes, over the broker's message size limit of %d bytes; not sent",
+		broker.ReasonTooLarge, size, limit)
+}
+
+func tooLargeJob(job schemas.Job, size, limit int) []kafka.Message {
+	att := schemas.Attempt{
+		DeliveryID: job.DeliveryID, WebhookID: job.WebhookID, Tenant: job.Tenant,
+		EventIDs: job.EventIDs, EventType: job.EventType, N: job.Attempts + 1,
+		State: schemas.StateFailed, At: time.Now().UTC(), DeliveryCreatedAt: job.CreatedAt,
+		Error: TooLargeError(size, limit), RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID,
+	}
+	if len(att.EventIDs) > 100 { // a batch's ids could themselves be too many
+		att.EventIDs = att.EventIDs[:100]
+	}
+	job.Payload = nil
+	dead := job
+	dead.EventIDs = att.EventIDs
+	return []kafka.Message{Attempt(att), deadJob(dead, att, att.Error)}
+}
+
+// smallerAttempt drops an attempt's bodies until it fits, saying so.
+func smallerAttempt(a schemas.Attempt, limit int) kafka.Message {
+	if a.RequestBody != "" {
+		a.Error = join(a.Error, fmt.Sprintf("request body of %d bytes not stored: over the message size limit", len(a.RequestBody)))
+		a.RequestBody = ""
+		if m := Attempt(a); broker.Size(m) <= limit {
+			return m
+		}
+	}
+	a.Error = join(a.Error, fmt.Sprintf("response body of %d bytes not stored: over the message size limit", len(a.ResponseBody)))
+	a.ResponseBody = ""
+	return Attempt(a)
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
