@@ -76,12 +76,16 @@ func testStageConfig() sender.StageConfig {
 	}
 }
 
-func newStageEnv(t testing.TB, cfg sender.StageConfig) *stageEnv {
+func newStageEnv(t testing.TB, cfg sender.StageConfig, opts ...func(*broker.Config)) *stageEnv {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 3, RetryTopics: cfg.Schedule.Topics()}, log)
+	bcfg := broker.Config{DataDir: t.TempDir(), Partitions: 3, RetryTopics: cfg.Schedule.Topics()}
+	for _, o := range opts {
+		o(&bcfg)
+	}
+	b, err := broker.Start(ctx, bcfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +144,10 @@ func (e *stageEnv) publish(webhookID string, n int) []string {
 }
 
 func (e *stageEnv) publishWith(w *broker.Writer, webhookID string, n int) []string {
+	return e.publishPayload(w, webhookID, n, json.RawMessage(`{"n":1}`))
+}
+
+func (e *stageEnv) publishPayload(w *broker.Writer, webhookID string, n int, payload json.RawMessage) []string {
 	e.t.Helper()
 	var msgs []kafka.Message
 	var ids []string
@@ -148,7 +156,7 @@ func (e *stageEnv) publishWith(w *broker.Writer, webhookID string, n int) []stri
 		job := schemas.Job{
 			DeliveryID: fmt.Sprintf("d-%s-%06d", webhookID, jobSeq), WebhookID: webhookID, Tenant: "t",
 			EventIDs: []string{fmt.Sprint("e", jobSeq)}, EventType: "ticket.created",
-			ResourceID: fmt.Sprint("r", i), CreatedAt: time.Now().UTC(), Payload: json.RawMessage(`{"n":1}`),
+			ResourceID: fmt.Sprint("r", i), CreatedAt: time.Now().UTC(), Payload: payload,
 		}
 		v, _ := json.Marshal(job)
 		msgs = append(msgs, kafka.Message{Key: []byte(webhookID), Value: v})
