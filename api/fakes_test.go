@@ -58,6 +58,11 @@ func (f *fakeWebhooks) PublishWebhook(_ context.Context, ev schemas.WebhookEvent
 	if f.err != nil {
 		return f.err
 	}
+	// A compare-and-set, as the registry's: the change must be made from
+	// the version the fake holds.
+	if cur, ok := f.byID[ev.Webhook.ID]; (ok && ev.Webhook.Version != cur.Version+1) || (!ok && ev.Op != schemas.OpCreated) {
+		return fmt.Errorf("fake: %w", schemas.ErrVersionConflict)
+	}
 	f.published = append(f.published, ev)
 	if ev.Op == schemas.OpDeleted {
 		delete(f.byID, ev.Webhook.ID)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -23,10 +22,6 @@ type Server struct {
 	deps   Deps
 	log    *slog.Logger
 	router *mux.Router
-	// writeMu serialises read-modify-write changes of webhooks (PATCH,
-	// DELETE) in this process, so that two concurrent updates cannot both
-	// build on the same version and lose one of them.
-	writeMu sync.Mutex
 }
 
 // New builds the API. cfg gets its defaults applied; a nil logger discards.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"encoding/base64"
 	"net/http"
 	"reflect"
@@ -93,57 +94,86 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
-	// The body is read before the lock: a slow client must not hold it.
 	in, aerr := readInput(r)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	old, aerr := s.lookup(r)
-	if aerr != nil {
-		writeError(w, aerr)
+	// Each try reads the webhook as it is and makes the change from it; a
+	// change that another writer made meanwhile (a PATCH, a 410 that
+	// disabled the webhook) comes first and is kept.
+	for try := 0; ; try++ {
+		old, aerr := s.lookup(r)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		wh := old
+		if aerr := applyInput(&in, &wh, false); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		if reflect.DeepEqual(wh, old) {
+			// Nothing changed: no new version, no message on the topic.
+			writeJSON(w, http.StatusOK, s.publicView(old))
+			return
+		}
+		wh.UpdatedAt = s.now()
+		wh.Version = old.Version + 1
+		err := s.deps.Webhooks.PublishWebhook(r.Context(), schemas.WebhookEvent{Op: schemas.OpUpdated, At: wh.UpdatedAt, Webhook: wh})
+		if s.conflictAgain(w, r, err, try) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		s.log.Info("api: webhook updated", "tenant", wh.Tenant, "webhook_id", wh.ID, "version", wh.Version)
+		writeJSON(w, http.StatusOK, s.publicView(wh))
 		return
 	}
-	wh := old
-	if aerr := applyInput(&in, &wh, false); aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	if reflect.DeepEqual(wh, old) {
-		// Nothing changed: no new version, no message on the topic.
-		writeJSON(w, http.StatusOK, s.publicView(old))
-		return
-	}
-	wh.UpdatedAt = s.now()
-	wh.Version = old.Version + 1
-	ev := schemas.WebhookEvent{Op: schemas.OpUpdated, At: wh.UpdatedAt, Webhook: wh}
-	if err := s.deps.Webhooks.PublishWebhook(r.Context(), ev); err != nil {
-		s.dependencyFailed(w, r, "publish webhook", err)
-		return
-	}
-	s.log.Info("api: webhook updated", "tenant", wh.Tenant, "webhook_id", wh.ID, "version", wh.Version)
-	writeJSON(w, http.StatusOK, s.publicView(wh))
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	wh, aerr := s.lookup(r)
-	if aerr != nil {
-		writeError(w, aerr)
+	for try := 0; ; try++ {
+		wh, aerr := s.lookup(r)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		wh.UpdatedAt = s.now()
+		wh.Version++
+		err := s.deps.Webhooks.PublishWebhook(r.Context(), schemas.WebhookEvent{Op: schemas.OpDeleted, At: wh.UpdatedAt, Webhook: wh})
+		if s.conflictAgain(w, r, err, try) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		s.log.Info("api: webhook deleted", "tenant", wh.Tenant, "webhook_id", wh.ID)
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	wh.UpdatedAt = s.now()
-	wh.Version++
-	ev := schemas.WebhookEvent{Op: schemas.OpDeleted, At: wh.UpdatedAt, Webhook: wh}
-	if err := s.deps.Webhooks.PublishWebhook(r.Context(), ev); err != nil {
+}
+
+// maxConflicts bounds how often one request makes its change again after
+// other changes came first; past it the answer is 409.
+const maxConflicts = 10
+
+// conflictAgain reports whether a write lost to another change and should
+// be made again. Otherwise, when err is set, it has answered the request.
+func (s *Server) conflictAgain(w http.ResponseWriter, r *http.Request, err error, try int) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, schemas.ErrVersionConflict) && try < maxConflicts:
+		return true
+	case errors.Is(err, schemas.ErrVersionConflict):
+		writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict,
+			Message: "the webhook kept changing while this change was made; send it again"})
+	default:
 		s.dependencyFailed(w, r, "publish webhook", err)
-		return
 	}
-	s.log.Info("api: webhook deleted", "tenant", wh.Tenant, "webhook_id", wh.ID)
-	w.WriteHeader(http.StatusNoContent)
+	return false
 }
 
 // webhookFilter is the parsed query of GET /v1/webhooks.

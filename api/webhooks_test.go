@@ -381,3 +381,45 @@ func TestWebhookShowsBreakerState(t *testing.T) {
 		t.Fatalf("breaker_state = %v, want open", got)
 	}
 }
+
+// TestConcurrentPatchesAreAllKept: PATCHes of different fields at once,
+// each answered 200, are all in the final webhook: a change made from a
+// version that another change replaced is made again from the new one.
+func TestConcurrentPatchesAreAllKept(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	patches := []string{`{"name":"renamed"}`, `{"timeout_ms":2500}`, `{"retries":2}`, `{"enabled":false}`,
+		`{"content_type":"application/x-www-form-urlencoded"}`, `{"rate_limit":7}`}
+	for round := range 10 {
+		created := createWebhook(t, h, "", validWebhook)
+		var wg sync.WaitGroup
+		for _, p := range patches {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if rec := h.do(http.MethodPatch, "/v1/webhooks/"+created.ID, "", p); rec.Code != http.StatusOK {
+					t.Errorf("round %d: PATCH %s: %d %s", round, p, rec.Code, rec.Body)
+				}
+			}()
+		}
+		wg.Wait()
+		got, _ := h.hooks.Webhook(schemas.DefaultTenant, created.ID)
+		if got.Name != "renamed" || got.TimeoutMS != 2500 || got.Retries != 2 || got.Enabled ||
+			got.ContentType != schemas.ContentTypeForm || got.RateLimit != 7 || got.Version != 1+int64(len(patches)) {
+			t.Fatalf("round %d: final %+v; want every PATCH kept, version %d", round, got, 1+len(patches))
+		}
+	}
+}
+
+// TestAPatchThatKeepsLosingIs409: a webhook that another writer changes
+// before every try of a PATCH: the PATCH gives up with a 409, changing
+// nothing.
+func TestAPatchThatKeepsLosingIs409(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	created := createWebhook(t, h, "", validWebhook)
+	h.hooks.setErr(fmt.Errorf("another process wrote first: %w", schemas.ErrVersionConflict))
+	wantError(t, h.do(http.MethodPatch, "/v1/webhooks/"+created.ID, "", `{"name":"x"}`), http.StatusConflict, codeConflict, "")
+	h.hooks.setErr(nil)
+	if got, _ := h.hooks.Webhook(schemas.DefaultTenant, created.ID); got.Name != "crm" {
+		t.Fatalf("name %q after a refused PATCH", got.Name)
+	}
+}

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -73,6 +74,11 @@ const (
 	OpUpdated WebhookOp = "updated"
 	OpDeleted WebhookOp = "deleted"
 )
+
+// ErrVersionConflict: a webhook change was made from a version that is no
+// longer the current one (another change came first). The writer reads
+// the webhook again and makes its change again.
+var ErrVersionConflict = errors.New("the webhook changed meanwhile")
 
 // WebhookEvent is one message on hookline.subscriptions, keyed by webhook id.
 // The topic is compacted: the last message of a key is the webhook's state.

@@ -2,6 +2,7 @@ package subscriptions
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,10 +26,27 @@ type Registry struct {
 
 	follow *broker.Follower
 
+	// writeMu makes this process's changes one at a time: each is made
+	// from the version it replaces (compare-and-set), so that two never
+	// overwrite one another.
+	writeMu sync.Mutex
+
 	mu       sync.RWMutex
+	waiting  *write // this process's change in flight, if any
 	byID     map[string]schemas.Webhook
 	deleted  map[string]int64 // id → version at deletion
 	byTenant map[string][]schemas.Webhook
+}
+
+// write is a change this process published and waits to see folded: the
+// first change of its webhook and version that the fold applies decides
+// whether it was kept (the same bytes) or another process's came first.
+type write struct {
+	id      string
+	version int64
+	sum     [sha256.Size]byte
+	decided bool
+	kept    bool
 }
 
 // New returns a registry; Run fills it.
@@ -65,43 +83,52 @@ func (r *Registry) apply(m kafka.Message) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	applied := false
 	switch {
 	case bad != nil:
 		r.log.Error("skipping bad subscription message", "partition", m.Partition, "offset", m.Offset, "err", bad)
 	case len(m.Value) == 0: // tombstone
 		r.remove(string(m.Key), r.byID[string(m.Key)].Version)
 	case ev.Op == schemas.OpDeleted:
-		r.remove(ev.Webhook.ID, ev.Webhook.Version)
+		applied = r.remove(ev.Webhook.ID, ev.Webhook.Version)
 	default:
-		r.upsert(ev.Webhook)
+		applied = r.upsert(ev.Webhook)
+	}
+	if w := r.waiting; applied && w != nil && !w.decided && w.id == ev.Webhook.ID && w.version == ev.Webhook.Version {
+		w.decided, w.kept = true, sha256.Sum256(m.Value) == w.sum
 	}
 }
 
-func (r *Registry) upsert(w schemas.Webhook) {
+func (r *Registry) upsert(w schemas.Webhook) bool {
 	if cur, ok := r.byID[w.ID]; ok && cur.Version >= w.Version {
-		return
+		return false
 	}
 	if v, ok := r.deleted[w.ID]; ok && v >= w.Version {
-		return
+		return false
 	}
 	if old, ok := r.byID[w.ID]; ok && old.Tenant != w.Tenant {
 		r.reindex(old.Tenant, old.ID, nil)
 	}
 	r.byID[w.ID] = w
 	r.reindex(w.Tenant, w.ID, &w)
+	return true
 }
 
-func (r *Registry) remove(id string, version int64) {
+func (r *Registry) remove(id string, version int64) bool {
+	applied := false
 	if cur, ok := r.byID[id]; ok {
 		if cur.Version > version {
-			return
+			return false
 		}
 		delete(r.byID, id)
 		r.reindex(cur.Tenant, id, nil)
+		applied = true
 	}
 	if r.deleted[id] < version {
 		r.deleted[id] = version
+		applied = true
 	}
+	return applied
 }
 
 // reindex replaces (or, with w nil, removes) one webhook in its tenant's
@@ -161,16 +188,63 @@ func (r *Registry) Len() int {
 }
 
 // PublishWebhook writes a change to the topic and returns once this
-// registry has read it back, so that a read that follows sees it.
+// registry has read it back, so that a read that follows sees it. It is a
+// compare-and-set: the change must carry the version after the current one
+// (1 for a new webhook), and it must be the change that the topic kept for
+// that version. Otherwise nothing is changed and the error wraps
+// schemas.ErrVersionConflict: read the webhook again and make the change
+// again. So a change is never lost, also when another process writes the
+// same webhook at the same time.
 func (r *Registry) PublishWebhook(ctx context.Context, ev schemas.WebhookEvent) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	return r.publish(ctx, ev)
+}
+
+func (r *Registry) publish(ctx context.Context, ev schemas.WebhookEvent) error {
+	id, version := ev.Webhook.ID, ev.Webhook.Version
+	if base := r.version(id); version != base+1 {
+		return fmt.Errorf("subscriptions: %s version %d after %d: %w", id, version, base, schemas.ErrVersionConflict)
+	}
 	value, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("subscriptions: encode: %w", err)
 	}
-	if err := r.w.Write(ctx, []kafka.Message{{Key: []byte(ev.Webhook.ID), Value: value}}); err != nil {
-		return fmt.Errorf("subscriptions: publish %s: %w", ev.Webhook.ID, err)
+	w := &write{id: id, version: version, sum: sha256.Sum256(value)}
+	r.mu.Lock()
+	r.waiting = w
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.waiting = nil
+		r.mu.Unlock()
+	}()
+	if err := r.w.Write(ctx, []kafka.Message{{Key: []byte(id), Value: value}}); err != nil {
+		return fmt.Errorf("subscriptions: publish %s: %w", id, err)
 	}
-	return r.Sync(ctx)
+	if err := r.Sync(ctx); err != nil {
+		return err
+	}
+	// Another process may have written the same version first: the fold
+	// kept the first, and ignored this one.
+	r.mu.RLock()
+	kept := w.decided && w.kept
+	r.mu.RUnlock()
+	if !kept {
+		return fmt.Errorf("subscriptions: %s version %d was written by another change first: %w", id, version, schemas.ErrVersionConflict)
+	}
+	return nil
+}
+
+// version is the webhook's current version, or the version of its
+// deletion, or 0 for an id never seen.
+func (r *Registry) version(id string) int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if w, ok := r.byID[id]; ok {
+		return w.Version
+	}
+	return r.deleted[id]
 }
 
 // Sync waits until the registry has applied every message the topic held
@@ -184,15 +258,27 @@ func (r *Registry) Sync(ctx context.Context) error {
 
 // DisableWebhook turns a webhook off, as a change on the topic, for a
 // reason the stages found (an endpoint that answered 410 Gone). A webhook
-// already disabled or deleted is left as it is.
+// already disabled or deleted is left as it is. A change made meanwhile is
+// kept: the webhook is read again and disabled again.
 func (r *Registry) DisableWebhook(ctx context.Context, id, reason string) error {
-	w, ok := r.ByID(id)
-	if !ok || !w.Enabled {
-		return nil
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	for try := 0; ; try++ {
+		w, ok := r.ByID(id)
+		if !ok || !w.Enabled {
+			return nil
+		}
+		w.Enabled = false
+		w.Version++
+		w.UpdatedAt = time.Now().UTC()
+		w.DisabledReason = reason
+		err := r.publish(ctx, schemas.WebhookEvent{Op: schemas.OpUpdated, At: w.UpdatedAt, Webhook: w})
+		if !errors.Is(err, schemas.ErrVersionConflict) || try == maxConflicts {
+			return err
+		}
 	}
-	w.Enabled = false
-	w.Version++
-	w.UpdatedAt = time.Now().UTC()
-	w.DisabledReason = reason
-	return r.PublishWebhook(ctx, schemas.WebhookEvent{Op: schemas.OpUpdated, At: w.UpdatedAt, Webhook: w})
 }
+
+// maxConflicts bounds how often a change is made again after another
+// change came first.
+const maxConflicts = 10

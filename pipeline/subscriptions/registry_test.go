@@ -2,10 +2,17 @@ package subscriptions
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/schemas"
@@ -93,20 +100,119 @@ func TestRegistryRebuildsStateFromTheTopic(t *testing.T) {
 	check(r2)
 }
 
+// TestRegistryIgnoresStaleVersions: the fold keeps the newest version
+// whatever order the topic holds them in (as another process, or an old
+// producer, may have written them).
 func TestRegistryIgnoresStaleVersions(t *testing.T) {
 	b := startBroker(t, t.TempDir())
 	defer b.Close()
 	r, stop := runRegistry(t, b)
 	defer stop()
-	publish(t, r, schemas.OpCreated, schemas.Webhook{ID: "a", Tenant: "t", Name: "new", Version: 3})
-	publish(t, r, schemas.OpUpdated, schemas.Webhook{ID: "a", Tenant: "t", Name: "old", Version: 2})
+	raw := func(op schemas.WebhookOp, w schemas.Webhook) {
+		t.Helper()
+		v, _ := json.Marshal(schemas.WebhookEvent{Op: op, At: time.Now(), Webhook: w})
+		wr := b.Writer(schemas.TopicSubscriptions, nil)
+		defer wr.Close()
+		if err := wr.Write(context.Background(), []kafka.Message{{Key: []byte(w.ID), Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw(schemas.OpCreated, schemas.Webhook{ID: "a", Tenant: "t", Name: "new", Version: 3})
+	raw(schemas.OpUpdated, schemas.Webhook{ID: "a", Tenant: "t", Name: "old", Version: 2})
 	if w, _ := r.Webhook("t", "a"); w.Name != "new" {
 		t.Fatalf("stale update applied: %+v", w)
 	}
-	publish(t, r, schemas.OpDeleted, schemas.Webhook{ID: "a", Tenant: "t", Version: 4})
-	publish(t, r, schemas.OpUpdated, schemas.Webhook{ID: "a", Tenant: "t", Name: "zombie", Version: 4})
+	raw(schemas.OpDeleted, schemas.Webhook{ID: "a", Tenant: "t", Version: 4})
+	raw(schemas.OpUpdated, schemas.Webhook{ID: "a", Tenant: "t", Name: "zombie", Version: 4})
 	if _, ok := r.Webhook("t", "a"); ok {
 		t.Fatal("an update older than the delete brought the webhook back")
+	}
+	// PublishWebhook refuses to write a version that is not the next one.
+	err := r.PublishWebhook(context.Background(), schemas.WebhookEvent{Op: schemas.OpUpdated,
+		Webhook: schemas.Webhook{ID: "a", Tenant: "t", Name: "again", Version: 4}})
+	if !errors.Is(err, schemas.ErrVersionConflict) {
+		t.Fatalf("publishing version 4 after 4: %v, want a version conflict", err)
+	}
+}
+
+// change reads the webhook, changes it and publishes the next version,
+// again after each conflict, as the API does.
+func change(t *testing.T, r *Registry, id string, f func(*schemas.Webhook)) {
+	for try := 0; try < 50; try++ {
+		w, ok := r.ByID(id)
+		if !ok {
+			t.Errorf("webhook %s gone", id)
+			return
+		}
+		f(&w)
+		w.Version++
+		err := r.PublishWebhook(context.Background(), schemas.WebhookEvent{Op: schemas.OpUpdated, Webhook: w})
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, schemas.ErrVersionConflict) {
+			t.Error(err)
+			return
+		}
+	}
+	t.Errorf("change of %s: 50 conflicts", id)
+}
+
+// TestConcurrentChangesAreNeverLost: PATCH-like changes from two
+// registries (two processes) and a 410-disable, all at once: every one of
+// them is in the final state.
+func TestConcurrentChangesAreNeverLost(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	r1, stop1 := runRegistry(t, b)
+	defer stop1()
+	r2, stop2 := runRegistry(t, b)
+	defer stop2()
+	publish(t, r1, schemas.OpCreated, schemas.Webhook{ID: "a", Tenant: "t", Name: "a", Version: 1, Enabled: true,
+		Headers: map[string]string{}})
+	if err := r2.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := r1
+			if i%2 == 1 {
+				r = r2
+			}
+			change(t, r, "a", func(w *schemas.Webhook) {
+				h := maps.Clone(w.Headers)
+				if h == nil {
+					h = map[string]string{}
+				}
+				h[fmt.Sprint("X-Writer-", i)] = "yes"
+				w.Headers = h
+			})
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := r2.DisableWebhook(context.Background(), "a", "endpoint answered 410 Gone"); err != nil {
+			t.Error(err)
+		}
+	}()
+	wg.Wait()
+	for _, r := range []*Registry{r1, r2} {
+		if err := r.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := r.Webhook("t", "a")
+		if len(w.Headers) != writers || w.Enabled || w.Version != 1+writers+1 {
+			t.Fatalf("final state: %d of %d headers, enabled %v, version %d; want every change kept",
+				len(w.Headers), writers, w.Enabled, w.Version)
+		}
 	}
 }
 
