@@ -802,6 +802,11 @@ func TestServeReplay(t *testing.T) {
 		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "update", "resource_id": fmt.Sprint("T-", i)}, 202)
 	}
 	p.call(t, "POST", "/v1/events", map[string]any{"resource": "order", "trigger": "paid", "resource_id": "O-1"}, 202)
+	// The matcher has seen the events (and matched nothing) before the
+	// webhook exists: only the replay delivers them.
+	waitFor(t, "the matcher to read the 7 events", 30*time.Second, func() bool {
+		return strings.Contains(string(p.call(t, "GET", "/metrics", nil, 200)), "hookline_matcher_events_total 7")
+	})
 	var hook struct {
 		ID string `json:"id"`
 	}

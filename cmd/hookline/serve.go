@@ -230,6 +230,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	log.Info("webhooks loaded", "count", registry.Len())
 
 	metrics.MustRegister(broker.NewLagCollector(b, consumers(stages, scfg)))
+	metrics.MustRegister(b.Collectors()...)
 	if c.debugAddr != "" {
 		if err := serveDebug(runCtx, g, c.debugAddr, log); err != nil {
 			return fail(err)
@@ -249,7 +250,9 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		g.Go(func() error { return s.Run(runCtx) })
 	}
 	if stages["projector"] {
-		g.Go(func() error { return projector.NewStage(b, store, metrics, log).Run(runCtx) })
+		g.Go(func() error {
+			return projector.NewStage(b, store, projector.Config{Registerer: metrics, DrainTimeout: c.drainTimeout}, log).Run(runCtx)
+		})
 		g.Go(func() error { return retain(runCtx, store, c.retentionDays, log) })
 	}
 	if stages["api"] {

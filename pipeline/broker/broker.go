@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -74,6 +75,9 @@ type Broker struct {
 	client    *kafka.Client
 	log       *slog.Logger
 	maxBytes  int // the size limit of one message
+	// tooLarge counts messages replaced for being over the limit, by the
+	// topic they were meant for.
+	tooLarge *prometheus.CounterVec
 }
 
 // minMessageBytes is the smallest size limit that leaves room for a job.
@@ -86,7 +90,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	cfg.withDefaults()
-	b := &Broker{cfg: cfg, addrs: cfg.Brokers, log: log}
+	b := &Broker{cfg: cfg, addrs: cfg.Brokers, log: log,
+		tooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_too_large_total",
+			Help: "Messages over the broker's size limit, replaced (a dead letter, an attempt without its bodies) instead of written."},
+			[]string{"topic"})}
 	if len(b.addrs) == 0 {
 		cluster, err := kfake.NewCluster(
 			kfake.DataDir(filepath.Join(cfg.DataDir, "kafka")),
@@ -141,6 +148,9 @@ func (b *Broker) brokerMaxBytes(ctx context.Context) int {
 	}
 	return limit - 1024
 }
+
+// Collectors are the broker's metrics, to register once per process.
+func (b *Broker) Collectors() []prometheus.Collector { return []prometheus.Collector{b.tooLarge} }
 
 // MaxMessageBytes is the size limit of one message.
 func (b *Broker) MaxMessageBytes() int { return b.maxBytes }

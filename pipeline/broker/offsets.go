@@ -9,11 +9,16 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// Committer commits offsets: the part of a reader Offsets uses.
+type Committer interface {
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
 // Offsets tracks the messages of one topic a consumer has fetched and
 // commits, per partition, only the prefix whose work is done. Work may
 // finish in any order.
 type Offsets struct {
-	reader Fetcher
+	reader Committer
 	topic  string
 
 	mu       sync.Mutex
@@ -21,7 +26,7 @@ type Offsets struct {
 }
 
 // NewOffsets tracks the messages r fetches from topic.
-func NewOffsets(r Fetcher, topic string) *Offsets {
+func NewOffsets(r Committer, topic string) *Offsets {
 	return &Offsets{reader: r, topic: topic, trackers: map[int]*Tracker{}}
 }
 

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/schemas"
@@ -39,6 +40,7 @@ type Writer struct {
 	max      int
 	oversize Oversize
 	log      *slog.Logger
+	tooLarge *prometheus.CounterVec
 }
 
 // Writer returns a producer for one topic, or for messages that name their
@@ -58,7 +60,7 @@ func (b *Broker) Writer(topic string, oversize Oversize) *Writer {
 			MaxAttempts:  3,
 			Transport:    b.transport,
 		},
-		topic: topic, max: b.maxBytes, oversize: oversize, log: b.log,
+		topic: topic, max: b.maxBytes, oversize: oversize, log: b.log, tooLarge: b.tooLarge,
 	}
 }
 
@@ -162,6 +164,7 @@ func (w *Writer) fit(msgs []kafka.Message) []kafka.Message {
 
 // replace gives what goes out instead of a message that is too large.
 func (w *Writer) replace(m kafka.Message) []kafka.Message {
+	w.tooLarge.WithLabelValues(m.Topic).Inc()
 	var out []kafka.Message
 	if w.oversize != nil {
 		out = w.oversize(m, w.max)

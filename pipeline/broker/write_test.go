@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/schemas"
@@ -70,6 +71,9 @@ func TestWriterReplacesWhatIsOverTheLimit(t *testing.T) {
 	got := readAll(t, b, schemas.TopicEvents, 2)
 	if string(got[0].Key) != "a" || string(got[1].Key) != "b" {
 		t.Fatalf("events %q %q; want a and b", got[0].Key, got[1].Key)
+	}
+	if n := testutil.ToFloat64(b.tooLarge.WithLabelValues(schemas.TopicEvents)); n != 1 {
+		t.Errorf("hookline_too_large_total{topic=events} = %v, want 1", n)
 	}
 	dead := readAll(t, b, schemas.TopicDead, 1)[0]
 	if string(dead.Key) != "big" || !strings.HasPrefix(Header(dead, HeaderReason), ReasonTooLarge) ||
@@ -145,4 +149,3 @@ func TestRetryable(t *testing.T) {
 		}
 	}
 }
-

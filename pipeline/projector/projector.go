@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/stage"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -23,11 +24,20 @@ type Inserter interface {
 	InsertAttempts(ctx context.Context, attempts []schemas.Attempt) error
 }
 
+// Config configures the projector stage.
+type Config struct {
+	// Registerer receives the stage's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// DrainTimeout bounds how long the batch in flight may take to be
+	// stored after shutdown begins. Default 30 s.
+	DrainTimeout time.Duration
+}
+
 // Stage runs the projector as a consumer of hookline.attempts.
 type Stage struct {
+	cfg     Config
 	store   Inserter
-	reader  *broker.Reader
-	dead    *broker.Writer
+	b       *broker.Broker
 	log     *slog.Logger
 	metrics metrics
 }
@@ -37,9 +47,9 @@ type metrics struct {
 	duration         prometheus.Histogram
 }
 
-// NewStage wires the projector to the broker and the store; reg, if not
-// nil, receives its metrics.
-func NewStage(b *broker.Broker, store Inserter, reg prometheus.Registerer, log *slog.Logger) *Stage {
+// NewStage wires the projector to the broker and the store.
+func NewStage(b *broker.Broker, store Inserter, cfg Config, log *slog.Logger) *Stage {
+	reg := cfg.Registerer
 	m := metrics{
 		inserted: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_projector_inserted_total",
 			Help: "Attempts inserted into the store (a replayed attempt counts again; the store keeps one)."}),
@@ -51,41 +61,46 @@ func NewStage(b *broker.Broker, store Inserter, reg prometheus.Registerer, log *
 	if reg != nil {
 		reg.MustRegister(m.inserted, m.errors, m.duration)
 	}
-	return &Stage{
-		store:   store,
-		reader:  b.GroupReader(schemas.TopicAttempts, Group),
-		dead:    b.Writer(schemas.TopicDead, nil),
-		log:     log.With("stage", "projector"),
-		metrics: m,
-	}
+	return &Stage{cfg: cfg, store: store, b: b, log: log, metrics: m}
 }
 
 // Run consumes until ctx is cancelled, then stores the batch in flight.
 func (s *Stage) Run(ctx context.Context) error {
-	err := broker.Consume(ctx, s.reader, broker.ConsumeConfig{Name: "projector", MaxBatch: 20000, Linger: 50 * time.Millisecond}, s.handle, s.log)
-	s.reader.Close()
-	s.dead.Close()
-	return err
-}
-
-func (s *Stage) handle(ctx context.Context, msgs []kafka.Message) error {
-	attempts, dead := Decode(msgs)
-	for _, d := range dead {
-		s.log.Warn("dead-lettering attempt record", "partition", d.Partition, "offset", d.Offset)
-	}
-	if err := s.dead.Write(ctx, dead); err != nil {
+	out := s.b.Writer(schemas.TopicDead, nil)
+	defer out.Close()
+	// Batches of up to 20,000, lingering 50 ms to fill: one fsync (bbolt)
+	// or one part (ClickHouse) per batch.
+	r, err := stage.New(stage.Config{Name: "projector", MaxBatch: 20000, MaxInFlight: 40000, Linger: 50 * time.Millisecond,
+		DrainTimeout: s.cfg.DrainTimeout}, s, out, s.log,
+		stage.Source{Reader: s.b.GroupReader(schemas.TopicAttempts, Group), Topic: schemas.TopicAttempts})
+	if err != nil {
 		return err
 	}
-	if len(attempts) == 0 {
-		return nil
+	return r.Run(ctx)
+}
+
+// Handle stores a batch of attempts; those that do not decode become dead
+// letters. The inputs are done once stored (and dead-lettered).
+func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Outbox) error {
+	msgs := make([]kafka.Message, len(batch))
+	for i, in := range batch {
+		msgs[i] = in.Message
 	}
-	start := time.Now()
-	if err := s.store.InsertAttempts(ctx, attempts); err != nil {
-		s.metrics.errors.Inc()
-		return fmt.Errorf("projector: insert %d attempts: %w", len(attempts), err)
+	attempts, dead := Decode(msgs)
+	if len(attempts) > 0 {
+		start := time.Now()
+		if err := s.store.InsertAttempts(ctx, attempts); err != nil {
+			s.metrics.errors.Inc()
+			return fmt.Errorf("projector: insert %d attempts: %w", len(attempts), err)
+		}
+		s.metrics.duration.Observe(time.Since(start).Seconds())
+		s.metrics.inserted.Add(float64(len(attempts)))
 	}
-	s.metrics.duration.Observe(time.Since(start).Seconds())
-	s.metrics.inserted.Add(float64(len(attempts)))
+	for _, d := range dead {
+		s.log.Warn("dead-lettering attempt record", "partition", broker.Header(d, broker.HeaderPartition), "offset", broker.Header(d, broker.HeaderOffset))
+	}
+	// The batch is stored: it is done when its dead letters are written.
+	out.Emit(dead, batch...)
 	return nil
 }
 

@@ -95,7 +95,7 @@ func TestProjectorStoresAttemptsOnceEach(t *testing.T) {
 			runStage := func(what string, done func() bool) {
 				stageCtx, stop := context.WithCancel(ctx)
 				exited := make(chan error, 1)
-				go func() { exited <- NewStage(b, store, nil, quiet).Run(stageCtx) }()
+				go func() { exited <- NewStage(b, store, Config{}, quiet).Run(stageCtx) }()
 				for deadline := time.Now().Add(30 * time.Second); !done(); time.Sleep(50 * time.Millisecond) {
 					if time.Now().After(deadline) {
 						t.Fatalf("timed out waiting for %s", what)

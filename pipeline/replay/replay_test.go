@@ -698,7 +698,9 @@ func TestAReplayThatCannotReadFails(t *testing.T) {
 	defer stop()
 	r := create(t, m, "t1", schemas.ReplayRequest{WebhookIDs: []string{"tickets"}, From: &schemas.ReplayPosition{Time: at(t1)}})
 
-	client := &kafka.Client{Addr: kafka.TCP(b.Addrs()...), Timeout: 10 * time.Second}
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(b.Addrs()...), Timeout: 10 * time.Second, Transport: transport}
 	resp, err := client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{schemas.TopicEvents}})
 	if err != nil || resp.Errors[schemas.TopicEvents] != nil {
 		t.Fatalf("delete topic: %v %v", err, resp)

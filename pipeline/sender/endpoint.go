@@ -1,20 +1,25 @@
 package sender
 
 import (
+	"context"
 	"hash/fnv"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/hookline/hookline/pipeline/stage"
 	"github.com/hookline/hookline/schemas"
 )
 
-// work is one job in flight and how to mark it finished.
+// work is one job in flight: its input, and the context (ended at the
+// hard stop) and outbox of the run that fetched it.
 type work struct {
-	job      schemas.Job
-	finished func()    // marks the offset done; set by fetch
-	queued   time.Time // when it entered its endpoint's queue
+	job    schemas.Job
+	in     *stage.Input
+	ctx    context.Context
+	out    *stage.Outbox
+	queued time.Time // when it entered its endpoint's queue
 }
 
 // behindAfter is how long the oldest queued job of an endpoint may wait
@@ -82,7 +87,8 @@ func (s *Stage) dispatch(w work) {
 	e.running[lane] = true
 	e.mu.Unlock()
 	if start {
-		go s.runLane(e, lane)
+		s.lanes.Add(1)
+		go func() { defer s.lanes.Done(); s.runLane(e, lane) }()
 	}
 }
 
@@ -121,7 +127,7 @@ func laneOf(resourceID string, lanes int) int {
 func (s *Stage) runLane(e *endpoint, lane int) {
 	for {
 		e.mu.Lock()
-		if s.stopping.Err() != nil {
+		if s.stopping.Load() {
 			for _, w := range e.lanes[lane] {
 				e.queued--
 				s.abandon(w)

@@ -1,8 +1,11 @@
 package sender_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,9 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/sender"
 	"github.com/hookline/hookline/schemas"
 )
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // TestStageAttemptRecordsStayUnderTheLimit: a retry's record does not
 // repeat the request body, and an attempt that would pass the size limit
@@ -58,4 +66,70 @@ func TestStageAttemptRecordsStayUnderTheLimit(t *testing.T) {
 			t.Errorf("attempt %d carries a body: %v; want only the first to", att.N, hasBody)
 		}
 	}
+}
+
+// TestASecondSenderTakesOverWhenOneStopsAbruptly: two sender stages share
+// the consumer groups; one is stopped with no time to drain (its jobs in
+// flight are abandoned, uncommitted); the other takes its partitions and
+// every delivery succeeds.
+func TestASecondSenderTakesOverWhenOneStopsAbruptly(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		time.Sleep(20 * time.Millisecond)
+	}))
+	defer srv.Close()
+	cfg := testStageConfig()
+	e := newStageEnv(t, cfg) // the first sender
+	abrupt := cfg
+	abrupt.DrainTimeout = time.Nanosecond
+	reg := prometheus.NewRegistry()
+	abrupt.Registerer = reg
+	second, err := sender.NewStage(e.b, e.hooks, abrupt, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stopSecond := context.WithCancel(context.Background())
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- second.Run(ctx) }()
+
+	var ids []string
+	for i := range 6 {
+		id := fmt.Sprint("w", i)
+		e.hooks.add(id, srv.URL)
+		ids = append(ids, e.publish(id, 100)...)
+	}
+	// Both have work: the second has made attempts, and jobs are left.
+	attempts := func() float64 {
+		mfs, _ := reg.Gather()
+		sum := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() == "hookline_sender_attempts_total" {
+				for _, m := range mf.GetMetric() {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return sum
+	}
+	for deadline := time.Now().Add(20 * time.Second); attempts() < 10; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second sender made no attempts: it got no partition")
+		}
+	}
+	for i := range 6 { // more work for both, and stop while it is under way
+		ids = append(ids, e.publish(fmt.Sprint("w", i), 100)...)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if served.Load() >= int64(len(ids)) {
+		t.Fatal("every job was sent before the stop: the test proves nothing")
+	}
+	stopSecond() // abruptly: what it holds is abandoned
+	if err := <-secondDone; err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		e.waitState(id, schemas.StateSucceeded, 60*time.Second)
+	}
+	t.Logf("%d deliveries, %d requests", len(ids), served.Load())
 }

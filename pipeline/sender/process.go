@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -22,7 +23,7 @@ func (s *Stage) process(e *endpoint, w work) {
 		return
 	}
 	if lim := e.rateLimiter(wh); lim != nil {
-		if err := lim.Wait(s.work); err != nil {
+		if err := lim.Wait(w.ctx); err != nil {
 			s.abandon(w)
 			return
 		}
@@ -32,8 +33,8 @@ func (s *Stage) process(e *endpoint, w work) {
 		s.putOff(w, wh, schemas.RetryCircuitOpen)
 		return
 	}
-	r := s.d.Send(s.work, wh, w.job)
-	if s.work.Err() != nil {
+	r := s.d.Send(w.ctx, wh, w.job)
+	if w.ctx.Err() != nil {
 		// The drain deadline cut the request short: it says nothing about
 		// the endpoint, and the job stays uncommitted for the next run.
 		healthy(true)
@@ -42,12 +43,12 @@ func (s *Stage) process(e *endpoint, w work) {
 	}
 	healthy(r.Outcome.Class != Retryable || r.Attempt.StatusCode == http.StatusTooManyRequests)
 	s.metrics.observe(r)
-	s.finish(w, s.outcome(wh, w.job, r))
+	s.finish(w, s.outcome(w.ctx, wh, w.job, r))
 }
 
 // outcome decides what follows an attempt and returns the messages that
 // record it.
-func (s *Stage) outcome(wh schemas.Webhook, job schemas.Job, r Result) []kafka.Message {
+func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job, r Result) []kafka.Message {
 	att := r.Attempt
 	if job.Attempts > 0 {
 		// The first attempt's record holds the body; the history shows it
@@ -70,7 +71,7 @@ func (s *Stage) outcome(wh schemas.Webhook, job schemas.Job, r Result) []kafka.M
 	default:
 		att.State = schemas.StateFailed
 		if r.Outcome.DisableWebhook {
-			s.disable(wh, att)
+			s.disable(ctx, wh, att)
 		}
 		follow = append(follow, records.DeadJob(job, att))
 	}
@@ -119,9 +120,9 @@ func (s *Stage) unsent(wh schemas.Webhook, job schemas.Job, reason string) schem
 }
 
 // disable turns a webhook off after its endpoint answered 410 Gone.
-func (s *Stage) disable(wh schemas.Webhook, att schemas.Attempt) {
+func (s *Stage) disable(ctx context.Context, wh schemas.Webhook, att schemas.Attempt) {
 	reason := fmt.Sprintf("endpoint answered 410 Gone to delivery %s", att.DeliveryID)
-	if err := s.webhooks.DisableWebhook(s.work, wh.ID, reason); err != nil {
+	if err := s.webhooks.DisableWebhook(ctx, wh.ID, reason); err != nil {
 		s.log.Error("could not disable webhook after 410", "webhook_id", wh.ID, "err", err)
 		return
 	}
@@ -129,28 +130,12 @@ func (s *Stage) disable(wh schemas.Webhook, att schemas.Attempt) {
 	s.log.Warn("webhook disabled", "webhook_id", wh.ID, "reason", reason)
 }
 
-// finish hands a job's output to the outbox; the job's offset is marked
-// done once the output is produced. No output marks it at once.
-func (s *Stage) finish(w work, msgs []kafka.Message) {
-	if len(msgs) == 0 {
-		s.release(w)
-		return
-	}
-	s.outbox <- output{msgs: msgs, w: w}
-}
+// finish hands a job's output to the outbox; the job is done once the
+// output is written. No output marks it done at once.
+func (s *Stage) finish(w work, msgs []kafka.Message) { w.out.Emit(msgs, w.in) }
 
-// release marks a job finished and frees its slot.
-func (s *Stage) release(w work) {
-	w.finished()
-	<-s.slots
-	s.inflight.Done()
-}
-
-// abandon frees a job's slot without marking it: it is read again later.
-func (s *Stage) abandon(w work) {
-	<-s.slots
-	s.inflight.Done()
-}
+// abandon gives a job up unfinished: it is read again later.
+func (s *Stage) abandon(w work) { w.in.Abandon() }
 
 func statusClass(code int) string {
 	if code < 100 || code > 599 {

@@ -3,70 +3,43 @@ package sender
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/stage"
 )
 
-// source is one topic the sender consumes: hookline.deliveries, or a retry
-// tier whose jobs wait until they are due.
-type source struct {
-	*broker.Offsets
-	reader  *broker.Reader
-	topic   string
-	waitDue bool
+// due is the gate of a retry tier: a job waits until its due_at. Every job
+// of a tier waits at most the tier's delay, so the head of a tier is
+// always the next one due, and holding it holds nothing due earlier.
+func (s *Stage) due(ctx context.Context, m kafka.Message) bool {
+	var head struct {
+		DueAt time.Time `json:"due_at"`
+	}
+	if json.Unmarshal(m.Value, &head) != nil || head.DueAt.IsZero() {
+		return true
+	}
+	return sleepUntil(ctx, head.DueAt, s.now)
 }
 
-func newSource(r *broker.Reader, topic string, waitDue bool) *source {
-	return &source{Offsets: broker.NewOffsets(r, topic), reader: r, topic: topic, waitDue: waitDue}
-}
-
-// fetch reads jobs from one source and dispatches them until ctx ends.
-func (s *Stage) fetch(ctx context.Context, src *source) error {
-	for {
-		m, err := src.reader.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("sender: fetch %s: %w", src.topic, err)
-		}
-		if broker.IsControl(m) { // a transaction marker: nothing to send
-			if !src.WaitForRoom(ctx, m.Partition, s.cfg.MaxUncommitted) {
-				return nil
-			}
-			src.Track(m)()
-			continue
-		}
-		var w work
-		if err := json.Unmarshal(m.Value, &w.job); err != nil || w.job.DeliveryID == "" || w.job.WebhookID == "" {
-			w.job.WebhookID = ""
-		}
-		if src.waitDue && !w.job.DueAt.IsZero() {
-			if !sleepUntil(ctx, w.job.DueAt, s.now) {
-				return nil // shutting down: the job stays uncommitted
-			}
-		}
-		if !src.WaitForRoom(ctx, m.Partition, s.cfg.MaxUncommitted) {
-			return nil
-		}
-		select {
-		case s.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		s.inflight.Add(1)
-		w.finished = src.Track(m)
-		if w.job.WebhookID == "" {
-			s.finish(w, []kafka.Message{broker.DeadLetter(m, "delivery job is not valid")})
+// Handle queues each job of a batch for its endpoint; a job that does not
+// decode is dead-lettered.
+func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Outbox) error {
+	for _, in := range batch {
+		w := work{in: in, ctx: ctx, out: out}
+		if err := json.Unmarshal(in.Value, &w.job); err != nil || w.job.DeliveryID == "" || w.job.WebhookID == "" {
+			out.Emit([]kafka.Message{broker.DeadLetter(in.Message, "delivery job is not valid")}, in)
 			continue
 		}
 		s.dispatch(w)
 	}
+	return nil
 }
+
+// Release is called at the soft stop: the lanes send no more.
+func (s *Stage) Release() { s.stopping.Store(true) }
 
 func sleepUntil(ctx context.Context, t time.Time, now func() time.Time) bool {
 	d := t.Sub(now())

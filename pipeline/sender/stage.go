@@ -2,17 +2,18 @@ package sender
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/records"
+	"github.com/hookline/hookline/pipeline/stage"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -107,9 +108,12 @@ type Webhooks interface {
 	DisableWebhook(ctx context.Context, id, reason string) error
 }
 
-// Stage consumes hookline.deliveries and the retry topics and delivers.
+// Stage consumes hookline.deliveries and the retry topics and delivers. It
+// is a stage.Handler: the runner fetches, writes what it emits and
+// commits; the stage queues each job for its endpoint.
 type Stage struct {
 	cfg      StageConfig
+	b        *broker.Broker
 	d        *Deliverer
 	policy   Policy
 	breakers *Breakers
@@ -118,14 +122,10 @@ type Stage struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	sources []*source
-	out     *broker.Writer // no topic: each message names its own
-
-	slots    chan struct{} // one per job in flight
-	inflight sync.WaitGroup
-	outbox   chan output
-	work     context.Context // cancelled DrainTimeout after shutdown
-	stopping context.Context // cancelled when shutdown begins
+	// stopping is set at the soft stop: lanes then leave their queued jobs
+	// to the next run instead of sending them.
+	stopping atomic.Bool
+	lanes    sync.WaitGroup // lane goroutines of the current run
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
@@ -141,29 +141,21 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 		return nil, fmt.Errorf("sender: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	log = log.With("stage", "sender")
 	s := &Stage{
-		cfg: cfg, webhooks: webhooks, log: log, now: time.Now,
+		cfg: cfg, b: b, webhooks: webhooks, log: log, now: time.Now,
 		policy:    Policy{Schedule: cfg.Schedule, Jitter: 0.2, Rand: rand.Float64},
 		metrics:   newMetrics(cfg.Registerer),
-		slots:     make(chan struct{}, cfg.MaxInFlight),
-		outbox:    make(chan output, 4096),
 		endpoints: map[string]*endpoint{},
-		out:       b.Writer("", records.Oversize),
 	}
 	s.breakers = NewBreakers(cfg.Breaker, s.breakerChanged)
 	for _, d := range cfg.Schedule {
 		s.scheduleSpan += d
 	}
-	d, err := NewDeliverer(cfg.HTTP, nil, time.Now, log)
+	d, err := NewDeliverer(cfg.HTTP, nil, time.Now, log.With("stage", "sender"))
 	if err != nil {
 		return nil, err
 	}
 	s.d = d
-	s.sources = append(s.sources, newSource(b.GroupReader(schemas.TopicDeliveries, Group), schemas.TopicDeliveries, false))
-	for _, topic := range cfg.Schedule.Topics() {
-		s.sources = append(s.sources, newSource(b.GroupReader(topic, Group+"."+topic), topic, true))
-	}
 	return s, nil
 }
 
@@ -173,35 +165,21 @@ func (s *Stage) Breakers() *Breakers { return s.breakers }
 // Run delivers until ctx is cancelled, then stops fetching, finishes the
 // jobs in flight (for at most DrainTimeout), commits and returns.
 func (s *Stage) Run(ctx context.Context) error {
-	work, cancelWork := broker.DrainContext(ctx, s.cfg.DrainTimeout)
-	defer cancelWork()
-	s.work = work
-	s.stopping = ctx
-	outboxDone := make(chan struct{})
-	go func() { s.runOutbox(); close(outboxDone) }()
-
-	var fetchers sync.WaitGroup
-	errs := make(chan error, len(s.sources))
-	for _, src := range s.sources {
-		fetchers.Add(2)
-		go func() { defer fetchers.Done(); errs <- s.fetch(ctx, src) }()
-		go func() { defer fetchers.Done(); src.CommitEvery(ctx, s.cfg.CommitInterval, s.log) }()
+	s.stopping.Store(false)
+	out := s.b.Writer("", records.Oversize)
+	defer out.Close()
+	sources := []stage.Source{{Reader: s.b.GroupReader(schemas.TopicDeliveries, Group), Topic: schemas.TopicDeliveries}}
+	for _, topic := range s.cfg.Schedule.Topics() {
+		sources = append(sources, stage.Source{Reader: s.b.GroupReader(topic, Group+"."+topic), Topic: topic, Gate: s.due})
 	}
-	fetchers.Wait()
-	s.inflight.Wait() // every job finished or abandoned at the drain deadline
-	close(s.outbox)
-	<-outboxDone
-	var err error
-	for _, src := range s.sources {
-		src.Commit(context.Background(), s.log)
-		src.reader.Close()
+	r, err := stage.New(stage.Config{
+		Name: "sender", MaxBatch: min(500, s.cfg.MaxInFlight), MaxInFlight: s.cfg.MaxInFlight, MaxUncommitted: s.cfg.MaxUncommitted,
+		CommitInterval: s.cfg.CommitInterval, DrainTimeout: s.cfg.DrainTimeout,
+	}, s, out, s.log, sources...)
+	if err != nil {
+		return fmt.Errorf("sender: %w", err)
 	}
-	s.out.Close()
-	close(errs)
-	for e := range errs {
-		if e != nil && !errors.Is(e, context.Canceled) {
-			err = errors.Join(err, e)
-		}
-	}
+	err = r.Run(ctx)
+	s.lanes.Wait() // past the hard stop a lane's request ends at once
 	return err
 }

@@ -1,0 +1,565 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/pipeline/broker"
+)
+
+// Config tunes a runner. The zero value is usable: every field has a
+// default, applied by WithDefaults.
+type Config struct {
+	// Name labels log lines. Default "stage".
+	Name string
+	// MaxBatch caps the inputs of one Handle call. Default 500.
+	MaxBatch int
+	// Linger is how long a batch waits for more inputs after its first, up
+	// to MaxBatch: fewer, larger batches for a little latency. Default 0:
+	// take what has arrived.
+	Linger time.Duration
+	// MaxInFlight bounds the inputs fetched and not finished, all sources
+	// together: beyond it fetching waits (backpressure to Kafka, not to
+	// memory). Default 10000.
+	MaxInFlight int
+	// MaxUncommitted bounds, per partition, the inputs fetched after the
+	// oldest unfinished one (a slow input holds the commit back, not the
+	// work): beyond it that partition's fetching waits. Default 50000.
+	MaxUncommitted int
+	// CommitInterval is how often the finished prefix of each partition is
+	// committed. Default 200 ms.
+	CommitInterval time.Duration
+	// DrainTimeout is the time from the soft stop (the context of Run is
+	// cancelled: no more fetching) to the hard stop (in-flight work is
+	// abandoned, uncommitted, and read again by the next run). Default
+	// 30 s.
+	DrainTimeout time.Duration
+	// OutboxBatch caps the emissions written in one write. Default 2000.
+	OutboxBatch int
+}
+
+// WithDefaults returns the config with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	setDefault(&c.MaxBatch, 500)
+	setDefault(&c.MaxInFlight, 10000)
+	setDefault(&c.MaxUncommitted, 50000)
+	setDefault(&c.CommitInterval, 200*time.Millisecond)
+	setDefault(&c.DrainTimeout, 30*time.Second)
+	setDefault(&c.OutboxBatch, 2000)
+	if c.Name == "" {
+		c.Name = "stage"
+	}
+	return c
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// Validate reports a config that cannot work. Call it on WithDefaults.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxBatch < 1:
+		return fmt.Errorf("stage %s: max batch %d must be positive", c.Name, c.MaxBatch)
+	case c.MaxInFlight < c.MaxBatch:
+		return fmt.Errorf("stage %s: max in flight %d is under max batch %d", c.Name, c.MaxInFlight, c.MaxBatch)
+	case c.MaxUncommitted < 1:
+		return fmt.Errorf("stage %s: max uncommitted %d must be positive", c.Name, c.MaxUncommitted)
+	case c.Linger < 0 || c.CommitInterval < 0 || c.DrainTimeout < 0:
+		return fmt.Errorf("stage %s: durations must not be negative", c.Name)
+	case c.OutboxBatch < 1:
+		return fmt.Errorf("stage %s: outbox batch %d must be positive", c.Name, c.OutboxBatch)
+	}
+	return nil
+}
+
+// Reader is where a source's messages come from (broker.Reader).
+type Reader interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
+
+// Source is one input of a stage: a reader, and what the stage sees of
+// its messages.
+type Source struct {
+	Reader Reader
+	// Topic names the source in logs and commits.
+	Topic string
+	// Gate, if set, is called for each message before it counts as in
+	// flight, and may wait (a retry whose time has not come). It returns
+	// false when ctx ended first.
+	Gate func(ctx context.Context, m kafka.Message) bool
+}
+
+// Handler is a stage's work. Handle gets a batch of inputs of one source,
+// in fetch order. For each input it must, now or later and from any
+// goroutine, call exactly one of: out.Emit (outputs, after whose write the
+// input is done), in.Done (nothing to write) or in.Abandon (leave it to the
+// next run, uncommitted). It may block, which holds the source's fetching
+// (backpressure). ctx ends at the hard stop.
+//
+// An error means that nothing of the batch was done: the runner calls
+// Handle again with the same batch, after a backoff (100 ms doubling to
+// 5 s), until it succeeds or the hard stop. Nothing is ever skipped.
+type Handler interface {
+	Handle(ctx context.Context, batch []*Input, out *Outbox) error
+}
+
+// Ticker is a Handler with work due at times of its own (the matcher's
+// batch deadlines). Tick runs in the goroutine that calls Handle for the
+// first source, so the two need no lock between them.
+type Ticker interface {
+	// Next is when Tick is due; false for never.
+	Next() (time.Time, bool)
+	Tick(ctx context.Context, out *Outbox) error
+}
+
+// Holder is a Handler that keeps inputs across batches (the matcher's open
+// batches). At the soft stop Release gives them up: it abandons each, and
+// the next run reads them again. It runs in the goroutine of Handle.
+type Holder interface {
+	Release()
+}
+
+// Runner runs one stage: fetch (never auto-commit) → the handler → its
+// outputs through one outbox writer → mark the input done → commit the done
+// prefix of each partition. Run it once; a new Runner can run the same
+// stage again.
+type Runner struct {
+	cfg     Config
+	h       Handler
+	w       *broker.Writer
+	log     *slog.Logger
+	sources []*source
+
+	slots    chan struct{}
+	inflight atomic.Int64
+	idle     chan struct{} // signalled when inflight drops to zero
+	out      *Outbox
+
+	errMu  sync.Mutex
+	err    error         // the first failure that stops the stage
+	failed chan struct{} // closed with err set
+}
+
+type source struct {
+	Source
+	offsets *broker.Offsets
+}
+
+// New returns a runner of h over sources, writing outputs with w.
+func New(cfg Config, h Handler, w *broker.Writer, log *slog.Logger, sources ...Source) (*Runner, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(sources) == 0 {
+		return nil, fmt.Errorf("stage %s: no source", cfg.Name)
+	}
+	r := &Runner{cfg: cfg, h: h, w: w, log: log.With("stage", cfg.Name),
+		slots: make(chan struct{}, cfg.MaxInFlight), idle: make(chan struct{}, 1), failed: make(chan struct{})}
+	for _, s := range sources {
+		r.sources = append(r.sources, &source{Source: s, offsets: broker.NewOffsets(s.Reader, s.Topic)})
+	}
+	r.out = &Outbox{r: r, ch: make(chan emission, cfg.OutboxBatch), quit: make(chan struct{})}
+	return r, nil
+}
+
+// Run runs the stage until ctx is cancelled (the soft stop), a source ends
+// (io.EOF: a bounded stretch read to its end) or a part fails. Then it
+// stops fetching, lets in-flight work finish until the hard stop, writes
+// what was emitted, commits the done prefix, closes the readers and
+// returns. A soft stop returns nil.
+func (r *Runner) Run(ctx context.Context) error {
+	work, hardStop := DrainContext(ctx, r.cfg.DrainTimeout)
+	defer hardStop()
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	go func() { // a failure anywhere stops the fetching everywhere
+		select {
+		case <-r.failed:
+			stopFetching()
+		case <-fetchCtx.Done():
+		}
+	}()
+
+	outboxDone := make(chan struct{})
+	go func() { r.out.run(work); close(outboxDone) }()
+	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	var committers sync.WaitGroup
+	for _, src := range r.sources {
+		committers.Add(1)
+		go func() { defer committers.Done(); src.offsets.CommitEvery(commitCtx, r.cfg.CommitInterval, r.log) }()
+	}
+
+	var loops sync.WaitGroup
+	for i, src := range r.sources {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			if err := r.loop(fetchCtx, work, src, i == 0); err != nil {
+				r.fail(err)
+			}
+		}()
+	}
+	loops.Wait()
+	r.waitIdle(work)
+	close(r.out.quit)
+	<-outboxDone
+	stopCommits()
+	committers.Wait()
+	for _, src := range r.sources {
+		src.offsets.Commit(context.Background(), r.log)
+		src.Reader.Close()
+	}
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+func (r *Runner) fail(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err == nil {
+		r.err = err
+		close(r.failed)
+	}
+}
+
+// waitIdle waits until every input is done or abandoned, or the hard stop.
+func (r *Runner) waitIdle(work context.Context) {
+	for r.inflight.Load() > 0 {
+		select {
+		case <-r.idle:
+		case <-work.Done():
+			r.log.Warn("hard stop with work in flight; it is read again at the next start", "inputs", r.inflight.Load())
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// loop fetches from one source and hands batches to the handler until
+// fetchCtx ends (nil) or the source ends or fails.
+func (r *Runner) loop(fetchCtx, work context.Context, src *source, ticks bool) error {
+	inputs := make(chan *Input, r.cfg.MaxBatch)
+	fetchErr := make(chan error, 1)
+	fetched := make(chan struct{})
+	go func() { defer close(fetched); fetchErr <- r.fetch(fetchCtx, src, inputs) }()
+	defer func() { <-fetched }()
+	ticker, _ := r.h.(Ticker)
+	if !ticks {
+		ticker = nil
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		armTimer(timer, ticker)
+		select {
+		case in, ok := <-inputs:
+			if !ok {
+				r.release()
+				if err := <-fetchErr; err != nil && fetchCtx.Err() == nil {
+					return err
+				}
+				return nil
+			}
+			batch := r.gather(in, inputs)
+			if err := r.handle(work, func(ctx context.Context) error { return r.h.Handle(ctx, batch, r.out) }); err != nil {
+				for _, in := range batch {
+					in.Abandon()
+				}
+				r.drainInputs(inputs)
+				r.release()
+				return nil // the hard stop came first
+			}
+		case <-timer.C:
+			if err := r.handle(work, func(ctx context.Context) error { return ticker.Tick(ctx, r.out) }); err != nil {
+				r.drainInputs(inputs)
+				r.release()
+				return nil
+			}
+		}
+	}
+}
+
+// drainInputs abandons what the fetcher hands over until it stops.
+func (r *Runner) drainInputs(inputs <-chan *Input) {
+	for in := range inputs {
+		in.Abandon()
+	}
+}
+
+func (r *Runner) release() {
+	if h, ok := r.h.(Holder); ok {
+		h.Release()
+	}
+}
+
+func armTimer(t *time.Timer, ticker Ticker) {
+	wait := time.Hour
+	if ticker != nil {
+		if next, ok := ticker.Next(); ok {
+			wait = max(time.Until(next), 0)
+		}
+	}
+	t.Reset(wait)
+}
+
+// handle runs f until it succeeds, backing off after each failure; it
+// fails only at the hard stop.
+func (r *Runner) handle(work context.Context, f func(context.Context) error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f(work)
+		if err == nil {
+			return nil
+		}
+		if work.Err() != nil {
+			return work.Err()
+		}
+		r.log.Warn("handler failed, retrying", "err", err, "backoff", backoff)
+		select {
+		case <-work.Done():
+			return work.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// gather adds to a batch what arrives within Linger (or what has already
+// arrived), up to MaxBatch.
+func (r *Runner) gather(first *Input, inputs <-chan *Input) []*Input {
+	batch := []*Input{first}
+	var deadline <-chan time.Time
+	if r.cfg.Linger > 0 {
+		t := time.NewTimer(r.cfg.Linger)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for len(batch) < r.cfg.MaxBatch {
+		select {
+		case in, ok := <-inputs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, in)
+			continue
+		default:
+		}
+		if deadline == nil {
+			return batch
+		}
+		select {
+		case in, ok := <-inputs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, in)
+		case <-deadline:
+			return batch
+		}
+	}
+	return batch
+}
+
+// fetch reads a source and hands its messages over as inputs until ctx
+// ends (nil), the source ends (nil after io.EOF) or a read fails. A
+// transaction marker is done at once and never handed over.
+func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) error {
+	defer close(out)
+	for {
+		m, err := src.Reader.FetchMessage(ctx)
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case err != nil:
+			return fmt.Errorf("stage %s: fetch %s: %w", r.cfg.Name, src.Topic, err)
+		}
+		if !src.offsets.WaitForRoom(ctx, m.Partition, r.cfg.MaxUncommitted) {
+			return nil
+		}
+		if broker.IsControl(m) {
+			src.offsets.Track(m)()
+			continue
+		}
+		if src.Gate != nil && !src.Gate(ctx, m) {
+			return nil
+		}
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		r.inflight.Add(1)
+		in := &Input{Message: m, done: src.offsets.Track(m), r: r}
+		select {
+		case out <- in:
+		case <-ctx.Done():
+			in.Abandon()
+			return nil
+		}
+	}
+}
+
+// Input is one message in flight.
+type Input struct {
+	kafka.Message
+	done     func()
+	r        *Runner
+	finished atomic.Bool
+}
+
+// Done marks the input finished: its offset may be committed.
+func (in *Input) Done() {
+	if in.finished.CompareAndSwap(false, true) {
+		in.done()
+		in.r.free()
+	}
+}
+
+// Abandon gives the input up unfinished: it is not committed, and the next
+// run (or the partition's next owner) reads it again.
+func (in *Input) Abandon() {
+	if in.finished.CompareAndSwap(false, true) {
+		in.r.free()
+	}
+}
+
+func (r *Runner) free() {
+	<-r.slots
+	if r.inflight.Add(-1) == 0 {
+		select {
+		case r.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Outbox writes what handlers emit, many emissions in one write, and marks
+// their inputs done once the broker acknowledged it.
+type Outbox struct {
+	r    *Runner
+	ch   chan emission
+	quit chan struct{}
+}
+
+type emission struct {
+	msgs   []kafka.Message
+	inputs []*Input
+	then   func(written bool)
+}
+
+func (e emission) finish(written bool) {
+	for _, in := range e.inputs {
+		if written {
+			in.Done()
+		} else {
+			in.Abandon()
+		}
+	}
+	if e.then != nil {
+		e.then(written)
+	}
+}
+
+// Emit queues outputs; once they are written the inputs are done. No
+// outputs marks the inputs done at once. After the hard stop the inputs
+// are abandoned.
+func (o *Outbox) Emit(msgs []kafka.Message, inputs ...*Input) {
+	o.emit(emission{msgs: msgs, inputs: inputs})
+}
+
+// EmitThen queues outputs and calls then once they are written (true) or
+// given up at the hard stop (false): for inputs that wait for more than
+// one write, such as an event in a batch.
+func (o *Outbox) EmitThen(msgs []kafka.Message, then func(written bool)) {
+	o.emit(emission{msgs: msgs, then: then})
+}
+
+func (o *Outbox) emit(e emission) {
+	if len(e.msgs) == 0 {
+		e.finish(true)
+		return
+	}
+	select {
+	case o.ch <- e:
+	case <-o.quit:
+		e.finish(false)
+	}
+}
+
+// Write writes outputs now, under ctx, and returns once they are
+// acknowledged: for a handler that must know before it goes on.
+func (o *Outbox) Write(ctx context.Context, msgs []kafka.Message) error {
+	return o.r.w.Write(ctx, msgs)
+}
+
+// run writes emissions until quit, then writes what is queued and
+// returns. A write that fails (the hard stop, or a permanent error)
+// abandons its inputs.
+func (o *Outbox) run(work context.Context) {
+	batch := make([]emission, 0, o.r.cfg.OutboxBatch)
+	var msgs []kafka.Message
+	for {
+		var first emission
+		select {
+		case first = <-o.ch:
+		case <-o.quit:
+			select {
+			case first = <-o.ch:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < o.r.cfg.OutboxBatch {
+			select {
+			case e := <-o.ch:
+				batch = append(batch, e)
+			default:
+				break gather
+			}
+		}
+		msgs = msgs[:0]
+		for _, e := range batch {
+			msgs = append(msgs, e.msgs...)
+		}
+		err := o.r.w.Write(work, msgs)
+		if err != nil {
+			o.r.log.Error("output not written; its inputs are read again at the next start", "messages", len(msgs), "err", err)
+			if work.Err() == nil {
+				o.r.fail(err)
+			}
+		}
+		for _, e := range batch {
+			e.finish(err == nil)
+		}
+	}
+}
+
+// DrainContext is not cancelled with parent, but expires timeout after
+// parent is cancelled: in-flight work finishes, bounded.
+func DrainContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.AfterFunc(timeout, cancel)
+		context.AfterFunc(ctx, func() { t.Stop() })
+	})
+	return ctx, func() { stop(); cancel() }
+}

@@ -1,0 +1,288 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/goleak"
+
+	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/schemas"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func startBroker(t *testing.T, dir string, limit int) *broker.Broker {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{DataDir: dir, Partitions: 2, MaxMessageBytes: limit}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func produce(t *testing.T, b *broker.Broker, values ...string) {
+	t.Helper()
+	w := b.Writer(schemas.TopicEvents, nil)
+	defer w.Close()
+	var msgs []kafka.Message
+	for _, v := range values {
+		msgs = append(msgs, kafka.Message{Key: []byte(v), Value: []byte(v)})
+	}
+	if err := w.Write(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func values(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%02d", prefix, i)
+	}
+	return out
+}
+
+// handlerFunc is a Handler from a function.
+type handlerFunc func(ctx context.Context, batch []*Input, out *Outbox) error
+
+func (f handlerFunc) Handle(ctx context.Context, batch []*Input, out *Outbox) error {
+	return f(ctx, batch, out)
+}
+
+// seen records what a handler handled.
+type seen struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (s *seen) add(batch []*Input) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	for _, in := range batch {
+		s.n[string(in.Value)]++
+	}
+	return len(s.n)
+}
+
+func (s *seen) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.n)
+}
+
+// run runs a runner over hookline.events in group "g" until stop is
+// called; stop returns Run's error.
+func run(t *testing.T, b *broker.Broker, cfg Config, h Handler) (stop func() error) {
+	t.Helper()
+	out := b.Writer("", nil)
+	r, err := New(cfg, h, out, quiet, Source{Reader: b.GroupReader(schemas.TopicEvents, "g"), Topic: schemas.TopicEvents})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return func() error {
+		cancel()
+		select {
+		case err := <-done:
+			out.Close()
+			return err
+		case <-time.After(60 * time.Second):
+			t.Fatal("the runner did not stop")
+			return nil
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %s", what)
+		}
+	}
+}
+
+// TestRunnerCommitsOnlyWhatIsDone: a batch whose handler fails is handled
+// again and never skipped; after a restart nothing done is read again.
+func TestRunnerCommitsOnlyWhatIsDone(t *testing.T) {
+	dir := t.TempDir()
+	b := startBroker(t, dir, 0)
+	produce(t, b, values("v", 20)...)
+	var s seen
+	failures := 2
+	var mu sync.Mutex
+	stop := run(t, b, Config{CommitInterval: 10 * time.Millisecond}, handlerFunc(func(_ context.Context, batch []*Input, out *Outbox) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return errors.New("injected failure")
+		}
+		s.add(batch)
+		out.Emit(nil, batch...)
+		return nil
+	}))
+	waitFor(t, "20 handled", func() bool { return s.count() == 20 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for v, n := range s.n {
+		if n != 1 {
+			t.Errorf("%s handled %d times", v, n)
+		}
+	}
+	b.Close()
+
+	b = startBroker(t, dir, 0)
+	defer b.Close()
+	produce(t, b, "after")
+	var again seen
+	stop = run(t, b, Config{}, handlerFunc(func(_ context.Context, batch []*Input, out *Outbox) error {
+		again.add(batch)
+		out.Emit(nil, batch...)
+		return nil
+	}))
+	waitFor(t, "the new message", func() bool { return again.count() == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if again.count() != 1 || again.n["after"] != 1 {
+		t.Fatalf("after a restart handled %v, want only the new message", again.n)
+	}
+}
+
+// TestAStopWhileTheHandlerFailsCommitsNothing: stopped (soft, then hard)
+// while every try of the handler fails, the runner commits none of the
+// inputs: the next run gets every one.
+func TestAStopWhileTheHandlerFailsCommitsNothing(t *testing.T) {
+	b := startBroker(t, t.TempDir(), 0)
+	defer b.Close()
+	produce(t, b, values("v", 10)...)
+	var tries seen
+	stop := run(t, b, Config{DrainTimeout: 300 * time.Millisecond}, handlerFunc(func(_ context.Context, batch []*Input, _ *Outbox) error {
+		tries.add(batch)
+		return errors.New("store down")
+	}))
+	waitFor(t, "a try", func() bool { return tries.count() > 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var s seen
+	stop = run(t, b, Config{}, handlerFunc(func(_ context.Context, batch []*Input, out *Outbox) error {
+		s.add(batch)
+		out.Emit(nil, batch...)
+		return nil
+	}))
+	waitFor(t, "all 10 again", func() bool { return s.count() == 10 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAnOutputOverTheLimitIsDeadLetteredAndTheStageGoesOn: one input's
+// output is over the size limit: it is dead-lettered, the input and every
+// other one are done and committed, and the other outputs are written.
+func TestAnOutputOverTheLimitIsDeadLetteredAndTheStageGoesOn(t *testing.T) {
+	b := startBroker(t, t.TempDir(), 8192)
+	defer b.Close()
+	produce(t, b, append(values("v", 10), "big")...)
+	stop := run(t, b, Config{CommitInterval: 10 * time.Millisecond}, handlerFunc(func(_ context.Context, batch []*Input, out *Outbox) error {
+		for _, in := range batch {
+			value := in.Value
+			if string(value) == "big" {
+				value = []byte(strings.Repeat("x", 20000))
+			}
+			out.Emit([]kafka.Message{{Topic: schemas.TopicDeliveries, Key: in.Key, Value: value}}, in)
+		}
+		return nil
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, "the group's lag to reach 0", func() bool {
+		lag, err := b.Lag(ctx, "g", schemas.TopicEvents)
+		return err == nil && lag[0] == 0 && lag[1] == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, b, schemas.TopicDeliveries); got != 10 {
+		t.Errorf("%d outputs written, want the 10 small ones", got)
+	}
+	if got := count(t, b, schemas.TopicDead); got != 1 {
+		t.Errorf("%d dead letters, want the big output's", got)
+	}
+}
+
+func count(t *testing.T, b *broker.Broker, topic string) int64 {
+	t.Helper()
+	end, err := b.EndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range end {
+		n += e
+	}
+	return n
+}
+
+// TestTheSoftStopLetsInFlightWorkFinish: work handed to another goroutine
+// finishes after the soft stop, within the drain time, and is committed.
+func TestTheSoftStopLetsInFlightWorkFinish(t *testing.T) {
+	b := startBroker(t, t.TempDir(), 0)
+	defer b.Close()
+	produce(t, b, values("v", 5)...)
+	var s seen
+	var workers sync.WaitGroup
+	stop := run(t, b, Config{}, handlerFunc(func(_ context.Context, batch []*Input, out *Outbox) error {
+		s.add(batch)
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			time.Sleep(300 * time.Millisecond)
+			out.Emit([]kafka.Message{{Topic: schemas.TopicDeliveries, Value: []byte("done")}}, batch...)
+		}()
+		return nil
+	}))
+	waitFor(t, "5 handed out", func() bool { return s.count() == 5 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	workers.Wait()
+	lag, err := b.Lag(context.Background(), "g", schemas.TopicEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lag[0]+lag[1] != 0 {
+		t.Fatalf("lag %v after the stop; the work in flight was not committed", lag)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	for _, c := range []Config{{MaxBatch: 10, MaxInFlight: 5}, {Linger: -1}, {MaxUncommitted: -1}} {
+		if err := c.WithDefaults().Validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
