@@ -65,8 +65,10 @@ func setDefault[T int | int64 | time.Duration](v *T, def T) {
 	}
 }
 
-// Validate reports a config that cannot work. Call it on WithDefaults.
+// Validate reports a config that cannot work; unset fields are at their
+// defaults.
 func (c Config) Validate() error {
+	c = c.WithDefaults()
 	for token, tenant := range c.Tokens {
 		if token == "" || strings.ContainsAny(token, " \t\r\n,") {
 			// The token itself is never printed: it is a credential.

@@ -39,18 +39,20 @@ type Config struct {
 	MaxMessageBytes int
 }
 
-func (c *Config) withDefaults() {
+// WithDefaults returns the config with every unset field at its default.
+func (c Config) WithDefaults() Config {
 	if c.Partitions == 0 {
 		c.Partitions = 6
 	}
 	if c.RetentionDays == 0 {
 		c.RetentionDays = 30
 	}
+	return c
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	c.withDefaults()
+	c = c.WithDefaults()
 	if len(c.Brokers) == 0 && c.DataDir == "" {
 		return errors.New("broker: a data dir is required for the embedded broker")
 	}
@@ -89,7 +91,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	b := &Broker{cfg: cfg, addrs: cfg.Brokers, log: log,
 		tooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_too_large_total",
 			Help: "Messages over the broker's size limit, replaced (a dead letter, an attempt without its bodies) instead of written."},

@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -38,14 +39,33 @@ type StageConfig struct {
 	Now func() time.Time
 }
 
-func (c StageConfig) withDefaults() StageConfig {
+// WithDefaults returns the config with every unset field at its default.
+func (c StageConfig) WithDefaults() StageConfig {
+	if c.CommitInterval == 0 {
+		c.CommitInterval = 200 * time.Millisecond
+	}
 	if c.MaxUncommitted == 0 {
 		c.MaxUncommitted = 100000
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	return c
+}
+
+// Validate reports settings that cannot work.
+func (c StageConfig) Validate() error {
+	c = c.WithDefaults()
+	switch {
+	case c.MaxUncommitted < 1:
+		return fmt.Errorf("matcher: max uncommitted %d must be positive", c.MaxUncommitted)
+	case c.CommitInterval < 0 || c.DrainTimeout < 0:
+		return errors.New("matcher: durations must not be negative")
+	}
+	return nil
 }
 
 // Stage runs the matcher on the stage runner, as a consumer of
@@ -62,7 +82,7 @@ type Stage struct {
 
 // NewStage wires the matcher to the broker.
 func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Logger) *Stage {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	s := &Stage{
 		cfg: cfg, b: b, m: New(webhooks), batches: NewBatcher(b.MaxMessageBytes()),
 		metrics: newStageMetrics(cfg.Registerer), log: log,
@@ -75,6 +95,9 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 // shutdown: their events are not committed, so the next start reads them
 // again and rebuilds the batches.
 func (s *Stage) Run(ctx context.Context) error {
+	if err := s.cfg.Validate(); err != nil {
+		return err
+	}
 	out := s.b.Writer("", records.Oversize)
 	defer out.Close()
 	r, err := stage.New(stage.Config{

@@ -33,6 +33,22 @@ type Config struct {
 	DrainTimeout time.Duration
 }
 
+// WithDefaults returns the config with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	return c
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	if c.WithDefaults().DrainTimeout < 0 {
+		return fmt.Errorf("projector: drain timeout %v must not be negative", c.DrainTimeout)
+	}
+	return nil
+}
+
 // Stage runs the projector as a consumer of hookline.attempts.
 type Stage struct {
 	cfg     Config
@@ -49,6 +65,7 @@ type metrics struct {
 
 // NewStage wires the projector to the broker and the store.
 func NewStage(b *broker.Broker, store Inserter, cfg Config, log *slog.Logger) *Stage {
+	cfg = cfg.WithDefaults()
 	reg := cfg.Registerer
 	m := metrics{
 		inserted: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_projector_inserted_total",
@@ -66,6 +83,9 @@ func NewStage(b *broker.Broker, store Inserter, cfg Config, log *slog.Logger) *S
 
 // Run consumes until ctx is cancelled, then stores the batch in flight.
 func (s *Stage) Run(ctx context.Context) error {
+	if err := s.cfg.Validate(); err != nil {
+		return err
+	}
 	out := s.b.Writer(schemas.TopicDead, nil)
 	defer out.Close()
 	// Batches of up to 20,000, lingering 50 ms to fill: one fsync (bbolt)

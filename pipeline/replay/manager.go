@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/pipeline/records"
+	"github.com/hookline/hookline/pipeline/table"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -57,7 +57,8 @@ type Config struct {
 	NewID func() string
 }
 
-func (c *Config) withDefaults() {
+// WithDefaults returns the config with every unset field at its default.
+func (c Config) WithDefaults() Config {
 	if c.MaxRunning == 0 {
 		c.MaxRunning = 4
 	}
@@ -88,11 +89,12 @@ func (c *Config) withDefaults() {
 	if c.NewID == nil {
 		c.NewID = newUUIDv7
 	}
+	return c
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	c.withDefaults()
+	c = c.WithDefaults()
 	switch {
 	case c.MaxRunning < 1:
 		return fmt.Errorf("replay: MaxRunning must be at least 1, got %d", c.MaxRunning)
@@ -112,23 +114,15 @@ type Manager struct {
 	cfg   Config
 	b     *broker.Broker
 	hooks Webhooks
-	state *broker.Writer // hookline.replays
 	jobs  *broker.Writer // hookline.deliveries
 	log   *slog.Logger
+	// t is every replay, folded from hookline.replays; changes are a
+	// compare-and-set on the replay's version (table.Update).
+	t *table.Table[schemas.Replay]
 
-	// writeMu serialises the read-modify-write changes of replays in this
-	// process (checkpoints, cancels), so that each builds on the version
-	// before it. Taken before mu, never while holding it.
-	writeMu sync.Mutex
-	// written is the last version this process wrote of each replay, read
-	// back or not: a write whose answer was lost (its context ended) may
-	// still reach the topic, and the next change must outrank it.
-	// Guarded by writeMu.
-	written map[string]int64
-
+	// mu guards what runs here. It is taken inside the table's lock (by
+	// the fold's hook), so nothing reads the table while holding it.
 	mu       sync.RWMutex
-	byID     map[string]schemas.Replay
-	follow   *broker.Follower
 	active   map[string]context.CancelFunc
 	failures map[string]int       // replay → failed starts in a row
 	retryAt  map[string]time.Time // replay → not restarted before
@@ -144,24 +138,36 @@ func New(b *broker.Broker, webhooks Webhooks, cfg Config, log *slog.Logger) (*Ma
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	m := &Manager{
 		cfg: cfg, b: b, hooks: webhooks, log: log.With("component", "replay"),
-		state: b.Writer(schemas.TopicReplays, nil), jobs: b.Writer(schemas.TopicDeliveries, records.Oversize),
-		written: map[string]int64{}, byID: map[string]schemas.Replay{},
+		jobs:   b.Writer(schemas.TopicDeliveries, records.Oversize),
 		active: map[string]context.CancelFunc{}, failures: map[string]int{}, retryAt: map[string]time.Time{},
 		kick: make(chan struct{}, 1),
 	}
-	m.follow = b.Follow(schemas.TopicReplays, m.apply)
+	m.t = table.New(b, schemas.TopicReplays, codec{}, m.applied, m.log)
 	return m, nil
 }
+
+// codec: a message of hookline.replays is the whole replay, keyed by its
+// id.
+type codec struct{}
+
+func (codec) Decode(value []byte) (schemas.Replay, error) {
+	var r schemas.Replay
+	err := json.Unmarshal(value, &r)
+	return r, err
+}
+func (codec) Encode(r schemas.Replay) ([]byte, error) { return json.Marshal(r) }
+func (codec) Key(r schemas.Replay) string             { return r.ID }
+func (codec) Version(r schemas.Replay) int64          { return r.Version }
+func (codec) Deleted(schemas.Replay) bool             { return false }
 
 // Run reads hookline.replays from its start and keeps reading it, and runs
 // every running replay, at most MaxRunning at once, until ctx is cancelled.
 // Then the replays stop, each writing its produced jobs' checkpoint within
 // DrainTimeout, and only after them does reading stop.
 func (m *Manager) Run(ctx context.Context) error {
-	defer m.state.Close()
 	defer m.jobs.Close()
 	readCtx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopReading()
@@ -194,45 +200,30 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // read follows every partition of the topic from its first offset.
 func (m *Manager) read(ctx context.Context) error {
-	if err := m.follow.Run(ctx); err != nil {
+	if err := m.t.Run(ctx); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	return nil
 }
 
-// apply folds one message into the state. A replay that the topic says is
-// over stops at once if it runs here: that is how a cancel reaches it.
-func (m *Manager) apply(msg kafka.Message) {
-	var r schemas.Replay
-	var bad error
-	if len(msg.Value) > 0 {
-		bad = json.Unmarshal(msg.Value, &r)
-		if bad == nil && r.ID != string(msg.Key) {
-			bad = errors.New("key does not match replay id")
-		}
+// applied is the fold's hook: a replay that the topic says is over stops
+// at once if it runs here. That is how a cancel reaches it.
+func (m *Manager) applied(id string, _ schemas.Replay, _ bool, after schemas.Replay, has bool) {
+	if has && after.State != schemas.ReplayCancelled {
+		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case bad != nil:
-		m.log.Error("skipping bad replay message", "partition", msg.Partition, "offset", msg.Offset, "err", bad)
-	case len(msg.Value) == 0: // tombstone
-		delete(m.byID, string(msg.Key))
-	default:
-		if cur, ok := m.byID[r.ID]; !ok || cur.Version < r.Version {
-			m.byID[r.ID] = r
-		}
-	}
-	id := string(msg.Key)
-	if cur, ok := m.byID[id]; (!ok || cur.State == schemas.ReplayCancelled) && m.active[id] != nil {
-		m.active[id]()
+	m.mu.RLock()
+	cancel := m.active[id]
+	m.mu.RUnlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 
 // Sync waits until the manager has applied every message the topic held
 // when Sync was called.
 func (m *Manager) Sync(ctx context.Context) error {
-	if err := m.follow.Sync(ctx); err != nil {
+	if err := m.t.Sync(ctx); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	return nil
@@ -240,9 +231,7 @@ func (m *Manager) Sync(ctx context.Context) error {
 
 // Replay returns one replay of a tenant.
 func (m *Manager) Replay(tenant, id string) (schemas.Replay, bool) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	r, ok := m.byID[id]
+	r, ok := m.t.Get(id)
 	if !ok || r.Tenant != tenant {
 		return schemas.Replay{}, false
 	}
@@ -277,11 +266,8 @@ func (m *Manager) CreateReplay(ctx context.Context, tenant string, req schemas.R
 		to := utcPosition(*req.To)
 		r.To = &to
 	}
-	m.writeMu.Lock()
-	err = m.publish(ctx, r)
-	m.writeMu.Unlock()
-	if err != nil {
-		return schemas.Replay{}, err
+	if err := m.t.Publish(ctx, r); err != nil {
+		return schemas.Replay{}, fmt.Errorf("replay: %w", err)
 	}
 	m.log.Info("replay created", "replay_id", r.ID, "tenant", tenant, "webhooks", len(r.WebhookIDs), "dry_run", r.DryRun)
 	m.wake()
@@ -308,37 +294,25 @@ func (m *Manager) CancelReplay(ctx context.Context, tenant, id string) (schemas.
 }
 
 // update applies change to the replay's current state and publishes the
-// result as the next version; an error from change publishes nothing.
+// result as the next version, again from the new state if another change
+// came first; an error from change publishes nothing.
 func (m *Manager) update(ctx context.Context, id string, change func(*schemas.Replay) error) (schemas.Replay, error) {
-	m.writeMu.Lock()
-	defer m.writeMu.Unlock()
-	m.mu.RLock()
-	r, ok := m.byID[id]
-	m.mu.RUnlock()
-	if !ok {
-		return schemas.Replay{}, schemas.ErrReplayNotFound
+	r, err := m.t.Update(ctx, id, func(r *schemas.Replay) error {
+		r.Partitions = slices.Clone(r.Partitions) // the table's copy is shared
+		if err := change(r); err != nil {
+			return err
+		}
+		r.Version++
+		r.UpdatedAt = m.cfg.Now().UTC()
+		return nil
+	})
+	if errors.Is(err, table.ErrNotFound) {
+		return r, schemas.ErrReplayNotFound
 	}
-	r.Partitions = slices.Clone(r.Partitions)
-	if err := change(&r); err != nil {
-		return schemas.Replay{}, err
+	if err != nil && !errors.Is(err, schemas.ErrReplayNotFound) && !errors.Is(err, schemas.ErrReplayFinished) && !errors.Is(err, errStopped) {
+		err = fmt.Errorf("replay: %w", err)
 	}
-	r.Version = max(r.Version, m.written[id]) + 1
-	r.UpdatedAt = m.cfg.Now().UTC()
-	return r, m.publish(ctx, r)
-}
-
-// publish writes a replay's state and waits until it is read back. Called
-// with writeMu held.
-func (m *Manager) publish(ctx context.Context, r schemas.Replay) error {
-	value, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("replay: encode: %w", err)
-	}
-	m.written[r.ID] = r.Version
-	if err := m.state.Write(ctx, []kafka.Message{{Key: []byte(r.ID), Value: value}}); err != nil {
-		return fmt.Errorf("replay: publish %s: %w", r.ID, err)
-	}
-	return m.Sync(ctx)
+	return r, err
 }
 
 // resolve fixes the stretch [start, end) of every partition to read.
@@ -468,6 +442,12 @@ func (m *Manager) dispatch(ctx context.Context) {
 // start now, oldest first, as many as there are free slots.
 func (m *Manager) startable() []schemas.Replay {
 	now := time.Now()
+	var running []schemas.Replay
+	m.t.Each(func(_ string, r schemas.Replay) {
+		if !r.Finished() {
+			running = append(running, r)
+		}
+	})
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	free := m.cfg.MaxRunning - len(m.active)
@@ -475,8 +455,8 @@ func (m *Manager) startable() []schemas.Replay {
 		return nil
 	}
 	var out []schemas.Replay
-	for id, r := range m.byID {
-		if !r.Finished() && m.active[id] == nil && !now.Before(m.retryAt[id]) {
+	for _, r := range running {
+		if m.active[r.ID] == nil && !now.Before(m.retryAt[r.ID]) {
 			out = append(out, r)
 		}
 	}

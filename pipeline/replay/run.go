@@ -49,9 +49,7 @@ type runner struct {
 // run runs a replay from its checkpoint until it is done (nil), stopped by
 // ctx (nil: its progress is written, within DrainTimeout), or an error.
 func (m *Manager) run(ctx context.Context, id string) error {
-	m.mu.RLock()
-	r, ok := m.byID[id]
-	m.mu.RUnlock()
+	r, ok := m.t.Get(id)
 	if !ok || r.Finished() {
 		return nil
 	}
@@ -275,9 +273,7 @@ func (ru *runner) drain(ctx context.Context) {
 	m := ru.m
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.DrainTimeout)
 	defer cancel()
-	m.mu.RLock()
-	r := m.byID[ru.id]
-	m.mu.RUnlock()
+	r, _ := m.t.Get(ru.id)
 	if r.State == schemas.ReplayCancelled {
 		ru.pending = nil
 	}

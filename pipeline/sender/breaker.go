@@ -22,7 +22,8 @@ type BreakerConfig struct {
 	Probes uint32
 }
 
-func (c BreakerConfig) withDefaults() BreakerConfig {
+// WithDefaults returns the config with every unset field at its default.
+func (c BreakerConfig) WithDefaults() BreakerConfig {
 	if c.Failures == 0 {
 		c.Failures = 5
 	}
@@ -37,7 +38,7 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 
 // Validate reports settings that cannot work.
 func (c BreakerConfig) Validate() error {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	if c.Cooldown < 0 || c.Cooldown > 24*time.Hour {
 		return fmt.Errorf("breaker cooldown %s is outside 0 to 24h", c.Cooldown)
 	}
@@ -75,7 +76,7 @@ type breakerEntry struct {
 // every state change. It runs under gobreaker's lock and sometimes under
 // the set's own: it must not call back into the Breakers.
 func NewBreakers(cfg BreakerConfig, onChange func(endpoint, from, to string)) *Breakers {
-	return &Breakers{cfg: cfg.withDefaults(), onChange: onChange, m: map[string]*breakerEntry{}}
+	return &Breakers{cfg: cfg.WithDefaults(), onChange: onChange, m: map[string]*breakerEntry{}}
 }
 
 // Allow asks the endpoint's breaker for one request. When it is refused

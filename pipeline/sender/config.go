@@ -67,7 +67,8 @@ const (
 )
 
 // withDefaults is the one place that fills zero fields.
-func (c Config) withDefaults() Config {
+// WithDefaults returns the config with every unset field at its default.
+func (c Config) WithDefaults() Config {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -117,7 +118,7 @@ func (c Config) Validate() error {
 			break
 		}
 	}
-	d := c.withDefaults()
+	d := c.WithDefaults()
 	if d.DefaultTimeout > d.MaxTimeout {
 		errs = append(errs, fmt.Errorf("sender: DefaultTimeout %s exceeds MaxTimeout %s", d.DefaultTimeout, d.MaxTimeout))
 	}

@@ -54,7 +54,7 @@ func NewDeliverer(cfg Config, client *http.Client, now func() time.Time, logger 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if client == nil {
 		client = &http.Client{Transport: newTransport(cfg)}
 	} else {

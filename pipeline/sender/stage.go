@@ -57,11 +57,12 @@ type StageConfig struct {
 	Registerer prometheus.Registerer
 }
 
-func (c StageConfig) withDefaults() StageConfig {
+// WithDefaults returns the config with every unset field at its default.
+func (c StageConfig) WithDefaults() StageConfig {
 	if c.Schedule == nil {
 		c.Schedule = MustSchedule(DefaultSchedule)
 	}
-	c.Breaker = c.Breaker.withDefaults()
+	c.Breaker = c.Breaker.WithDefaults()
 	if c.EndpointConcurrency == 0 {
 		c.EndpointConcurrency = 4
 	}
@@ -85,7 +86,7 @@ func (c StageConfig) withDefaults() StageConfig {
 
 // Validate reports settings that cannot work.
 func (c StageConfig) Validate() error {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	switch {
 	case c.EndpointConcurrency < 1 || c.EndpointConcurrency > 1000:
 		return fmt.Errorf("endpoint concurrency %d is outside 1 to 1000", c.EndpointConcurrency)
@@ -140,7 +141,7 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sender: %w", err)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	s := &Stage{
 		cfg: cfg, b: b, webhooks: webhooks, log: log, now: time.Now,
 		policy:    Policy{Schedule: cfg.Schedule, Jitter: 0.2, Rand: rand.Float64},
