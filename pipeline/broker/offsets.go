@@ -86,17 +86,3 @@ func (o *Offsets) Commit(ctx context.Context, log *slog.Logger) {
 		t.CommittedUpTo(msgs[i].Offset)
 	}
 }
-
-// CommitEvery commits at an interval until ctx ends.
-func (o *Offsets) CommitEvery(ctx context.Context, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			o.Commit(ctx, log)
-		}
-	}
-}

@@ -73,17 +73,27 @@ func (b *Broker) GroupReader(topic, group string) *Reader {
 // PartitionReader returns a reader of one partition from an offset, outside
 // any group. kafka.FirstOffset and kafka.LastOffset name the ends.
 func (b *Broker) PartitionReader(topic string, partition int, offset int64) (*Reader, error) {
-	at := kgo.NewOffset().At(offset)
-	switch offset {
-	case kafka.FirstOffset:
-		at = kgo.NewOffset().AtStart()
-	case kafka.LastOffset:
-		at = kgo.NewOffset().AtEnd()
+	return b.PartitionsReader(topic, map[int]int64{partition: offset})
+}
+
+// PartitionsReader returns a reader of several partitions, each from its
+// offset, outside any group.
+func (b *Broker) PartitionsReader(topic string, from map[int]int64) (*Reader, error) {
+	offsets := map[int32]kgo.Offset{}
+	for p, offset := range from {
+		at := kgo.NewOffset().At(offset)
+		switch offset {
+		case kafka.FirstOffset:
+			at = kgo.NewOffset().AtStart()
+		case kafka.LastOffset:
+			at = kgo.NewOffset().AtEnd()
+		}
+		offsets[int32(p)] = at
 	}
 	cl, err := kgo.NewClient(append(b.readerOpts(topic),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {int32(partition): at}}))...)
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))...)
 	if err != nil {
-		return nil, fmt.Errorf("broker: reader of %s/%d: %w", topic, partition, err)
+		return nil, fmt.Errorf("broker: reader of %s %v: %w", topic, from, err)
 	}
 	return &Reader{cl: cl, topic: topic}, nil
 }

@@ -10,6 +10,14 @@
 // applying a message read back from the topic, and runs every replay the
 // topic says is running, resuming from its checkpoint after a restart.
 //
+// Each replay runs on the stage runner (package stage) like every stage:
+// its reader is the stretch of hookline.events (read_committed, so an
+// aborted transaction is never replayed), its handler matches and emits
+// jobs, and its commits are checkpoints: per partition the offset after
+// the last event done, with the counters of exactly the events before it.
+// The replays are a versioned table (package table).
+//
 // It must never touch normal traffic: it reads hookline.events with its own
-// partition readers, outside any consumer group, and commits nothing.
+// partition readers, outside any consumer group, and commits nothing to a
+// group.
 package replay

@@ -46,10 +46,11 @@ type Config struct {
 	// RetryDelay is the wait before the first restart of a replay that
 	// stopped on an error; it doubles with each attempt. Default 1 s.
 	RetryDelay time.Duration
-	// WriteTimeout bounds one write of jobs or of progress. Default 30 s.
+	// WriteTimeout bounds the write that ends a replay. Default 30 s.
 	WriteTimeout time.Duration
-	// DrainTimeout bounds, at shutdown, the last write of a replay's jobs
-	// and its checkpoint. Default 10 s.
+	// DrainTimeout bounds, at shutdown or cancel, how long a replay's jobs
+	// in flight may take to be written (the stage runner's hard stop); its
+	// last checkpoint follows. Default 10 s.
 	DrainTimeout time.Duration
 	// Now is the clock of created_at and updated_at; default time.Now.
 	Now func() time.Time

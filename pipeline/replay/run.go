@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/pipeline/records"
+	"github.com/hookline/hookline/pipeline/stage"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -21,43 +22,59 @@ import (
 // from its position when it first read it.
 var eventNamespace = uuid.MustParse("6f1c8a8e-4a55-4c3e-9d0e-2f6a1c7b9e10")
 
-// flushAt is how many jobs a runner holds before it produces them.
-const flushAt = 500
-
 // errStopped: the replay was finished by someone else; the runner stops.
 var errStopped = errors.New("replay: no longer running")
 
-// runner is one replay running in this process, owned by one goroutine:
-// the progress since the last checkpoint lives here until it is written.
+// runner is one replay running in this process: a stage.Handler on the
+// stage runner, reading its stretch of hookline.events. Its commits are
+// checkpoints: the replay's state on hookline.replays with, per
+// partition, the offset after the last event done, and the counters of
+// exactly the events before it, so that a resume counts nothing twice.
 type runner struct {
 	m     *Manager
 	id    string
 	dry   bool
 	match *matcher.Matcher
+	// ctx is the replay's own: cancelled by a cancel or a shutdown, it
+	// stops the reading before the next event.
+	ctx context.Context
 	// from and to, when the replay was asked by time, bound the events'
 	// timestamps too: a partition's timestamps need not grow with its
 	// offsets, so its stretch can hold events from outside the times.
 	from, to *time.Time
 
-	parts                      []schemas.ReplayPartition // Next: the offset after the last event handled
-	scanned, matched, enqueued int64
-	pending                    []kafka.Message // jobs not yet produced
-	sinceCheckpoint            int
-	lastCheckpoint             time.Time
+	mu    sync.Mutex
+	parts []schemas.ReplayPartition // Next: the offset after the last event committed
+	base  counts                    // the counters at the start of this run
+	done  map[int][]doneAt          // per partition, events done and not yet committed
+	upTo  map[int]counts            // per partition, the counts of the events committed in this run
+}
+
+// counts are a replay's counters.
+type counts struct{ scanned, matched, enqueued int64 }
+
+func (c counts) plus(d counts) counts {
+	return counts{c.scanned + d.scanned, c.matched + d.matched, c.enqueued + d.enqueued}
+}
+
+// doneAt is the counts of one event done.
+type doneAt struct {
+	offset int64
+	counts
 }
 
 // run runs a replay from its checkpoint until it is done (nil), stopped by
-// ctx (nil: its progress is written, within DrainTimeout), or an error.
+// ctx (nil: its progress is saved), or an error.
 func (m *Manager) run(ctx context.Context, id string) error {
 	r, ok := m.t.Get(id)
 	if !ok || r.Finished() {
 		return nil
 	}
 	ru := &runner{
-		m: m, id: id, dry: r.DryRun,
+		m: m, id: id, dry: r.DryRun, ctx: ctx,
 		match: matcher.New(newView(m.hooks, r.Tenant, r.WebhookIDs)),
-		parts: slices.Clone(r.Partitions), scanned: r.Scanned, matched: r.Matched, enqueued: r.Enqueued,
-		lastCheckpoint: time.Now(), from: r.From.Time,
+		parts: slices.Clone(r.Partitions), base: counts{r.Scanned, r.Matched, r.Enqueued},
+		from: r.From.Time, done: map[int][]doneAt{}, upTo: map[int]counts{},
 	}
 	if r.To != nil {
 		ru.to = r.To.Time
@@ -66,26 +83,43 @@ func (m *Manager) run(ctx context.Context, id string) error {
 		m.log.Debug("replay: condition failed on an event", "replay_id", id, "webhook_id", webhookID, "err", err)
 	}
 	m.log.Info("replay running", "replay_id", id, "scanned", r.Scanned)
-	err := ru.prepare(ctx)
-	if err == nil {
-		err = ru.readAll(ctx)
-	}
-	switch {
-	case err == nil:
-		if err := ru.write(ctx, func(ctx context.Context) error { return ru.checkpoint(ctx, true) }); err != nil {
-			return err
-		}
-		m.log.Info("replay done", "replay_id", id, "scanned", ru.scanned, "matched", ru.matched, "enqueued", ru.enqueued)
-		return nil
-	case errors.Is(err, errStopped):
-		return nil
-	case ctx.Err() != nil:
-		ru.drain(ctx)
-		return nil
-	default:
-		ru.drain(ctx)
+	if err := ru.prepare(ctx); err != nil {
 		return err
 	}
+	src, err := newStretch(m.b, ru.parts, m.cfg.ReadTimeout, ru)
+	if err != nil {
+		return err
+	}
+	if !ru.complete() {
+		sr, err := stage.New(stage.Config{
+			Name: "replay", MaxBatch: 500, CommitInterval: m.cfg.CheckpointInterval, CommitEvery: m.cfg.CheckpointEvery,
+			DrainTimeout: m.cfg.DrainTimeout,
+		}, ru, m.jobs, m.log.With("replay_id", id), stage.Source{Reader: src, Topic: schemas.TopicEvents})
+		if err != nil {
+			src.Close()
+			return err
+		}
+		err = sr.Run(ctx)
+		switch {
+		case errors.Is(err, errStopped):
+			return nil
+		case err != nil:
+			return err
+		case !ru.complete():
+			return nil // stopped: the runner's last commit saved the progress
+		}
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.WriteTimeout)
+	defer cancel()
+	total, err := ru.finish(wctx)
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.log.Info("replay done", "replay_id", id, "scanned", total.scanned, "matched", total.matched, "enqueued", total.enqueued)
+	return nil
 }
 
 // prepare checks that the partitions still exist and moves checkpoints
@@ -117,92 +151,8 @@ func (ru *runner) prepare(ctx context.Context) error {
 	return nil
 }
 
-func (ru *runner) readAll(ctx context.Context) error {
-	for i := range ru.parts {
-		if err := ru.readPartition(ctx, &ru.parts[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readPartition handles the events of one partition from Next to End,
-// checkpointing on the way.
-func (ru *runner) readPartition(ctx context.Context, p *schemas.ReplayPartition) error {
-	if p.Next >= p.End {
-		return nil
-	}
-	reader, err := ru.m.b.PartitionReader(schemas.TopicEvents, p.Partition, p.Next)
-	if err != nil {
-		return err
-	}
-	defer reader.Close()
-	for p.Next < p.End {
-		fetchCtx, cancel := context.WithTimeout(ctx, ru.m.cfg.ReadTimeout)
-		msg, err := reader.FetchMessage(fetchCtx)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil:
-			return fmt.Errorf("read %s/%d at offset %d (end %d): %w", schemas.TopicEvents, p.Partition, p.Next, p.End, err)
-		case msg.Offset >= p.End:
-			p.Next = p.End
-			return nil
-		}
-		if ru.m.beforeEvent != nil {
-			ru.m.beforeEvent(ctx, ru.id)
-		}
-		if ctx.Err() != nil { // cancelled: stop before this event
-			return ctx.Err()
-		}
-		ru.sinceCheckpoint++
-		if broker.IsControl(msg) {
-			// A transaction marker: not an event. The records of an
-			// aborted transaction never reach here (read_committed).
-		} else if ru.inTime(msg.Time) {
-			ru.handle(msg)
-		}
-		p.Next = msg.Offset + 1
-		if len(ru.pending) >= flushAt {
-			if err := ru.write(ctx, ru.flush); err != nil {
-				return err
-			}
-		}
-		if ru.sinceCheckpoint >= ru.m.cfg.CheckpointEvery || time.Since(ru.lastCheckpoint) >= ru.m.cfg.CheckpointInterval {
-			if err := ru.write(ctx, func(ctx context.Context) error { return ru.checkpoint(ctx, false) }); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func (ru *runner) inTime(at time.Time) bool {
 	return (ru.from == nil || !at.Before(*ru.from)) && (ru.to == nil || at.Before(*ru.to))
-}
-
-// handle matches one event against the replay's webhooks and holds the
-// jobs. An event that does not decode is counted and skipped: the matcher
-// dead-lettered it when it first read it.
-func (ru *runner) handle(msg kafka.Message) {
-	ru.scanned++
-	fallback := uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)).String()
-	ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
-	if err != nil {
-		return
-	}
-	for _, mt := range ru.match.Matches(matcher.Input{Event: ev, Time: msg.Time}) {
-		ru.matched++
-		if mt.Err != nil {
-			ru.m.log.Warn("replay: payload not shaped, no job", "replay_id", ru.id, "event_id", ev.ID, "err", mt.Err)
-			continue
-		}
-		if ru.dry {
-			continue
-		}
-		ru.pending = append(ru.pending, replayJob(mt, ev.ID, msg.Time, ru.id))
-	}
 }
 
 // replayJob is a match's job delivered alone (batching does not apply to
@@ -218,66 +168,148 @@ func replayJob(mt matcher.Match, eventID string, at time.Time, replayID string) 
 	return records.Job(schemas.TopicDeliveries, job)
 }
 
-// write runs a write of jobs or progress under WriteTimeout, not under
-// ctx: a cancel or a shutdown must not cut a write off halfway, when the
-// broker may have taken it without the runner knowing.
-func (ru *runner) write(ctx context.Context, f func(context.Context) error) error {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ru.m.cfg.WriteTimeout)
-	defer cancel()
-	return f(wctx)
-}
-
-// flush produces the jobs held, acknowledged by all replicas.
-func (ru *runner) flush(ctx context.Context) error {
-	if len(ru.pending) == 0 {
-		return nil
+// Handle matches each event of a batch against the replay's webhooks and
+// emits its jobs; an event is done, and counted, once they are written.
+// An event that does not decode is counted and skipped: the matcher
+// dead-lettered it when it first read it. A cancel stops the batch before
+// the next event.
+func (ru *runner) Handle(_ context.Context, batch []*stage.Input, out *stage.Outbox) error {
+	for i, in := range batch {
+		if ru.m.beforeEvent != nil && ru.ctx.Err() == nil {
+			ru.m.beforeEvent(ru.ctx, ru.id)
+		}
+		if ru.ctx.Err() != nil {
+			for _, rest := range batch[i:] {
+				rest.Abandon()
+			}
+			return nil
+		}
+		var c counts
+		var jobs []kafka.Message
+		if ru.inTime(in.Time) {
+			c, jobs = ru.handle(in.Message)
+		}
+		partition, offset := in.Partition, in.Offset
+		out.EmitThen(jobs, func(written bool) {
+			if !written {
+				in.Abandon()
+				return
+			}
+			ru.record(partition, offset, c)
+			in.Done()
+		})
 	}
-	if err := ru.m.jobs.Write(ctx, ru.pending); err != nil {
-		return fmt.Errorf("produce %d jobs: %w", len(ru.pending), err)
-	}
-	ru.enqueued += int64(len(ru.pending))
-	ru.pending = ru.pending[:0]
 	return nil
 }
 
-// checkpoint produces the jobs held, then publishes the progress: a
-// checkpoint never passes an event whose jobs are not on the topic. done
-// ends the replay unless it was cancelled meanwhile.
-func (ru *runner) checkpoint(ctx context.Context, done bool) error {
-	if err := ru.flush(ctx); err != nil {
-		return err
+// handle matches one event: its counts and jobs.
+func (ru *runner) handle(msg kafka.Message) (counts, []kafka.Message) {
+	c := counts{scanned: 1}
+	fallback := uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)).String()
+	ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
+	if err != nil {
+		return c, nil
 	}
+	var jobs []kafka.Message
+	for _, mt := range ru.match.Matches(matcher.Input{Event: ev, Time: msg.Time}) {
+		c.matched++
+		if mt.Err != nil {
+			ru.m.log.Warn("replay: payload not shaped, no job", "replay_id", ru.id, "event_id", ev.ID, "err", mt.Err)
+			continue
+		}
+		if ru.dry {
+			continue
+		}
+		jobs = append(jobs, replayJob(mt, ev.ID, msg.Time, ru.id))
+	}
+	c.enqueued = int64(len(jobs))
+	return c, jobs
+}
+
+// record notes an event done. Events finish in any order (one without
+// jobs at once, one with jobs when they are written); a checkpoint counts
+// those at or before the offset it commits, which are all done.
+func (ru *runner) record(partition int, offset int64, c counts) {
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	ru.done[partition] = append(ru.done[partition], doneAt{offset: offset, counts: c})
+}
+
+// checkpoint is the runner's commit: it publishes, for the partitions of
+// msgs, the offset after each one and the counters of every event up to
+// it. A checkpoint never passes an event whose jobs are not on the topic.
+func (ru *runner) checkpoint(ctx context.Context, msgs []kafka.Message) error {
+	ru.mu.Lock()
+	for _, m := range msgs {
+		// Every event at or before the committed offset is done (the
+		// offset may be a transaction marker's, done without counts).
+		kept := ru.done[m.Partition][:0]
+		for _, d := range ru.done[m.Partition] {
+			if d.offset <= m.Offset {
+				ru.upTo[m.Partition] = ru.upTo[m.Partition].plus(d.counts)
+			} else {
+				kept = append(kept, d)
+			}
+		}
+		ru.done[m.Partition] = kept
+		for j := range ru.parts {
+			if ru.parts[j].Partition == m.Partition {
+				ru.parts[j].Next = max(ru.parts[j].Next, m.Offset+1)
+			}
+		}
+	}
+	total := ru.base
+	for _, c := range ru.upTo {
+		total = total.plus(c)
+	}
+	parts := slices.Clone(ru.parts)
+	ru.mu.Unlock()
+	return ru.publish(ctx, total, parts, false)
+}
+
+// complete reports whether every partition is committed to its end.
+func (ru *runner) complete() bool {
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	for _, p := range ru.parts {
+		if p.Next < p.End {
+			return false
+		}
+	}
+	return true
+}
+
+// finish publishes the replay done: every partition read to its end.
+func (ru *runner) finish(ctx context.Context) (counts, error) {
+	ru.mu.Lock()
+	total := ru.base
+	for _, p := range ru.parts {
+		total = total.plus(ru.upTo[p.Partition])
+		for _, d := range ru.done[p.Partition] {
+			total = total.plus(d.counts)
+		}
+	}
+	parts := slices.Clone(ru.parts)
+	ru.mu.Unlock()
+	for i := range parts {
+		parts[i].Next = max(parts[i].Next, parts[i].End)
+	}
+	return total, ru.publish(ctx, total, parts, true)
+}
+
+// publish writes the progress; done ends the replay unless it was
+// cancelled meanwhile.
+func (ru *runner) publish(ctx context.Context, total counts, parts []schemas.ReplayPartition, done bool) error {
 	_, err := ru.m.update(ctx, ru.id, func(r *schemas.Replay) error {
 		if r.State == schemas.ReplayDone || r.State == schemas.ReplayFailed {
 			return errStopped
 		}
-		r.Scanned, r.Matched, r.Enqueued = ru.scanned, ru.matched, ru.enqueued
-		r.Partitions = slices.Clone(ru.parts)
+		r.Scanned, r.Matched, r.Enqueued = total.scanned, total.matched, total.enqueued
+		r.Partitions = parts
 		if done && r.State == schemas.ReplayRunning {
 			r.State = schemas.ReplayDone
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	ru.sinceCheckpoint, ru.lastCheckpoint = 0, time.Now()
-	return nil
-}
-
-// drain writes the progress of a runner that stops before the end, within
-// DrainTimeout. A cancelled replay's held jobs are dropped, not produced;
-// otherwise they are produced first, so that a resume starts after them.
-// If this fails, a resume reads again from the last checkpoint.
-func (ru *runner) drain(ctx context.Context) {
-	m := ru.m
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.DrainTimeout)
-	defer cancel()
-	r, _ := m.t.Get(ru.id)
-	if r.State == schemas.ReplayCancelled {
-		ru.pending = nil
-	}
-	if err := ru.checkpoint(dctx, false); err != nil && !errors.Is(err, errStopped) {
-		m.log.Warn("replay: progress not saved, a resume reads again from the last checkpoint", "replay_id", ru.id, "err", err)
-	}
+	return err
 }

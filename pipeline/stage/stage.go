@@ -37,6 +37,10 @@ type Config struct {
 	// CommitInterval is how often the finished prefix of each partition is
 	// committed. Default 200 ms.
 	CommitInterval time.Duration
+	// CommitEvery also commits as soon as this many inputs are done since
+	// the last commit, so that a fast stage loses no more than that much
+	// progress to a crash. Default 0: by time only.
+	CommitEvery int
 	// DrainTimeout is the time from the soft stop (the context of Run is
 	// cancelled: no more fetching) to the hard stop (in-flight work is
 	// abandoned, uncommitted, and read again by the next run). Default
@@ -73,6 +77,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("stage %s: max batch %d must be positive", c.Name, c.MaxBatch)
 	case c.MaxInFlight < c.MaxBatch:
 		return fmt.Errorf("stage %s: max in flight %d is under max batch %d", c.Name, c.MaxInFlight, c.MaxBatch)
+	case c.CommitEvery < 0:
+		return fmt.Errorf("stage %s: commit every %d must not be negative", c.Name, c.CommitEvery)
 	case c.MaxUncommitted < 1:
 		return fmt.Errorf("stage %s: max uncommitted %d must be positive", c.Name, c.MaxUncommitted)
 	case c.Linger < 0 || c.CommitInterval < 0 || c.DrainTimeout < 0:
@@ -147,6 +153,10 @@ type Runner struct {
 	inflight atomic.Int64
 	idle     chan struct{} // signalled when inflight drops to zero
 	out      *Outbox
+	// doneSince counts the inputs done since the last commit; commitNow
+	// asks the committer for a commit (CommitEvery).
+	doneSince atomic.Int64
+	commitNow chan struct{}
 
 	errMu  sync.Mutex
 	err    error         // the first failure that stops the stage
@@ -168,7 +178,8 @@ func New(cfg Config, h Handler, w *broker.Writer, log *slog.Logger, sources ...S
 		return nil, fmt.Errorf("stage %s: no source", cfg.Name)
 	}
 	r := &Runner{cfg: cfg, h: h, w: w, log: log.With("stage", cfg.Name),
-		slots: make(chan struct{}, cfg.MaxInFlight), idle: make(chan struct{}, 1), failed: make(chan struct{})}
+		slots: make(chan struct{}, cfg.MaxInFlight), idle: make(chan struct{}, 1), failed: make(chan struct{}),
+		commitNow: make(chan struct{}, 1)}
 	for _, s := range sources {
 		r.sources = append(r.sources, &source{Source: s, offsets: broker.NewOffsets(s.Reader, s.Topic)})
 	}
@@ -197,11 +208,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	outboxDone := make(chan struct{})
 	go func() { r.out.run(work); close(outboxDone) }()
 	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
-	var committers sync.WaitGroup
-	for _, src := range r.sources {
-		committers.Add(1)
-		go func() { defer committers.Done(); src.offsets.CommitEvery(commitCtx, r.cfg.CommitInterval, r.log) }()
-	}
+	committed := make(chan struct{})
+	go func() { r.commitLoop(commitCtx); close(committed) }()
 
 	var loops sync.WaitGroup
 	for i, src := range r.sources {
@@ -218,9 +226,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	close(r.out.quit)
 	<-outboxDone
 	stopCommits()
-	committers.Wait()
+	<-committed
+	// The last commit is bounded, not by the hard stop: what is done is
+	// worth saving, but not worth waiting for a broker that is gone.
+	last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	for _, src := range r.sources {
-		src.offsets.Commit(context.Background(), r.log)
+		src.offsets.Commit(last, r.log)
 		src.Reader.Close()
 	}
 	r.errMu.Lock()
@@ -234,6 +246,25 @@ func (r *Runner) fail(err error) {
 	if r.err == nil {
 		r.err = err
 		close(r.failed)
+	}
+}
+
+// commitLoop commits every source's done prefix every CommitInterval, and
+// when CommitEvery inputs are done, until ctx ends.
+func (r *Runner) commitLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-r.commitNow:
+		}
+		r.doneSince.Store(0)
+		for _, src := range r.sources {
+			src.offsets.Commit(ctx, r.log)
+		}
 	}
 }
 
@@ -428,6 +459,12 @@ type Input struct {
 func (in *Input) Done() {
 	if in.finished.CompareAndSwap(false, true) {
 		in.done()
+		if every := in.r.cfg.CommitEvery; every > 0 && in.r.doneSince.Add(1) >= int64(every) {
+			select {
+			case in.r.commitNow <- struct{}{}:
+			default:
+			}
+		}
 		in.r.free()
 	}
 }
