@@ -8,30 +8,11 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 )
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestServeLeavesNoGoroutines runs every stage of serve in this process,
 // sends an event through it, stops it, and checks that every goroutine it
@@ -45,19 +26,25 @@ func TestServeLeavesNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout syncBuffer
+	var out bytes.Buffer
+	stdout := &lockedWriter{w: &out}
+	printed := func() string {
+		stdout.mu.Lock()
+		defer stdout.mu.Unlock()
+		return out.String()
+	}
 	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, &stdout, io.Discard) }()
+	go func() { done <- runServe(ctx, stdout, io.Discard) }()
 
 	ready := regexp.MustCompile(`hookline ready: (http://\S+)`)
 	var base string
 	for deadline := time.Now().Add(60 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
-		if m := ready.FindStringSubmatch(stdout.String()); m != nil {
+		if m := ready.FindStringSubmatch(printed()); m != nil {
 			base = m[1]
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatalf("serve not ready after 60 s: %q", stdout.String())
+			t.Fatalf("serve not ready after 60 s: %q", printed())
 		}
 	}
 	resp, err := http.Post(base+"/v1/events", "application/json",
