@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +139,68 @@ func TestProjectorStoresAttemptsOnceEach(t *testing.T) {
 				t.Fatalf("delivery after restart = %+v", d)
 			}
 		})
+	}
+}
+
+// TestProjectorGoesOnPastAnUndecodableRecordTooLargeToDeadLetter: a record
+// that does not decode and, with its dead-letter headers, is over the size
+// limit: it is dead-lettered without its value (too_large, counted), and
+// the attempts around it are stored.
+func TestProjectorGoesOnPastAnUndecodableRecordTooLargeToDeadLetter(t *testing.T) {
+	store, err := embedded.Open(filepath.Join(t.TempDir(), "attempts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const limit = 8192
+	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1, MaxMessageBytes: limit}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	before, _ := json.Marshal(attempt(1, 1, schemas.StateSucceeded))
+	after, _ := json.Marshal(attempt(2, 1, schemas.StateSucceeded))
+	junk := make([]byte, limit-100) // fits alone; not with the headers a dead letter adds
+	for i := range junk {
+		junk[i] = 'x'
+	}
+	w := b.Writer(schemas.TopicAttempts, nil)
+	if err := w.Write(ctx, []kafka.Message{{Key: []byte("a"), Value: before}, {Key: []byte("junk"), Value: junk}, {Key: []byte("b"), Value: after}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	stageCtx, stop := context.WithCancel(ctx)
+	exited := make(chan error, 1)
+	go func() { exited <- NewStage(b, store, Config{}, quiet).Run(stageCtx) }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, err1 := store.GetDelivery(ctx, "t1", attempt(1, 1, "").DeliveryID)
+		_, err2 := store.GetDelivery(ctx, "t1", attempt(2, 1, "").DeliveryID)
+		if err1 == nil && err2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("attempts around the junk not stored: %v %v", err1, err2)
+		}
+	}
+	stop()
+	if err := <-exited; err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.PartitionReader(schemas.TopicDead, 0, kafka.FirstOffset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	dead, err := r.FetchMessage(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(dead.Key) != "junk" || len(dead.Value) != 0 || broker.Header(dead, broker.HeaderTopic) != schemas.TopicDead ||
+		!strings.HasPrefix(broker.Header(dead, broker.HeaderReason), broker.ReasonTooLarge) {
+		t.Fatalf("dead letter %q %+v; want the junk's key, too_large, no value", dead.Key, dead.Headers)
 	}
 }
