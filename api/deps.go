@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/hookline/hookline/projections"
 	"github.com/hookline/hookline/schemas"
 )
@@ -77,7 +75,7 @@ func (d *Deps) setDefaults() {
 		d.Now = time.Now
 	}
 	if d.NewID == nil {
-		d.NewID = newUUIDv7
+		d.NewID = schemas.NewID
 	}
 	checks := make(map[string]Check, len(d.Checks))
 	for name, c := range d.Checks {
@@ -103,14 +101,4 @@ func (d *Deps) validate() error {
 		}
 	}
 	return nil
-}
-
-func newUUIDv7() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		// NewV7 fails only when the system's random source does; a v4 id
-		// is still unique, it only loses the time order.
-		return uuid.NewString()
-	}
-	return id.String()
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -243,9 +242,9 @@ func (f *webhookFilter) matches(w schemas.Webhook) bool {
 		return false
 	case f.enabled != nil && w.Enabled != *f.enabled:
 		return false
-	case f.eventType != "" && !matcher.TypeMatches(w.Events, f.eventType):
+	case f.eventType != "" && !schemas.TypeMatches(w.Events, f.eventType):
 		return false
-	case f.resource != "" && !matcher.ResourceMatches(w.Events, f.resource):
+	case f.resource != "" && !schemas.ResourceMatches(w.Events, f.resource):
 		return false
 	}
 	return true

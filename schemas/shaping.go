@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hookline/hookline/pipeline/matcher/condition"
-	"github.com/hookline/hookline/pipeline/matcher/payload"
+	"github.com/hookline/hookline/condition"
+	"github.com/hookline/hookline/payload"
 )
 
 // Batching modes (HALO).

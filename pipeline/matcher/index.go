@@ -5,7 +5,7 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/hookline/hookline/pipeline/matcher/condition"
+	"github.com/hookline/hookline/condition"
 	"github.com/hookline/hookline/schemas"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/hookline/hookline/pipeline/matcher/condition"
-	"github.com/hookline/hookline/pipeline/matcher/payload"
+	"github.com/hookline/hookline/condition"
+	"github.com/hookline/hookline/payload"
 	"github.com/hookline/hookline/schemas"
 )
 

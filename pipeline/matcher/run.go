@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -134,10 +133,6 @@ func (p *pending) release(written bool) {
 	}
 }
 
-// eventNamespace derives ids for events published without one from their
-// position in the topic, so that reading them again gives the same id.
-var eventNamespace = uuid.MustParse("6f1c8a8e-4a55-4c3e-9d0e-2f6a1c7b9e10")
-
 // Handle matches a batch of events and emits their direct jobs, their dead
 // letters and the batches they filled or that came due.
 func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Outbox) error {
@@ -149,7 +144,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 		p := newPending(in)
 		events = append(events, p)
 		s.metrics.events.Inc()
-		fallback := uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)).String()
+		fallback := schemas.PositionEventID(msg.Topic, msg.Partition, msg.Offset)
 		ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
 		if err != nil {
 			s.log.Warn("dead-lettering input event", "partition", msg.Partition, "offset", msg.Offset, "err", err)

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/pipeline/records"
@@ -88,7 +86,7 @@ func (c Config) WithDefaults() Config {
 		c.Now = time.Now
 	}
 	if c.NewID == nil {
-		c.NewID = newUUIDv7
+		c.NewID = schemas.NewID
 	}
 	return c
 }
@@ -498,12 +496,4 @@ func (m *Manager) runOnce(ctx context.Context, id string) {
 	if ferr != nil && !errors.Is(ferr, schemas.ErrReplayFinished) {
 		m.log.Error("recording a failed replay", "replay_id", id, "err", ferr)
 	}
-}
-
-func newUUIDv7() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.NewString()
-	}
-	return id.String()
 }

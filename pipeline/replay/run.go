@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/matcher"
@@ -16,11 +15,6 @@ import (
 	"github.com/hookline/hookline/pipeline/stage"
 	"github.com/hookline/hookline/schemas"
 )
-
-// eventNamespace is the matcher's (pipeline/matcher/run.go): an event
-// published without an id gets, in a replay, the id the matcher derived
-// from its position when it first read it.
-var eventNamespace = uuid.MustParse("6f1c8a8e-4a55-4c3e-9d0e-2f6a1c7b9e10")
 
 // errStopped: the replay was finished by someone else; the runner stops.
 var errStopped = errors.New("replay: no longer running")
@@ -205,7 +199,7 @@ func (ru *runner) Handle(_ context.Context, batch []*stage.Input, out *stage.Out
 // handle matches one event: its counts and jobs.
 func (ru *runner) handle(msg kafka.Message) (counts, []kafka.Message) {
 	c := counts{scanned: 1}
-	fallback := uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)).String()
+	fallback := schemas.PositionEventID(msg.Topic, msg.Partition, msg.Offset)
 	ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
 	if err != nil {
 		return c, nil
