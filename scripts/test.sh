@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make test: vet, then every test with the race detector. ClickHouse
+# make test: gofmt, vet, staticcheck, the layering check, then every test
+# with the race detector. ClickHouse
 # integration tests need a server: scripts/clickhouse.sh starts one (and
 # installs it when missing and we are root). Without one the tests skip with
 # a loud message, except under CI=true, where they fail.
@@ -28,4 +29,6 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# staticcheck, pinned: the version is part of the check.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 go test -race -shuffle=on -timeout 15m -count=1 ./...

@@ -100,19 +100,6 @@ func (g *aggregate) empty() bool {
 	return len(g.states) == 0 && g.classes == [len(classNames)]int64{} && g.latency == [latencyBuckets]int64{}
 }
 
-// merge adds other into g.
-func (g *aggregate) merge(other *aggregate) {
-	for s, n := range other.states {
-		g.states[s] += n
-	}
-	for i, n := range other.classes {
-		g.classes[i] += n
-	}
-	for i, n := range other.latency {
-		g.latency[i] += n
-	}
-}
-
 // percentile is the nearest-rank p-quantile of the latency histogram, or 0
 // when it is empty.
 func (g *aggregate) percentile(p float64) float64 {

@@ -84,12 +84,6 @@ func deliveryOf(attemptKey []byte) []byte {
 	return attemptKey[:len(attemptKey)-4]
 }
 
-// idFrom returns the delivery id of a delivery prefix that follows a
-// webhook prefix.
-func idFrom(delivery, webhookPrefix []byte) string {
-	return string(delivery[len(webhookPrefix) : len(delivery)-1])
-}
-
 // keyable reports whether ids from a query can name stored keys: an id
 // with a NUL would reach across key boundaries.
 func keyable(ids ...string) bool {
