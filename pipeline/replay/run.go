@@ -307,3 +307,36 @@ func (ru *runner) publish(ctx context.Context, total counts, parts []schemas.Rep
 	})
 	return err
 }
+
+// runOnce runs a replay until it finishes, is cancelled, or stops on an
+// error; after Attempts errors in a row the replay fails with the last one.
+func (m *Manager) runOnce(ctx context.Context, id string) {
+	err := m.run(ctx, id)
+	if err == nil || ctx.Err() != nil {
+		m.mu.Lock()
+		delete(m.failures, id)
+		delete(m.retryAt, id)
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Lock()
+	m.failures[id]++
+	n := m.failures[id]
+	m.retryAt[id] = time.Now().Add(m.cfg.RetryDelay << min(n-1, 8))
+	m.mu.Unlock()
+	if n < m.cfg.Attempts {
+		m.log.Warn("replay stopped on an error, will resume", "replay_id", id, "attempt", n, "err", err)
+		return
+	}
+	m.log.Error("replay failed", "replay_id", id, "attempts", n, "err", err)
+	_, ferr := m.update(ctx, id, func(r *schemas.Replay) error {
+		if r.Finished() {
+			return schemas.ErrReplayFinished
+		}
+		r.State, r.Error = schemas.ReplayFailed, err.Error()
+		return nil
+	})
+	if ferr != nil && !errors.Is(ferr, schemas.ErrReplayFinished) {
+		m.log.Error("recording a failed replay", "replay_id", id, "err", ferr)
+	}
+}
