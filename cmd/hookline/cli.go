@@ -164,8 +164,8 @@ func (f *offsetsFlag) Set(s string) error {
 	return nil
 }
 
-// delivery is a delivery of the API's lists and GET /v1/deliveries/{id}.
-type delivery struct {
+// deliveryRow is a delivery of the API's lists and GET /v1/deliveries/{id}.
+type deliveryRow struct {
 	ID             string    `json:"id"`
 	EventType      string    `json:"event_type"`
 	State          string    `json:"state"`
@@ -207,13 +207,13 @@ func listDeliveries(ctx context.Context, c *deliveriesConfig, stdout io.Writer) 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	cl := c.client()
-	var rows []delivery
+	var rows []deliveryRow
 	cursor := ""
 	for len(rows) < c.limit {
 		q := deliveriesQuery(c, min(c.limit-len(rows), 500), cursor)
 		var page struct {
-			Data       []delivery `json:"data"`
-			NextCursor string     `json:"next_cursor"`
+			Data       []deliveryRow `json:"data"`
+			NextCursor string        `json:"next_cursor"`
 		}
 		if err := cl.do(ctx, http.MethodGet, "/v1/webhooks/"+url.PathEscape(c.webhook)+"/deliveries?"+q.Encode(), nil, &page); err != nil {
 			return err
@@ -238,7 +238,7 @@ func deliveriesQuery(c *deliveriesConfig, limit int, cursor string) url.Values {
 }
 
 // printDeliveries writes the aligned table of deliveries.
-func printDeliveries(w io.Writer, rows []delivery) error {
+func printDeliveries(w io.Writer, rows []deliveryRow) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tEVENT TYPE\tSTATE\tATTEMPTS\tLAST STATUS\tREDELIVERY OF/REPLAY")
 	for _, d := range rows {
@@ -295,7 +295,7 @@ func runRedeliver(ctx context.Context, c *redeliverConfig, stdout, stderr io.Wri
 	cl := c.client()
 	var ids []string
 	if single {
-		var d delivery
+		var d deliveryRow
 		if err := cl.do(ctx, http.MethodPost, "/v1/deliveries/"+url.PathEscape(c.delivery)+"/redeliver",
 			map[string]any{"force": c.force}, &d); err != nil {
 			return err
@@ -345,7 +345,7 @@ func waitDeliveries(ctx context.Context, cl *apiClient, ids []string, stdout, st
 		}
 		var still []string
 		for _, id := range pending {
-			var d delivery
+			var d deliveryRow
 			err := cl.do(ctx, http.MethodGet, "/v1/deliveries/"+url.PathEscape(id), nil, &d)
 			var ae *apiError
 			switch {

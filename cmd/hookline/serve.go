@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookline/hookline/delivery"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -332,7 +334,7 @@ func serveDebug(ctx context.Context, g *errgroup.Group, addr string, log *slog.L
 func (c *serveConfig) senderConfig(reg prometheus.Registerer) sender.StageConfig {
 	schedule, _ := sender.ParseSchedule(c.retrySchedule)
 	return sender.StageConfig{
-		HTTP: sender.Config{UserAgentVersion: version, AllowPrivateTargets: c.allowPrivate,
+		HTTP: delivery.Config{UserAgentVersion: version, AllowPrivateTargets: c.allowPrivate,
 			MaxResponseBody: c.maxResponseBody},
 		Schedule: schedule,
 		Breaker: sender.BreakerConfig{

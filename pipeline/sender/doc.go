@@ -1,20 +1,15 @@
-// Package sender is the delivery stage: it turns a delivery job into an HTTP
-// request to the webhook's endpoint and the attempt record that says what
-// happened (SPEC §4).
+// Package sender is the delivery stage: on the stage runner it consumes
+// hookline.deliveries and the retry topics, queues each job for its
+// endpoint, makes one attempt through package delivery when the endpoint's
+// rate limit and circuit breaker allow, and emits what follows: the attempt
+// record, and a retry job on the tier the retry policy picks or a dead
+// letter.
 //
-// It owns the outbound HTTP client and its connection pools, the request
-// format (body encoding, headers, signatures through package signing), the
-// attempt record with its secrets masked, and the one function that decides
-// what a response means (Classify).
+// It owns the per-endpoint queues and lanes (a resource's jobs in order),
+// the retry schedule and policy, the breakers, and the webhook disabling
+// that a 410 Gone asks for.
 //
-// Deliverer makes one attempt and reports it; the consumer loop around it
-// decides what to publish and when to commit. Retries, the per-endpoint
-// circuit breaker and the private-address guard build on Deliverer and
-// Classify rather than beside them.
-//
-// It must never follow a redirect (a 3xx is the endpoint's answer, recorded
-// with its Location), never log or record a secret, a signature or a
-// credential header in clear, never hold more of a response body than its
-// cap, never let one endpoint's slowness hold up another's request, and
-// never panic, whatever the job or the endpoint sends back.
+// It must never let one endpoint's slowness hold up another's request,
+// never commit a job whose outcome is not on a topic, and never make an
+// HTTP request itself: package delivery does.
 package sender

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"github.com/hookline/hookline/delivery"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -48,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) observe(r Result) {
+func (m *metrics) observe(r delivery.Result) {
 	if r.Attempt.StatusCode != 0 || r.Attempt.DurationMS > 0 {
 		m.duration.Observe(float64(r.Attempt.DurationMS) / 1000)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hookline/hookline/delivery"
+
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/records"
@@ -41,14 +43,14 @@ func (s *Stage) process(e *endpoint, w work) {
 		s.abandon(w)
 		return
 	}
-	healthy(r.Outcome.Class != Retryable || r.Attempt.StatusCode == http.StatusTooManyRequests)
+	healthy(r.Outcome.Class != delivery.Retryable || r.Attempt.StatusCode == http.StatusTooManyRequests)
 	s.metrics.observe(r)
 	s.finish(w, s.outcome(w.ctx, wh, w.job, r))
 }
 
 // outcome decides what follows an attempt and returns the messages that
 // record it.
-func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job, r Result) []kafka.Message {
+func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job, r delivery.Result) []kafka.Message {
 	att := r.Attempt
 	if job.Attempts > 0 {
 		// The first attempt's record holds the body; the history shows it
@@ -58,9 +60,9 @@ func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job
 	}
 	var follow []kafka.Message
 	switch {
-	case r.Outcome.Class == Succeeded:
+	case r.Outcome.Class == delivery.Succeeded:
 		att.State = schemas.StateSucceeded
-	case r.Outcome.Class == Retryable && job.Attempts < wh.Retries:
+	case r.Outcome.Class == delivery.Retryable && job.Attempts < wh.Retries:
 		att.State = schemas.StateRetrying
 		wait, tier := s.policy.Delay(job.Attempts+1, RetryAfter(att.ResponseHeaders["Retry-After"], s.now()))
 		next := job

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookline/hookline/delivery"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookline/hookline/pipeline/broker"
@@ -24,7 +26,7 @@ const Group = "hookline-sender"
 // StageConfig configures the sender stage.
 type StageConfig struct {
 	// HTTP configures requests.
-	HTTP Config
+	HTTP delivery.Config
 	// Schedule is the retry schedule. Default DefaultSchedule.
 	Schedule Schedule
 	// Breaker tunes the per-endpoint circuit breakers.
@@ -115,7 +117,7 @@ type Webhooks interface {
 type Stage struct {
 	cfg      StageConfig
 	b        *broker.Broker
-	d        *Deliverer
+	d        *delivery.Deliverer
 	policy   Policy
 	breakers *Breakers
 	webhooks Webhooks
@@ -152,7 +154,7 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 	for _, d := range cfg.Schedule {
 		s.scheduleSpan += d
 	}
-	d, err := NewDeliverer(cfg.HTTP, nil, time.Now, log.With("stage", "sender"))
+	d, err := delivery.NewDeliverer(cfg.HTTP, nil, time.Now, log.With("stage", "sender"))
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/delivery"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
@@ -69,7 +71,7 @@ type stageEnv struct {
 
 func testStageConfig() sender.StageConfig {
 	return sender.StageConfig{
-		HTTP:           sender.Config{AllowPrivateTargets: true},
+		HTTP:           delivery.Config{AllowPrivateTargets: true},
 		Schedule:       sender.MustSchedule("1s,2s"),
 		Breaker:        sender.BreakerConfig{Failures: 1000, Cooldown: time.Second},
 		CommitInterval: 20 * time.Millisecond,

@@ -1,4 +1,4 @@
-package sender_test
+package delivery_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hookline/hookline/pipeline/sender"
+	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -22,7 +22,7 @@ func BenchmarkDeliver(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	d, err := sender.NewDeliverer(sender.Config{AllowPrivateTargets: true}, nil, nil, nil)
+	d, err := delivery.NewDeliverer(delivery.Config{AllowPrivateTargets: true}, nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

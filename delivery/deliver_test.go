@@ -1,4 +1,4 @@
-package sender_test
+package delivery_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/pipeline/sender"
+	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/schemas"
 	"github.com/hookline/hookline/signing"
 )
@@ -100,11 +100,11 @@ func (rc *receiver) last(t *testing.T) received {
 
 // newDeliverer builds a Deliverer for the httptest endpoints of these
 // tests, which listen on 127.0.0.1: it allows private targets. Tests of the
-// private-address guard build theirs with sender.NewDeliverer.
-func newDeliverer(t testing.TB, cfg sender.Config, now func() time.Time) *sender.Deliverer {
+// private-address guard build theirs with delivery.NewDeliverer.
+func newDeliverer(t testing.TB, cfg delivery.Config, now func() time.Time) *delivery.Deliverer {
 	t.Helper()
 	cfg.AllowPrivateTargets = true
-	d, err := sender.NewDeliverer(cfg, nil, now, nil)
+	d, err := delivery.NewDeliverer(cfg, nil, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestDeliverSendsSignedRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &stepClock{t: testStart, step: 25 * time.Millisecond}
 			rc := newReceiver(t, tt.secret, func() time.Time { return testStart }, nil)
-			d := newDeliverer(t, sender.Config{UserAgentVersion: "1.2.3"}, clock.Now)
+			d := newDeliverer(t, delivery.Config{UserAgentVersion: "1.2.3"}, clock.Now)
 			wh, job := testWebhook(rc.srv.URL+"/hooks?x=1"), testJob()
 			wh.Secret = tt.secret
 
@@ -203,7 +203,7 @@ func TestDeliverFormEncoding(t *testing.T) {
 	// Real clock on both sides: the receiver checks the timestamp as a
 	// customer's would.
 	rc := newReceiver(t, testSecret, time.Now, nil)
-	d := newDeliverer(t, sender.Config{}, nil)
+	d := newDeliverer(t, delivery.Config{}, nil)
 	wh, job := testWebhook(rc.srv.URL), testJob()
 	wh.ContentType = schemas.ContentTypeForm
 
@@ -226,14 +226,14 @@ func TestDeliverFormEncoding(t *testing.T) {
 	if att.RequestBody != string(got.body) || att.State != schemas.StateSucceeded {
 		t.Errorf("attempt body %q state %q, want what was sent and succeeded", att.RequestBody, att.State)
 	}
-	if ua := got.header.Get("User-Agent"); ua != "hookline/"+sender.DefaultUserAgentVersion {
+	if ua := got.header.Get("User-Agent"); ua != "hookline/"+delivery.DefaultUserAgentVersion {
 		t.Errorf("User-Agent = %q", ua)
 	}
 }
 
 func TestDeliverWithoutSecretSendsNoSignature(t *testing.T) {
 	rc := newReceiver(t, "", nil, nil)
-	d := newDeliverer(t, sender.Config{}, nil)
+	d := newDeliverer(t, delivery.Config{}, nil)
 	wh := testWebhook(rc.srv.URL)
 	wh.Secret = ""
 
@@ -256,7 +256,7 @@ func TestDeliverCustomHeadersAndMasking(t *testing.T) {
 		w.Header().Set("X-Request-Id", "req-7")
 		w.WriteHeader(http.StatusOK)
 	})
-	d := newDeliverer(t, sender.Config{}, (&stepClock{t: testStart}).Now)
+	d := newDeliverer(t, delivery.Config{}, (&stepClock{t: testStart}).Now)
 	wh := testWebhook(rc.srv.URL)
 	wh.Headers = map[string]string{
 		"Authorization":   "Bearer t0ps3cret",
@@ -288,14 +288,14 @@ func TestDeliverCustomHeadersAndMasking(t *testing.T) {
 	}
 
 	for _, name := range []string{"Authorization", "X-Api-Key", "X-Auth-Token", "X-Client-Secret", "Cookie", "Webhook-Signature", "X-Hookline-Signature-256"} {
-		if v := att.RequestHeaders[name]; v != sender.Masked {
-			t.Errorf("recorded %s = %q, want %q", name, v, sender.Masked)
+		if v := att.RequestHeaders[name]; v != delivery.Masked {
+			t.Errorf("recorded %s = %q, want %q", name, v, delivery.Masked)
 		}
 	}
 	if v := att.RequestHeaders["X-Tenant"]; v != "acme-visible" {
 		t.Errorf("recorded X-Tenant = %q, want it in clear", v)
 	}
-	if v := att.ResponseHeaders["Set-Cookie"]; v != sender.Masked {
+	if v := att.ResponseHeaders["Set-Cookie"]; v != delivery.Masked {
 		t.Errorf("recorded response Set-Cookie = %q, want masked", v)
 	}
 	if v := att.ResponseHeaders["X-Request-Id"]; v != "req-7" {
@@ -326,7 +326,7 @@ func TestDeliverTimeout(t *testing.T) {
 		}
 	})
 	defer close(release) // before rc.srv.Close, which waits for the handler
-	d := newDeliverer(t, sender.Config{}, nil)
+	d := newDeliverer(t, delivery.Config{}, nil)
 	wh := testWebhook(rc.srv.URL)
 	wh.TimeoutMS = 50
 
@@ -338,7 +338,7 @@ func TestDeliverTimeout(t *testing.T) {
 	if att.StatusCode != 0 || att.State != schemas.StateFailed || !strings.Contains(att.Error, "timeout") {
 		t.Errorf("attempt status %d state %q error %q, want 0, failed, a timeout", att.StatusCode, att.State, att.Error)
 	}
-	if !errors.Is(res.Err, context.DeadlineExceeded) || res.Outcome.Class != sender.Retryable {
+	if !errors.Is(res.Err, context.DeadlineExceeded) || res.Outcome.Class != delivery.Retryable {
 		t.Errorf("err %v outcome %v, want deadline exceeded and retryable", res.Err, res.Outcome)
 	}
 	if elapsed > 3*time.Second || att.DurationMS < 50 {
@@ -353,7 +353,7 @@ func TestDeliverConnectionRefused(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	d := newDeliverer(t, sender.Config{}, nil)
+	d := newDeliverer(t, delivery.Config{}, nil)
 
 	res := d.Send(context.Background(), testWebhook("http://"+addr+"/hook"), testJob())
 
@@ -363,7 +363,7 @@ func TestDeliverConnectionRefused(t *testing.T) {
 	if strings.Contains(res.Attempt.Error, "Post ") {
 		t.Errorf("error %q repeats the request line", res.Attempt.Error)
 	}
-	if res.Outcome.Class != sender.Retryable || res.Err == nil {
+	if res.Outcome.Class != delivery.Retryable || res.Err == nil {
 		t.Errorf("outcome %v err %v, want retryable with an error", res.Outcome, res.Err)
 	}
 }
@@ -379,7 +379,7 @@ func TestDeliverDoesNotFollowRedirects(t *testing.T) {
 			})
 			srv := httptest.NewServer(mux)
 			defer srv.Close()
-			d := newDeliverer(t, sender.Config{}, nil)
+			d := newDeliverer(t, delivery.Config{}, nil)
 
 			res := d.Send(context.Background(), testWebhook(srv.URL+"/hook"), testJob())
 
@@ -387,7 +387,7 @@ func TestDeliverDoesNotFollowRedirects(t *testing.T) {
 				t.Fatalf("redirect followed %d times", n)
 			}
 			att := res.Attempt
-			if att.StatusCode != status || att.State != schemas.StateFailed || res.Outcome.Class != sender.Permanent {
+			if att.StatusCode != status || att.State != schemas.StateFailed || res.Outcome.Class != delivery.Permanent {
 				t.Errorf("status %d state %q outcome %v, want %d, failed, permanent", att.StatusCode, att.State, res.Outcome, status)
 			}
 			if loc := att.ResponseHeaders["Location"]; loc != "/moved" {
@@ -406,7 +406,7 @@ func TestDeliverGivenClientStillRefusesRedirects(t *testing.T) {
 	defer srv.Close()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
 
-	d, err := sender.NewDeliverer(sender.Config{}, client, nil, nil)
+	d, err := delivery.NewDeliverer(delivery.Config{}, client, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +429,7 @@ func TestDeliverGivenClientCookieJarIsNotUsed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := sender.NewDeliverer(sender.Config{}, &http.Client{Jar: jar}, nil, nil)
+	d, err := delivery.NewDeliverer(delivery.Config{}, &http.Client{Jar: jar}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,14 +446,14 @@ func TestDeliverGivenClientCookieJarIsNotUsed(t *testing.T) {
 func TestDeliverCapsResponseBody(t *testing.T) {
 	tests := []struct {
 		name     string
-		cfg      sender.Config
+		cfg      delivery.Config
 		bodySize int
 		wantSize int
 	}{
 		{name: "default cap is 64 KiB", bodySize: 100 << 10, wantSize: 64 << 10},
-		{name: "configured cap", cfg: sender.Config{MaxResponseBody: 100}, bodySize: 10_000, wantSize: 100},
+		{name: "configured cap", cfg: delivery.Config{MaxResponseBody: 100}, bodySize: 10_000, wantSize: 100},
 		{name: "short body kept whole", bodySize: 10, wantSize: 10},
-		{name: "body beyond the drain limit", cfg: sender.Config{MaxResponseBody: 10, MaxDrain: 10}, bodySize: 1 << 20, wantSize: 10},
+		{name: "body beyond the drain limit", cfg: delivery.Config{MaxResponseBody: 10, MaxDrain: 10}, bodySize: 1 << 20, wantSize: 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -470,7 +470,7 @@ func TestDeliverCapsResponseBody(t *testing.T) {
 			if len(att.ResponseBody) != tt.wantSize || att.ResponseBody != body[:tt.wantSize] {
 				t.Errorf("recorded %d bytes, want the first %d", len(att.ResponseBody), tt.wantSize)
 			}
-			if att.StatusCode != 500 || att.Error != "" || res.Outcome.Class != sender.Retryable {
+			if att.StatusCode != 500 || att.Error != "" || res.Outcome.Class != delivery.Retryable {
 				t.Errorf("status %d error %q outcome %v, want 500, no error, retryable", att.StatusCode, att.Error, res.Outcome)
 			}
 		})
@@ -489,7 +489,7 @@ func TestDeliverReusesConnections(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	d := newDeliverer(t, sender.Config{MaxResponseBody: 100}, nil)
+	d := newDeliverer(t, delivery.Config{MaxResponseBody: 100}, nil)
 
 	for range 5 {
 		if att := d.Deliver(context.Background(), testWebhook(srv.URL), testJob()); att.State != schemas.StateSucceeded {
@@ -505,20 +505,20 @@ func TestDeliverOutcomeByStatus(t *testing.T) {
 	tests := []struct {
 		status    int
 		wantState string
-		wantClass sender.Class
+		wantClass delivery.Class
 		disable   bool
 	}{
-		{200, schemas.StateSucceeded, sender.Succeeded, false},
-		{202, schemas.StateSucceeded, sender.Succeeded, false},
-		{400, schemas.StateFailed, sender.Permanent, false},
-		{410, schemas.StateFailed, sender.Permanent, true},
-		{429, schemas.StateFailed, sender.Retryable, false},
-		{503, schemas.StateFailed, sender.Retryable, false},
+		{200, schemas.StateSucceeded, delivery.Succeeded, false},
+		{202, schemas.StateSucceeded, delivery.Succeeded, false},
+		{400, schemas.StateFailed, delivery.Permanent, false},
+		{410, schemas.StateFailed, delivery.Permanent, true},
+		{429, schemas.StateFailed, delivery.Retryable, false},
+		{503, schemas.StateFailed, delivery.Retryable, false},
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
 			rc := newReceiver(t, "", nil, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tt.status) })
-			d := newDeliverer(t, sender.Config{}, nil)
+			d := newDeliverer(t, delivery.Config{}, nil)
 
 			res := d.Send(context.Background(), testWebhook(rc.srv.URL), testJob())
 
@@ -553,7 +553,7 @@ func TestDeliverInvalidInputsNeverPanic(t *testing.T) {
 		}},
 		{name: "whsec secret that is not base64", wh: func() schemas.Webhook { w := valid; w.Secret = "whsec_n0t-base64!"; return w }},
 	}
-	d := newDeliverer(t, sender.Config{}, nil)
+	d := newDeliverer(t, delivery.Config{}, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wh, job := tt.wh(), tt.job
@@ -562,7 +562,7 @@ func TestDeliverInvalidInputsNeverPanic(t *testing.T) {
 			}
 			res := d.Send(context.Background(), wh, job)
 
-			if !errors.Is(res.Err, sender.ErrInvalidRequest) || res.Outcome.Class != sender.Permanent {
+			if !errors.Is(res.Err, delivery.ErrInvalidRequest) || res.Outcome.Class != delivery.Permanent {
 				t.Errorf("err %v outcome %v, want ErrInvalidRequest and permanent", res.Err, res.Outcome)
 			}
 			att := res.Attempt
@@ -581,7 +581,7 @@ func TestDeliverInvalidInputsNeverPanic(t *testing.T) {
 
 func TestDeliverOddJobsStillDeliver(t *testing.T) {
 	rc := newReceiver(t, testSecret, time.Now, nil)
-	d := newDeliverer(t, sender.Config{}, nil)
+	d := newDeliverer(t, delivery.Config{}, nil)
 	wh := testWebhook(rc.srv.URL)
 	wh.TimeoutMS = math.MaxInt // capped, not overflowed into a negative timeout
 	wh.ContentType = ""        // taken as JSON
@@ -599,7 +599,7 @@ func TestDeliverOddJobsStillDeliver(t *testing.T) {
 
 func TestDeliverCancelledContext(t *testing.T) {
 	rc := newReceiver(t, "", nil, nil)
-	d := newDeliverer(t, sender.Config{}, nil)
+	d := newDeliverer(t, delivery.Config{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 
@@ -612,7 +612,7 @@ func TestDeliverCancelledContext(t *testing.T) {
 
 func TestDeliverConcurrently(t *testing.T) {
 	rc := newReceiver(t, testSecret, time.Now, nil)
-	d := newDeliverer(t, sender.Config{}, nil)
+	d := newDeliverer(t, delivery.Config{}, nil)
 	var wg sync.WaitGroup
 	failures := make(chan string, 32)
 	for i := range 32 {
@@ -644,15 +644,15 @@ func TestDeliverConcurrently(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     sender.Config
+		cfg     delivery.Config
 		wantErr bool
 	}{
-		{name: "zero config takes defaults", cfg: sender.Config{}},
-		{name: "explicit values", cfg: sender.Config{UserAgentVersion: "1.4.0-rc.1", MaxResponseBody: 1, DefaultTimeout: time.Second, MaxTimeout: time.Minute}},
-		{name: "negative body cap", cfg: sender.Config{MaxResponseBody: -1}, wantErr: true},
-		{name: "negative dial timeout", cfg: sender.Config{DialTimeout: -time.Second}, wantErr: true},
-		{name: "default timeout above the cap", cfg: sender.Config{DefaultTimeout: time.Hour}, wantErr: true},
-		{name: "version with a space", cfg: sender.Config{UserAgentVersion: "1.0 beta"}, wantErr: true},
+		{name: "zero config takes defaults", cfg: delivery.Config{}},
+		{name: "explicit values", cfg: delivery.Config{UserAgentVersion: "1.4.0-rc.1", MaxResponseBody: 1, DefaultTimeout: time.Second, MaxTimeout: time.Minute}},
+		{name: "negative body cap", cfg: delivery.Config{MaxResponseBody: -1}, wantErr: true},
+		{name: "negative dial timeout", cfg: delivery.Config{DialTimeout: -time.Second}, wantErr: true},
+		{name: "default timeout above the cap", cfg: delivery.Config{DefaultTimeout: time.Hour}, wantErr: true},
+		{name: "version with a space", cfg: delivery.Config{UserAgentVersion: "1.0 beta"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -660,7 +660,7 @@ func TestConfigValidate(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Validate() = %v, want error %v", err, tt.wantErr)
 			}
-			if _, nerr := sender.NewDeliverer(tt.cfg, nil, nil, nil); (nerr != nil) != tt.wantErr {
+			if _, nerr := delivery.NewDeliverer(tt.cfg, nil, nil, nil); (nerr != nil) != tt.wantErr {
 				t.Fatalf("NewDeliverer error = %v, want error %v", nerr, tt.wantErr)
 			}
 		})

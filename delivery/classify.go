@@ -1,4 +1,4 @@
-package sender
+package delivery
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 // ErrInvalidRequest marks an attempt that could not be sent because the
 // webhook or job cannot make a valid request (a URL that is not http or
 // https, a malformed header, an unusable secret). Retrying cannot help.
-var ErrInvalidRequest = errors.New("sender: invalid request")
+var ErrInvalidRequest = errors.New("delivery: invalid request")
 
 // Class is what an attempt's result means for its delivery.
 type Class int

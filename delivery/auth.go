@@ -1,4 +1,4 @@
-package sender
+package delivery
 
 import (
 	"container/list"
@@ -23,7 +23,7 @@ import (
 // because the token endpoint refused the client credentials (400 or 401).
 // Retrying with the same credentials cannot help; any other failure to get
 // a token is retried, since token endpoints have outages of their own.
-var ErrTokenRejected = errors.New("sender: token endpoint rejected the client credentials")
+var ErrTokenRejected = errors.New("delivery: token endpoint rejected the client credentials")
 
 // maxTokenEntries bounds the OAuth2 token cache. It holds one entry per
 // webhook, so the bound only matters with more OAuth2 webhooks than that;

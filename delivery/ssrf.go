@@ -1,4 +1,4 @@
-package sender
+package delivery
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 // otherwise internal address (SPEC §4). Retrying cannot help: the address
 // is checked again at every connect, so only a change of the webhook's URL
 // or of its DNS can.
-var ErrForbiddenTarget = errors.New("sender: forbidden target address")
+var ErrForbiddenTarget = errors.New("delivery: forbidden target address")
 
 // forbiddenError says which address was refused and why. Its text goes into
 // the attempt record as it is, so it also tells the operator the way out.
