@@ -26,7 +26,6 @@ import (
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/pipeline/projector"
-	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/pipeline/replay"
 	"github.com/hookline/hookline/pipeline/sender"
 	"github.com/hookline/hookline/pipeline/subscriptions"
@@ -393,21 +392,18 @@ func openStore(ctx context.Context, c *serveConfig) (attemptStore, error) {
 
 func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker.Broker, deps api.Deps,
 	tokens map[string]string, log *slog.Logger, stdout io.Writer) error {
-	events := newEventPublisher(b)
-	jobs := &jobPublisher{w: b.Writer(schemas.TopicDeliveries, records.Oversize)}
-	deps.Events = events
-	deps.Jobs = jobs
+	producer := api.NewProducer(b)
+	deps.Events = producer
+	deps.Jobs = producer
 	server, err := api.New(api.Config{Tokens: tokens, Version: version, MaxEventBytes: b.MaxMessageBytes()}, deps, log)
 	if err != nil {
-		events.Close()
-		jobs.w.Close()
+		producer.Close()
 		return err
 	}
 	handler := server.Handler()
 	ln, err := net.Listen("tcp", c.httpAddr)
 	if err != nil {
-		events.Close()
-		jobs.w.Close()
+		producer.Close()
 		return fmt.Errorf("--http-addr: %w", err)
 	}
 	srv := &http.Server{
@@ -428,8 +424,7 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.drainTimeout)
 		defer cancel()
 		err := srv.Shutdown(shutdownCtx)
-		events.Close()
-		jobs.w.Close()
+		producer.Close()
 		return err
 	})
 	fmt.Fprintf(stdout, "hookline ready: http://%s stages=%s\n", ln.Addr(), c.stages)

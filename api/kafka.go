@@ -1,0 +1,52 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/records"
+	"github.com/hookline/hookline/schemas"
+)
+
+// Producer is the API's writer to Kafka: Events and Jobs on the broker.
+// Events go to hookline.events keyed by resource id, so that one
+// resource's events stay in order (the API refused those over the size
+// limit before); redeliveries go to hookline.deliveries keyed by webhook
+// id like the matcher's jobs, cut into batches under the size limit.
+type Producer struct {
+	events, jobs *broker.Writer
+}
+
+// NewProducer returns the API's writer to b.
+func NewProducer(b *broker.Broker) *Producer {
+	return &Producer{events: b.Writer(schemas.TopicEvents, nil), jobs: b.Writer(schemas.TopicDeliveries, records.Oversize)}
+}
+
+// PublishEvents writes events, acknowledged by all replicas.
+func (p *Producer) PublishEvents(ctx context.Context, evs []schemas.Event) error {
+	msgs := make([]kafka.Message, len(evs))
+	for i, ev := range evs {
+		value, err := records.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", ev.ID, err)
+		}
+		msgs[i] = kafka.Message{Key: []byte(ev.ResourceID), Value: value}
+	}
+	return p.events.Write(ctx, msgs)
+}
+
+// PublishJobs writes delivery jobs, acknowledged by all replicas.
+func (p *Producer) PublishJobs(ctx context.Context, jobs []schemas.Job) error {
+	msgs := make([]kafka.Message, len(jobs))
+	for i, job := range jobs {
+		msgs[i] = records.Job(schemas.TopicDeliveries, job)
+	}
+	return p.jobs.Write(ctx, msgs)
+}
+
+// Close flushes and closes the writers.
+func (p *Producer) Close() error { return errors.Join(p.events.Close(), p.jobs.Close()) }
