@@ -1,20 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookline/hookline/client"
+	"github.com/hookline/hookline/projections"
+	"github.com/hookline/hookline/schemas"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -35,79 +35,7 @@ func addAPIFlags(fs *flag.FlagSet, timeout time.Duration) *apiFlags {
 	return a
 }
 
-// apiClient calls the Hookline HTTP API.
-type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-func (a *apiFlags) client() *apiClient {
-	return &apiClient{base: strings.TrimRight(a.api, "/"), token: a.token, http: &http.Client{Timeout: 30 * time.Second}}
-}
-
-// apiError is an error answer of the API: its message and field.
-type apiError struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field"`
-}
-
-func (e *apiError) Error() string {
-	s := fmt.Sprintf("API answered %d %s: %s", e.Status, e.Code, e.Message)
-	if e.Field != "" {
-		s += " (field " + e.Field + ")"
-	}
-	return s
-}
-
-// do sends body as JSON (when not nil) and decodes a 2xx answer into out;
-// other answers are an *apiError.
-func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return fmt.Errorf("--api: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var eb struct {
-			Error *apiError `json:"error"`
-		}
-		if json.Unmarshal(data, &eb) != nil || eb.Error == nil {
-			eb.Error = &apiError{Code: "http", Message: strings.TrimSpace(string(data))}
-		}
-		eb.Error.Status = resp.StatusCode
-		return eb.Error
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(data, out)
-}
+func (a *apiFlags) client() *client.Client { return client.New(a.api, a.token, nil) }
 
 // usageError is a bad combination of flags: the command exits 2.
 type usageError struct{ msg string }
@@ -164,18 +92,6 @@ func (f *offsetsFlag) Set(s string) error {
 	return nil
 }
 
-// deliveryRow is a delivery of the API's lists and GET /v1/deliveries/{id}.
-type deliveryRow struct {
-	ID             string    `json:"id"`
-	EventType      string    `json:"event_type"`
-	State          string    `json:"state"`
-	AttemptCount   int       `json:"attempt_count"`
-	LastStatusCode int       `json:"last_status_code"`
-	CreatedAt      time.Time `json:"created_at"`
-	RedeliveryOf   string    `json:"redelivery_of"`
-	ReplayID       string    `json:"replay_id"`
-}
-
 type deliveriesConfig struct {
 	*apiFlags
 	webhook, state, eventType, status string
@@ -207,15 +123,12 @@ func listDeliveries(ctx context.Context, c *deliveriesConfig, stdout io.Writer) 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	cl := c.client()
-	var rows []deliveryRow
+	var rows []projections.Delivery
 	cursor := ""
 	for len(rows) < c.limit {
-		q := deliveriesQuery(c, min(c.limit-len(rows), 500), cursor)
-		var page struct {
-			Data       []deliveryRow `json:"data"`
-			NextCursor string        `json:"next_cursor"`
-		}
-		if err := cl.do(ctx, http.MethodGet, "/v1/webhooks/"+url.PathEscape(c.webhook)+"/deliveries?"+q.Encode(), nil, &page); err != nil {
+		page, err := cl.Deliveries(ctx, c.webhook, client.DeliveryQuery{State: c.state, EventType: c.eventType, Status: c.status,
+			Since: c.since.t, Until: c.until.t, Limit: min(c.limit-len(rows), 500), Cursor: cursor})
+		if err != nil {
 			return err
 		}
 		rows = append(rows, page.Data...)
@@ -226,19 +139,8 @@ func listDeliveries(ctx context.Context, c *deliveriesConfig, stdout io.Writer) 
 	return printDeliveries(stdout, rows[:min(len(rows), c.limit)])
 }
 
-func deliveriesQuery(c *deliveriesConfig, limit int, cursor string) url.Values {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	for k, v := range map[string]string{"state": c.state, "event_type": c.eventType, "status": c.status,
-		"since": c.since.String(), "until": c.until.String(), "cursor": cursor} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	return q
-}
-
 // printDeliveries writes the aligned table of deliveries.
-func printDeliveries(w io.Writer, rows []deliveryRow) error {
+func printDeliveries(w io.Writer, rows []projections.Delivery) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tEVENT TYPE\tSTATE\tATTEMPTS\tLAST STATUS\tREDELIVERY OF/REPLAY")
 	for _, d := range rows {
@@ -295,26 +197,15 @@ func runRedeliver(ctx context.Context, c *redeliverConfig, stdout, stderr io.Wri
 	cl := c.client()
 	var ids []string
 	if single {
-		var d deliveryRow
-		if err := cl.do(ctx, http.MethodPost, "/v1/deliveries/"+url.PathEscape(c.delivery)+"/redeliver",
-			map[string]any{"force": c.force}, &d); err != nil {
+		d, err := cl.Redeliver(ctx, c.delivery, c.force)
+		if err != nil {
 			return err
 		}
 		ids = []string{d.ID}
 		fmt.Fprintln(stdout, d.ID)
 	} else {
-		body := map[string]any{}
-		if !c.since.t.IsZero() {
-			body["since"] = c.since.t
-		}
-		if !c.until.t.IsZero() {
-			body["until"] = c.until.t
-		}
-		var out struct {
-			Count       int      `json:"count"`
-			DeliveryIDs []string `json:"delivery_ids"`
-		}
-		if err := cl.do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(c.webhook)+"/redeliver-failed", body, &out); err != nil {
+		out, err := cl.RedeliverFailed(ctx, c.webhook, c.since.t, c.until.t)
+		if err != nil {
 			return err
 		}
 		ids = out.DeliveryIDs
@@ -328,7 +219,7 @@ func runRedeliver(ctx context.Context, c *redeliverConfig, stdout, stderr io.Wri
 
 // waitDeliveries polls each delivery until it succeeded or failed, with a
 // progress bar of the finished ones on stderr.
-func waitDeliveries(ctx context.Context, cl *apiClient, ids []string, stdout, stderr io.Writer) error {
+func waitDeliveries(ctx context.Context, cl *client.Client, ids []string, stdout, stderr io.Writer) error {
 	bar := progressbar.NewOptions(len(ids), progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("redeliveries"), progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(), progressbar.OptionSetItsString("deliveries"),
@@ -345,9 +236,8 @@ func waitDeliveries(ctx context.Context, cl *apiClient, ids []string, stdout, st
 		}
 		var still []string
 		for _, id := range pending {
-			var d deliveryRow
-			err := cl.do(ctx, http.MethodGet, "/v1/deliveries/"+url.PathEscape(id), nil, &d)
-			var ae *apiError
+			d, err := cl.Delivery(ctx, id)
+			var ae *client.Error
 			switch {
 			case errors.As(err, &ae) && ae.Status == http.StatusNotFound: // not recorded yet
 				still = append(still, id)
@@ -395,23 +285,8 @@ func replayFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.W
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return runReplay(ctx, c, stdout, stderr) }
 }
 
-// replayView is the Replay shape of the API.
-type replayView struct {
-	ID         string `json:"id"`
-	State      string `json:"state"`
-	Error      string `json:"error"`
-	Scanned    int64  `json:"scanned"`
-	Matched    int64  `json:"matched"`
-	Enqueued   int64  `json:"enqueued"`
-	DryRun     bool   `json:"dry_run"`
-	Partitions []struct {
-		Start int64 `json:"start"`
-		End   int64 `json:"end"`
-	} `json:"partitions"`
-}
-
 // replayRequest builds the body of POST /v1/replays from the flags.
-func replayRequest(c *replayConfig) (map[string]any, error) {
+func replayRequest(c *replayConfig) (schemas.ReplayRequest, error) {
 	var ids []string
 	for _, id := range strings.Split(c.webhooks, ",") {
 		if id = strings.TrimSpace(id); id != "" {
@@ -419,31 +294,27 @@ func replayRequest(c *replayConfig) (map[string]any, error) {
 		}
 	}
 	if len(ids) == 0 {
-		return nil, usagef("--webhook is required (or --cancel REPLAY_ID)")
+		return schemas.ReplayRequest{}, usagef("--webhook is required (or --cancel REPLAY_ID)")
 	}
 	from, err := position("from", c.fromTime, c.fromOffsets)
 	if err != nil || from == nil {
-		return nil, usagef("give one of --from-time or --from-offsets")
+		return schemas.ReplayRequest{}, usagef("give one of --from-time or --from-offsets")
 	}
 	to, err := position("to", c.toTime, c.toOffset)
 	if err != nil {
-		return nil, err
+		return schemas.ReplayRequest{}, err
 	}
-	body := map[string]any{"webhook_ids": ids, "from": from, "dry_run": c.dryRun}
-	if to != nil {
-		body["to"] = to
-	}
-	return body, nil
+	return schemas.ReplayRequest{WebhookIDs: ids, From: from, To: to, DryRun: c.dryRun}, nil
 }
 
-func position(name string, t timeFlag, offsets offsetsFlag) (map[string]any, error) {
+func position(name string, t timeFlag, offsets offsetsFlag) (*schemas.ReplayPosition, error) {
 	switch {
 	case !t.t.IsZero() && len(offsets) > 0:
 		return nil, usagef("--%s-time and --%s-offsets are exclusive", name, name)
 	case !t.t.IsZero():
-		return map[string]any{"time": t.t.Format(time.RFC3339Nano)}, nil
+		return &schemas.ReplayPosition{Time: &t.t}, nil
 	case len(offsets) > 0:
-		return map[string]any{"offsets": map[string]int64(offsets)}, nil
+		return &schemas.ReplayPosition{Offsets: map[string]int64(offsets)}, nil
 	}
 	return nil, nil
 }
@@ -456,19 +327,19 @@ func runReplay(ctx context.Context, c *replayConfig, stdout, stderr io.Writer) e
 		if c.webhooks != "" || c.dryRun || !c.fromTime.t.IsZero() || len(c.fromOffsets) > 0 {
 			return usagef("--cancel takes no other replay flags")
 		}
-		var rp replayView
-		if err := cl.do(ctx, http.MethodDelete, "/v1/replays/"+url.PathEscape(c.cancel), nil, &rp); err != nil {
+		rp, err := cl.CancelReplay(ctx, c.cancel)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "replay %s %s: scanned %d, matched %d, enqueued %d\n", rp.ID, rp.State, rp.Scanned, rp.Matched, rp.Enqueued)
 		return nil
 	}
-	body, err := replayRequest(c)
+	req, err := replayRequest(c)
 	if err != nil {
 		return err
 	}
-	var rp replayView
-	if err := cl.do(ctx, http.MethodPost, "/v1/replays", body, &rp); err != nil {
+	rp, err := cl.CreateReplay(ctx, req)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "replay %s started\n", rp.ID)
@@ -477,7 +348,7 @@ func runReplay(ctx context.Context, c *replayConfig, stdout, stderr io.Writer) e
 
 // followReplay polls the replay every 200 ms until it is over. On Ctrl-C it
 // stops and names the replay, which goes on running.
-func followReplay(ctx context.Context, cl *apiClient, rp replayView, timeout time.Duration, stdout, stderr io.Writer) error {
+func followReplay(ctx context.Context, cl *client.Client, rp schemas.PublicReplay, timeout time.Duration, stdout, stderr io.Writer) error {
 	var total int64
 	for _, p := range rp.Partitions {
 		total += max(p.End-p.Start, 0)
@@ -505,7 +376,11 @@ func followReplay(ctx context.Context, cl *apiClient, rp replayView, timeout tim
 			return fmt.Errorf("replay %s still running after --timeout %v: GET /v1/replays/%s", rp.ID, timeout, rp.ID)
 		case <-tick.C:
 		}
-		if err := cl.do(pollCtx, http.MethodGet, "/v1/replays/"+url.PathEscape(rp.ID), nil, &rp); err != nil && pollCtx.Err() == nil {
+		next, err := cl.Replay(pollCtx, rp.ID)
+		switch {
+		case err == nil:
+			rp = next
+		case pollCtx.Err() == nil:
 			return err
 		}
 	}
