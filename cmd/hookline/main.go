@@ -18,6 +18,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/hookline/hookline/bench"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,7 +35,9 @@ func commands() []command {
 	return []command{
 		{"serve", "run the pipeline stages and the HTTP API", serveFlags},
 		{"receive", "run a demo receiver that verifies signatures and prints deliveries", receiveFlags},
-		{"bench", "run an end-to-end load test of hookline serve and print a table", benchFlags},
+		{"bench", "run an end-to-end load test of hookline serve and print a table", func(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
+			return bench.Flags(fs, version, os.Executable)
+		}},
 		{"deliveries", "print a webhook's delivery history as a table", deliveriesFlags},
 		{"redeliver", "redeliver a delivery, or every failed delivery of a webhook", redeliverFlags},
 		{"replay", "replay past events into webhooks, or cancel a replay", replayFlags},

@@ -1,4 +1,13 @@
-package main
+// Package bench is the load generator behind `hookline bench`: it starts
+// a fresh `hookline serve` per scenario, publishes events open loop through
+// the public API (or straight to Kafka), receives the deliveries on its own
+// endpoints, and prints throughput, latency, CPU and memory as one table.
+//
+// It owns the scenarios, the receiver, the recorder of what arrived and the
+// /proc readings of the serve child; it must never be imported by the
+// production stages, and it talks to serve only as a user does: its HTTP
+// API (package client), Kafka and the receivers.
+package bench
 
 import (
 	"bytes"
@@ -27,11 +36,14 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/hookline/hookline/client"
 	"github.com/hookline/hookline/schemas"
 )
 
 // benchConfig holds the flags of `hookline bench`.
 type benchConfig struct {
+	version string
+	exe     func() (string, error)
 	// serveArgs are extra flags for every serve child, e.g.
 	// "--debug-addr 127.0.0.1:6060" to profile it while it runs.
 	serveArgs string
@@ -99,8 +111,11 @@ func benchScenarios() []benchScenario {
 	}
 }
 
-func benchFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
-	c := &benchConfig{}
+// Flags declares the flags of `hookline bench` on fs and returns the
+// command: version names the binary in the table's heading, and exe is
+// the hookline binary whose `serve` is started for each scenario.
+func Flags(fs *flag.FlagSet, version string, exe func() (string, error)) func(ctx context.Context, stdout, stderr io.Writer) error {
+	c := &benchConfig{version: version, exe: exe}
 	var names []string
 	for _, s := range benchScenarios() {
 		names = append(names, s.name)
@@ -152,9 +167,9 @@ func bench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	exe, err := os.Executable()
+	exe, err := c.exe()
 	if err != nil {
-		return fmt.Errorf("bench: finding this executable: %w", err)
+		return fmt.Errorf("bench: finding the hookline binary: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -476,7 +491,7 @@ func printBenchTable(w io.Writer, c *benchConfig, rows []benchRow) {
 			via = append(via, r.via)
 		}
 	}
-	fmt.Fprintf(w, "\nhookline bench %s  %s  %s/%s, %d cores, %s RAM, %s\n", version, time.Now().Format(time.RFC3339),
+	fmt.Fprintf(w, "\nhookline bench %s  %s  %s/%s, %d cores, %s RAM, %s\n", c.version, time.Now().Format(time.RFC3339),
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), mem, runtime.Version())
 	fmt.Fprintf(w, "saturation: ~%d deliveries per scenario; fixed rate: %d deliveries/s for %v; events published via %s\n\n",
 		c.events, c.rate, c.duration, strings.Join(via, ", "))
@@ -732,44 +747,26 @@ func startBenchReceiver(rec *benchRecorder) (*benchReceiver, error) {
 func (r *benchReceiver) close() { r.srv.Close() }
 
 func registerBenchWebhooks(ctx context.Context, base string, sc benchScenario, recv *benchReceiver) error {
-	hook := func(name, url string) map[string]any {
-		return map[string]any{"name": name, "url": url, "secret": benchSecret, "events": []string{"ticket.*"}}
+	hook := func(name, url string) schemas.WebhookInput {
+		return schemas.WebhookInput{Name: client.Ptr(name), URL: client.Ptr(url), Secret: client.Ptr(benchSecret),
+			Events: client.Ptr([]string{"ticket.*"})}
 	}
-	var hooks []map[string]any
+	var hooks []schemas.WebhookInput
 	for i := range sc.healthy {
 		h := hook(fmt.Sprintf("bench-%d", i), fmt.Sprintf("%s/ok/%d", recv.base, i))
 		if sc.batching {
-			h["batching"] = map[string]any{"mode": "any", "wait_seconds": 1, "max_items": benchBatchItems}
+			h.Batching = &schemas.Batching{Mode: schemas.BatchAny, WaitSeconds: 1, MaxItems: benchBatchItems}
 		}
 		hooks = append(hooks, h)
 	}
 	if sc.bad {
 		hooks = append(hooks, hook("bench-slow", recv.base+"/slow/"), hook("bench-dead", recv.dead))
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	cl := client.New(base, "", nil)
 	for _, h := range hooks {
-		body, _ := json.Marshal(h)
-		if err := benchPost(ctx, client, base+"/v1/webhooks", body, http.StatusCreated); err != nil {
-			return err
+		if _, err := cl.CreateWebhook(ctx, h); err != nil {
+			return fmt.Errorf("create webhook %s: %w", *h.Name, err)
 		}
-	}
-	return nil
-}
-
-func benchPost(ctx context.Context, client *http.Client, url string, body []byte, want int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != want {
-		return fmt.Errorf("POST %s: %d, want %d: %s", url, resp.StatusCode, want, out)
 	}
 	return nil
 }
@@ -796,15 +793,17 @@ func (p benchKafka) close() error { return p.w.Close() }
 // benchAPI publishes through POST /v1/events, when the broker's address
 // is unknown.
 type benchAPI struct {
-	url    string
-	client *http.Client
+	client *client.Client
 }
 
 func (p benchAPI) publish(ctx context.Context, _, values [][]byte) error {
 	for len(values) > 0 {
 		k := min(len(values), 1000)
-		body := append(append([]byte{'['}, bytes.Join(values[:k], []byte{','})...), ']')
-		if err := benchPost(ctx, p.client, p.url, body, http.StatusAccepted); err != nil {
+		body := make([]json.RawMessage, k)
+		for i, v := range values[:k] {
+			body[i] = v
+		}
+		if err := p.client.Do(ctx, http.MethodPost, "/v1/events", body, nil); err != nil {
 			return err
 		}
 		values = values[k:]
@@ -816,7 +815,7 @@ func (p benchAPI) close() error { return nil }
 
 func newBenchPublisher(c *benchChild) (benchPublisher, string) {
 	if len(c.kafka) == 0 {
-		return benchAPI{url: c.base + "/v1/events", client: &http.Client{Timeout: 30 * time.Second}}, "POST /v1/events"
+		return benchAPI{client: client.New(c.base, "", nil)}, "POST /v1/events"
 	}
 	w := &kafka.Writer{
 		Addr: kafka.TCP(c.kafka...), Topic: schemas.TopicEvents, Balancer: &kafka.Hash{},
