@@ -3,11 +3,12 @@
 // decoding and validation of request bodies, and the JSON shapes of answers
 // and errors.
 //
-// It writes only by publishing: webhook changes go to hookline.subscriptions
-// and input events to hookline.events through the small interfaces declared
-// in deps.go; it reads webhooks from a view of that topic and deliveries from
-// the attempts store. It must never write to the attempts store, never talk
-// to a broker or a database directly, never answer with one tenant's object
+// It writes only by publishing: webhook changes go to hookline.subscriptions,
+// input events to hookline.events and redeliveries to hookline.deliveries
+// through the small interfaces declared in deps.go (Producer implements the
+// Kafka ones with broker.Writer); it reads webhooks from a view of that
+// topic and deliveries from the attempts store. It must never write to the
+// attempts store, never query a database directly, never answer with one tenant's object
 // to another tenant (that is a 404), never return or log a secret or a token,
 // never accept a field it would ignore, and never publish part of a request
 // that fails validation.
