@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/client"
 	"github.com/hookline/hookline/projections/storetest"
+	"github.com/hookline/hookline/schemas"
 	"github.com/hookline/hookline/signing"
 )
 
@@ -125,6 +128,18 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// api is a typed client of the process's API (package client): the flows
+// of these tests go through it; call checks the raw contract (statuses).
+func (p *process) api() *client.Client { return client.New(p.base, "", nil) }
+
+// fatalIf fails the test on err.
+func fatalIf(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (p *process) call(t *testing.T, method, path string, body any, want int) []byte {
@@ -311,8 +326,8 @@ func endToEnd(t *testing.T, args ...string) {
 	waitFor(t, "history of 20 deliveries", 30*time.Second, func() bool {
 		ids, cursor = nil, ""
 		for page := 0; page < 10; page++ {
-			var list deliveryList
-			json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit=7&cursor="+cursor, nil, 200), &list)
+			list, err := p.api().Deliveries(context.Background(), hook.ID, client.DeliveryQuery{Limit: 7, Cursor: cursor})
+			fatalIf(t, err)
 			for _, d := range list.Data {
 				if d.State != "succeeded" || d.LastStatusCode != 200 || d.AttemptCount != 1 {
 					return false
@@ -330,20 +345,10 @@ func endToEnd(t *testing.T, args ...string) {
 			t.Fatalf("history not newest first: %v", ids)
 		}
 	}
-	var detail struct {
-		ID      string `json:"id"`
-		State   string `json:"state"`
-		Request struct {
-			Headers map[string]string `json:"headers"`
-			Body    string            `json:"body"`
-		} `json:"request"`
-		Attempts []struct {
-			N          int `json:"n"`
-			StatusCode int `json:"status_code"`
-		} `json:"attempts"`
-	}
-	json.Unmarshal(p.call(t, "GET", "/v1/deliveries/"+ids[0], nil, 200), &detail)
-	if detail.ID != ids[0] || len(detail.Attempts) != 1 || detail.Attempts[0].StatusCode != 200 || detail.Request.Body != string(bodies[ids[0]]) {
+	detail, err := p.api().Delivery(context.Background(), ids[0])
+	fatalIf(t, err)
+	if detail.ID != ids[0] || len(detail.Attempts) != 1 || detail.Attempts[0].StatusCode != 200 || detail.Request == nil ||
+		detail.Request.Body != string(bodies[ids[0]]) {
 		t.Fatalf("delivery detail = %+v", detail)
 	}
 	for k, v := range detail.Request.Headers {
@@ -373,8 +378,8 @@ func endToEnd(t *testing.T, args ...string) {
 	if !strings.Contains(string(out), `"tickets"`) {
 		t.Fatalf("webhook after restart: %s", out)
 	}
-	var list deliveryList
-	json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit=100", nil, 200), &list)
+	list, err := p.api().Deliveries(context.Background(), hook.ID, client.DeliveryQuery{Limit: 100})
+	fatalIf(t, err)
 	if len(list.Data) != n {
 		t.Fatalf("history after restart has %d deliveries, want %d", len(list.Data), n)
 	}
@@ -726,16 +731,17 @@ func TestServeRedelivery(t *testing.T) {
 	defer recv.Close()
 	dataDir := t.TempDir()
 	p := startServe(t, "--data-dir", dataDir)
-	var hook struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "r", "url": recv.URL}, 201), &hook)
+	ctx := context.Background()
+	hook, err := p.api().CreateWebhook(ctx, schemas.WebhookInput{Name: client.Ptr("r"), URL: client.Ptr(recv.URL)})
+	fatalIf(t, err)
 	for i := 0; i < 3; i++ {
-		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": fmt.Sprint("T-", i)}, 202)
+		_, err := p.api().PublishEvents(ctx, schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: fmt.Sprint("T-", i)})
+		fatalIf(t, err)
 	}
-	var list deliveryList
+	var list client.DeliveryPage
 	waitFor(t, "3 failed deliveries", 30*time.Second, func() bool {
-		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?state=failed", nil, 200), &list)
+		list, err = p.api().Deliveries(ctx, hook.ID, client.DeliveryQuery{State: "failed"})
+		fatalIf(t, err)
 		return len(list.Data) == 3
 	})
 	first := list.Data[0].ID
@@ -743,31 +749,21 @@ func TestServeRedelivery(t *testing.T) {
 	down = false
 	mu.Unlock()
 
-	var redelivery struct {
-		ID           string `json:"id"`
-		RedeliveryOf string `json:"redelivery_of"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/deliveries/"+first+"/redeliver", nil, 202), &redelivery)
+	redelivery, err := p.api().Redeliver(ctx, first, false)
+	fatalIf(t, err)
 	if redelivery.RedeliveryOf != first || redelivery.ID == first {
 		t.Fatalf("redelivery = %+v", redelivery)
 	}
 	waitFor(t, "the redelivery to succeed", 30*time.Second, func() bool {
-		resp, err := http.Get(p.base + "/v1/deliveries/" + redelivery.ID)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == 200 && strings.Contains(string(out), `"state":"succeeded"`)
+		d, err := p.api().Delivery(ctx, redelivery.ID)
+		return err == nil && d.State == "succeeded"
 	})
 	p.stop(t)
 
 	p = startServe(t, "--data-dir", dataDir)
 	defer p.stop(t)
-	var result struct {
-		Count int `json:"count"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks/"+hook.ID+"/redeliver-failed", map[string]any{}, 202), &result)
+	result, err := p.api().RedeliverFailed(ctx, hook.ID, time.Time{}, time.Time{})
+	fatalIf(t, err)
 	if result.Count != 2 {
 		t.Fatalf("redeliver-failed redelivered %d, want the 2 not yet redelivered", result.Count)
 	}
@@ -779,10 +775,12 @@ func TestServeRedelivery(t *testing.T) {
 	// Once the redeliveries are in the history, nothing is left to
 	// redeliver: every failed delivery has a later one.
 	waitFor(t, "the redeliveries in the history", 30*time.Second, func() bool {
-		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?state=succeeded", nil, 200), &list)
+		list, err = p.api().Deliveries(ctx, hook.ID, client.DeliveryQuery{State: "succeeded"})
+		fatalIf(t, err)
 		return len(list.Data) == 3
 	})
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks/"+hook.ID+"/redeliver-failed", map[string]any{}, 202), &result)
+	result, err = p.api().RedeliverFailed(ctx, hook.ID, time.Time{}, time.Time{})
+	fatalIf(t, err)
 	if result.Count != 0 {
 		t.Fatalf("a second redeliver-failed redelivered %d, want 0", result.Count)
 	}
@@ -807,25 +805,19 @@ func TestServeReplay(t *testing.T) {
 	waitFor(t, "the matcher to read the 7 events", 30*time.Second, func() bool {
 		return strings.Contains(string(p.call(t, "GET", "/metrics", nil, 200)), "hookline_matcher_events_total 7")
 	})
-	var hook struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "late", "url": recv.URL,
-		"secret": "replay-secret", "events": []string{"ticket.*"}}, 201), &hook)
-
-	type replayView struct {
-		ID       string `json:"id"`
-		State    string `json:"state"`
-		Scanned  int    `json:"scanned"`
-		Matched  int    `json:"matched"`
-		Enqueued int    `json:"enqueued"`
-	}
-	run := func(dry bool) replayView {
-		var r replayView
-		json.Unmarshal(p.call(t, "POST", "/v1/replays", map[string]any{"webhook_ids": []string{hook.ID},
-			"from": map[string]any{"time": from}, "dry_run": dry}, 202), &r)
+	ctx := context.Background()
+	hook, err := p.api().CreateWebhook(ctx, schemas.WebhookInput{Name: client.Ptr("late"), URL: client.Ptr(recv.URL),
+		Secret: client.Ptr("replay-secret"), Events: client.Ptr([]string{"ticket.*"})})
+	fatalIf(t, err)
+	fromTime, err := time.Parse(time.RFC3339Nano, from)
+	fatalIf(t, err)
+	run := func(dry bool) schemas.PublicReplay {
+		r, err := p.api().CreateReplay(ctx, schemas.ReplayRequest{WebhookIDs: []string{hook.ID},
+			From: &schemas.ReplayPosition{Time: &fromTime}, DryRun: dry})
+		fatalIf(t, err)
 		waitFor(t, "the replay to finish", 30*time.Second, func() bool {
-			json.Unmarshal(p.call(t, "GET", "/v1/replays/"+r.ID, nil, 200), &r)
+			r, err = p.api().Replay(ctx, r.ID)
+			fatalIf(t, err)
 			return r.State == "done"
 		})
 		return r
@@ -849,13 +841,10 @@ func TestServeReplay(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var list struct {
-		Data []struct {
-			ReplayID string `json:"replay_id"`
-		} `json:"data"`
-	}
+	var list client.DeliveryPage
 	waitFor(t, "the replayed deliveries in the history", 30*time.Second, func() bool {
-		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+		list, err = p.api().Deliveries(ctx, hook.ID, client.DeliveryQuery{})
+		fatalIf(t, err)
 		return len(list.Data) == 6
 	})
 	for _, d := range list.Data {
