@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -66,31 +67,18 @@ const (
 	DefaultMaxIdleConnsPerHost = 32
 )
 
-// withDefaults is the one place that fills zero fields.
 // WithDefaults returns the config with every unset field at its default.
 func (c Config) WithDefaults() Config {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if c.UserAgentVersion == "" {
-		c.UserAgentVersion = DefaultUserAgentVersion
-	}
-	def(&c.MaxResponseBody, DefaultMaxResponseBody)
-	def(&c.MaxDrain, DefaultMaxDrain)
-	defDur(&c.DefaultTimeout, DefaultTimeout)
-	defDur(&c.MaxTimeout, DefaultMaxTimeout)
-	defDur(&c.DialTimeout, DefaultDialTimeout)
-	defDur(&c.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
-	defDur(&c.IdleConnTimeout, DefaultIdleConnTimeout)
-	def(&c.MaxIdleConns, DefaultMaxIdleConns)
-	def(&c.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
+	c.UserAgentVersion = cmp.Or(c.UserAgentVersion, DefaultUserAgentVersion)
+	c.MaxResponseBody = cmp.Or(c.MaxResponseBody, DefaultMaxResponseBody)
+	c.MaxDrain = cmp.Or(c.MaxDrain, DefaultMaxDrain)
+	c.DefaultTimeout = cmp.Or(c.DefaultTimeout, DefaultTimeout)
+	c.MaxTimeout = cmp.Or(c.MaxTimeout, DefaultMaxTimeout)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
+	c.TLSHandshakeTimeout = cmp.Or(c.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	c.IdleConnTimeout = cmp.Or(c.IdleConnTimeout, DefaultIdleConnTimeout)
+	c.MaxIdleConns = cmp.Or(c.MaxIdleConns, DefaultMaxIdleConns)
+	c.MaxIdleConnsPerHost = cmp.Or(c.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
 	return c
 }
 

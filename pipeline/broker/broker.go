@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,12 +42,8 @@ type Config struct {
 
 // WithDefaults returns the config with every unset field at its default.
 func (c Config) WithDefaults() Config {
-	if c.Partitions == 0 {
-		c.Partitions = 6
-	}
-	if c.RetentionDays == 0 {
-		c.RetentionDays = 30
-	}
+	c.Partitions = cmp.Or(c.Partitions, 6)
+	c.RetentionDays = cmp.Or(c.RetentionDays, 30)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -212,7 +213,7 @@ func (w *Writer) classify(msgs []kafka.Message, err error) ([]kafka.Message, err
 		case Retryable(e):
 			retry = append(retry, msgs[i])
 			failed++
-			first = cmp(first, e)
+			first = cmp.Or(first, e)
 		default:
 			return nil, fmt.Errorf("write %s: %w: %w", w.name(), ErrPermanent, e)
 		}
@@ -223,13 +224,6 @@ func (w *Writer) classify(msgs []kafka.Message, err error) ([]kafka.Message, err
 		w.log.Warn("write failed, retrying", "topic", w.name(), "failed", failed, "of", len(msgs), "err", first)
 	}
 	return retry, nil
-}
-
-func cmp(first, e error) error {
-	if first == nil {
-		return e
-	}
-	return first
 }
 
 func (w *Writer) name() string {

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,15 +41,9 @@ type StageConfig struct {
 
 // WithDefaults returns the config with every unset field at its default.
 func (c StageConfig) WithDefaults() StageConfig {
-	if c.CommitInterval == 0 {
-		c.CommitInterval = 200 * time.Millisecond
-	}
-	if c.MaxUncommitted == 0 {
-		c.MaxUncommitted = 100000
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 30 * time.Second
-	}
+	c.CommitInterval = cmp.Or(c.CommitInterval, 200*time.Millisecond)
+	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 100000)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,30 +58,14 @@ type Config struct {
 
 // WithDefaults returns the config with every unset field at its default.
 func (c Config) WithDefaults() Config {
-	if c.MaxRunning == 0 {
-		c.MaxRunning = 4
-	}
-	if c.CheckpointEvery == 0 {
-		c.CheckpointEvery = 1000
-	}
-	if c.CheckpointInterval == 0 {
-		c.CheckpointInterval = time.Second
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = 10 * time.Second
-	}
-	if c.Attempts == 0 {
-		c.Attempts = 5
-	}
-	if c.RetryDelay == 0 {
-		c.RetryDelay = time.Second
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 30 * time.Second
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 10 * time.Second
-	}
+	c.MaxRunning = cmp.Or(c.MaxRunning, 4)
+	c.CheckpointEvery = cmp.Or(c.CheckpointEvery, 1000)
+	c.CheckpointInterval = cmp.Or(c.CheckpointInterval, time.Second)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, 10*time.Second)
+	c.Attempts = cmp.Or(c.Attempts, 5)
+	c.RetryDelay = cmp.Or(c.RetryDelay, time.Second)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, 30*time.Second)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, 10*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -127,8 +112,9 @@ type Manager struct {
 	kick     chan struct{}
 
 	// beforeEvent, when set (by tests), is called before each event a
-	// replay reads.
+	// replay reads; beforeRun before a replay starts (or resumes) reading.
 	beforeEvent func(ctx context.Context, replayID string)
+	beforeRun   func(ctx context.Context, replayID string)
 }
 
 // New returns a manager; Run reads the topic and runs the replays.

@@ -233,11 +233,17 @@ func index(evs ...[]event) map[string]event {
 
 func startManager(t *testing.T, b *broker.Broker, hooks Webhooks, cfg Config, before func(context.Context, string)) (*Manager, func()) {
 	t.Helper()
+	return startManagerWith(t, b, hooks, cfg, func(m *Manager) { m.beforeEvent = before })
+}
+
+// startManagerWith runs a manager after setup (test hooks) has run on it.
+func startManagerWith(t *testing.T, b *broker.Broker, hooks Webhooks, cfg Config, setup func(*Manager)) (*Manager, func()) {
+	t.Helper()
 	m, err := New(b, hooks, cfg, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.beforeEvent = before
+	setup(m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -692,7 +698,9 @@ func TestAReplayThatCannotReadFails(t *testing.T) {
 			}
 		}
 	}
-	m, stop := startManager(t, b, reg, Config{Attempts: 2, RetryDelay: 10 * time.Millisecond, ReadTimeout: 500 * time.Millisecond}, hold)
+	// Held before the reading starts: a reader fetches ahead.
+	m, stop := startManagerWith(t, b, reg, Config{Attempts: 2, RetryDelay: 10 * time.Millisecond, ReadTimeout: 500 * time.Millisecond},
+		func(m *Manager) { m.beforeRun = hold })
 	defer stop()
 	r := create(t, m, "t1", schemas.ReplayRequest{WebhookIDs: []string{"tickets"}, From: &schemas.ReplayPosition{Time: at(t1)}})
 

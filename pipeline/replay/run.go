@@ -77,6 +77,9 @@ func (m *Manager) run(ctx context.Context, id string) error {
 		m.log.Debug("replay: condition failed on an event", "replay_id", id, "webhook_id", webhookID, "err", err)
 	}
 	m.log.Info("replay running", "replay_id", id, "scanned", r.Scanned)
+	if m.beforeRun != nil {
+		m.beforeRun(ctx, id)
+	}
 	if err := ru.prepare(ctx); err != nil {
 		return err
 	}

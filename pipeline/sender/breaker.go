@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"sync"
@@ -24,15 +25,9 @@ type BreakerConfig struct {
 
 // WithDefaults returns the config with every unset field at its default.
 func (c BreakerConfig) WithDefaults() BreakerConfig {
-	if c.Failures == 0 {
-		c.Failures = 5
-	}
-	if c.Cooldown == 0 {
-		c.Cooldown = 30 * time.Second
-	}
-	if c.Probes == 0 {
-		c.Probes = 1
-	}
+	c.Failures = cmp.Or(c.Failures, 5)
+	c.Cooldown = cmp.Or(c.Cooldown, 30*time.Second)
+	c.Probes = cmp.Or(c.Probes, 1)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -65,24 +66,12 @@ func (c StageConfig) WithDefaults() StageConfig {
 		c.Schedule = MustSchedule(DefaultSchedule)
 	}
 	c.Breaker = c.Breaker.WithDefaults()
-	if c.EndpointConcurrency == 0 {
-		c.EndpointConcurrency = 4
-	}
-	if c.EndpointQueue == 0 {
-		c.EndpointQueue = 256
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 10000
-	}
-	if c.MaxUncommitted == 0 {
-		c.MaxUncommitted = 50000
-	}
-	if c.CommitInterval == 0 {
-		c.CommitInterval = 200 * time.Millisecond
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 30 * time.Second
-	}
+	c.EndpointConcurrency = cmp.Or(c.EndpointConcurrency, 4)
+	c.EndpointQueue = cmp.Or(c.EndpointQueue, 256)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, 10000)
+	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 50000)
+	c.CommitInterval = cmp.Or(c.CommitInterval, 200*time.Millisecond)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,22 +53,14 @@ type Config struct {
 
 // WithDefaults returns the config with every unset field at its default.
 func (c Config) WithDefaults() Config {
-	setDefault(&c.MaxBatch, 500)
-	setDefault(&c.MaxInFlight, 10000)
-	setDefault(&c.MaxUncommitted, 50000)
-	setDefault(&c.CommitInterval, 200*time.Millisecond)
-	setDefault(&c.DrainTimeout, 30*time.Second)
-	setDefault(&c.OutboxBatch, 2000)
-	if c.Name == "" {
-		c.Name = "stage"
-	}
+	c.MaxBatch = cmp.Or(c.MaxBatch, 500)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, 10000)
+	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 50000)
+	c.CommitInterval = cmp.Or(c.CommitInterval, 200*time.Millisecond)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
+	c.OutboxBatch = cmp.Or(c.OutboxBatch, 2000)
+	c.Name = cmp.Or(c.Name, "stage")
 	return c
-}
-
-func setDefault[T int | time.Duration](v *T, def T) {
-	if *v == 0 {
-		*v = def
-	}
 }
 
 // Validate reports a config that cannot work. Call it on WithDefaults.
