@@ -162,6 +162,13 @@ func TestRedeliver(t *testing.T) {
 		t.Fatalf("a form-encoded request was not turned back into its JSON payload: %s", jobs[1].Payload)
 	}
 	wantError(t, h.do(http.MethodPost, "/v1/deliveries/d-other/redeliver", "", ""), http.StatusNotFound, codeNotFound, "")
+	// A delivery too large to have its body in the history cannot be sent
+	// again: a 409, not a job with an empty body.
+	h.dels.add("default", projections.Delivery{ID: "d-large", WebhookID: "id-0001", State: "failed", Request: &projections.Request{}})
+	wantError(t, h.do(http.MethodPost, "/v1/deliveries/d-large/redeliver", "", ""), http.StatusConflict, codeConflict, "")
+	if n := len(h.jobs.all()); n != 2 {
+		t.Fatalf("%d jobs after a refused redelivery, want 2", n)
+	}
 	wantError(t, h.do(http.MethodPost, "/v1/deliveries/d-failed/redeliver", "", `{"frob":1}`), http.StatusBadRequest, codeInvalid, "frob")
 }
 

@@ -55,6 +55,11 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict, Message: "the delivery's webhook was deleted"})
 		return
 	}
+	if !bodyStored(d) {
+		writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict,
+			Message: "the delivery's request body is not in the history (it was over the broker's message size limit), so it cannot be sent again"})
+		return
+	}
 	job := s.redeliveryJob(d, tenantOf(r))
 	if err := s.deps.Jobs.PublishJobs(r.Context(), []schemas.Job{job}); err != nil {
 		s.dependencyFailed(w, r, "enqueue redelivery", err)
@@ -62,6 +67,11 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, pendingView(job))
 }
+
+// bodyStored reports whether the history holds the delivery's request
+// body: not when the body was over the broker's size limit (its delivery
+// failed as too_large, or its attempt record was kept without it).
+func bodyStored(d projections.Delivery) bool { return d.Request != nil && d.Request.Body != "" }
 
 // redeliveryJob is a new delivery of d's payload. A form-encoded request is
 // turned back into its JSON payload, which the sender encodes again.
@@ -128,6 +138,9 @@ func (s *Server) redeliverFailed(w http.ResponseWriter, r *http.Request) {
 	out := redeliverFailedOutput{DeliveryIDs: []string{}}
 	jobs := make([]schemas.Job, 0, len(failed))
 	for _, d := range failed {
+		if !bodyStored(d) {
+			continue // too large to have been stored, and so to be sent again
+		}
 		job := s.redeliveryJob(d, wh.Tenant)
 		jobs = append(jobs, job)
 		out.DeliveryIDs = append(out.DeliveryIDs, job.DeliveryID)
