@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/client"
+	"github.com/hookline/hookline/schemas"
 )
 
 // runCLI runs the built binary and returns its stdout, stderr and exit code.
@@ -50,16 +52,13 @@ func TestCLICommands(t *testing.T) {
 	defer recv.Close()
 	p := startServe(t, "--data-dir", t.TempDir())
 	defer p.stop(t)
-	var hook struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "cli", "url": recv.URL}, 201), &hook)
+	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("cli"), URL: client.Ptr(recv.URL)})
 	for i := 0; i < 3; i++ {
 		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": fmt.Sprint("T-", i)}, 202)
 	}
 	waitFor(t, "3 failed deliveries", 30*time.Second, func() bool {
-		var list deliveryList
-		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?state=failed", nil, 200), &list)
+		var list client.DeliveryPage
+		list = deliveriesOf(t, p, hook.ID, client.DeliveryQuery{State: "failed"})
 		return len(list.Data) == 3
 	})
 
@@ -90,10 +89,7 @@ func TestCLICommands(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		p.call(t, "POST", "/v1/events", map[string]any{"resource": "order", "trigger": "paid", "resource_id": fmt.Sprint("O-", i)}, 202)
 	}
-	var late struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "late", "url": recv.URL}, 201), &late)
+	late := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("late"), URL: client.Ptr(recv.URL)})
 	out, errOut, code = runCLI(t, "replay", "--api", p.base, "--webhook", late.ID, "--from-time", t0, "--dry-run")
 	t.Logf("hookline replay:\n%s%s", out, errOut)
 	m := regexp.MustCompile(`done: scanned (\d+), matched (\d+), enqueued 0`).FindStringSubmatch(out)

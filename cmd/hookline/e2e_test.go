@@ -216,17 +216,20 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-type deliveryList struct {
-	Data []struct {
-		ID             string   `json:"id"`
-		WebhookID      string   `json:"webhook_id"`
-		EventIDs       []string `json:"event_ids"`
-		EventType      string   `json:"event_type"`
-		State          string   `json:"state"`
-		AttemptCount   int      `json:"attempt_count"`
-		LastStatusCode int      `json:"last_status_code"`
-	} `json:"data"`
-	NextCursor string `json:"next_cursor"`
+// deliveriesOf reads one page of a webhook's deliveries.
+func deliveriesOf(t *testing.T, p *process, webhookID string, q client.DeliveryQuery) client.DeliveryPage {
+	t.Helper()
+	page, err := p.api().Deliveries(context.Background(), webhookID, q)
+	fatalIf(t, err)
+	return page
+}
+
+// createHook creates a webhook.
+func createHook(t *testing.T, p *process, in schemas.WebhookInput) schemas.PublicWebhook {
+	t.Helper()
+	w, err := p.api().CreateWebhook(context.Background(), in)
+	fatalIf(t, err)
+	return w
 }
 
 func TestServeEndToEnd(t *testing.T) {
@@ -460,10 +463,7 @@ func TestServeDrainsInFlightDeliveriesOnSIGTERM(t *testing.T) {
 
 	dataDir := t.TempDir()
 	p := startServe(t, "--data-dir", dataDir)
-	var hook struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "slow", "url": slow.URL}, 201), &hook)
+	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("slow"), URL: client.Ptr(slow.URL)})
 	p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": "T-1"}, 202)
 	select {
 	case <-inFlight:
@@ -474,9 +474,9 @@ func TestServeDrainsInFlightDeliveriesOnSIGTERM(t *testing.T) {
 
 	p = startServe(t, "--data-dir", dataDir)
 	defer p.stop(t)
-	var list deliveryList
+	var list client.DeliveryPage
 	waitFor(t, "the drained delivery in the history", 30*time.Second, func() bool {
-		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+		list = deliveriesOf(t, p, hook.ID, client.DeliveryQuery{})
 		return len(list.Data) == 1
 	})
 	if d := list.Data[0]; d.State != "succeeded" || d.LastStatusCode != 204 {
@@ -500,16 +500,13 @@ func TestServeSurvivesKill(t *testing.T) {
 	recv := newReceiver(t, "kill-test-secret")
 	dataDir := t.TempDir()
 	p := startServe(t, "--data-dir", dataDir)
-	var hook struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "k", "url": recv.URL, "secret": "kill-test-secret"}, 201), &hook)
+	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("k"), URL: client.Ptr(recv.URL), Secret: client.Ptr("kill-test-secret")})
 	for i := 0; i < 5; i++ {
 		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": fmt.Sprint("T-", i)}, 202)
 	}
-	var list deliveryList
+	var list client.DeliveryPage
 	waitFor(t, "5 deliveries in the history", 60*time.Second, func() bool {
-		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+		list = deliveriesOf(t, p, hook.ID, client.DeliveryQuery{})
 		return len(list.Data) == 5
 	})
 	p.cmd.Process.Kill()
@@ -518,7 +515,7 @@ func TestServeSurvivesKill(t *testing.T) {
 	p = startServe(t, "--data-dir", dataDir)
 	defer p.stop(t)
 	p.call(t, "GET", "/v1/webhooks/"+hook.ID, nil, 200)
-	json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+	list = deliveriesOf(t, p, hook.ID, client.DeliveryQuery{})
 	if len(list.Data) != 5 {
 		t.Fatalf("history after SIGKILL has %d deliveries, want 5", len(list.Data))
 	}
@@ -564,10 +561,7 @@ func TestServeCompletesPendingRetriesAfterKill(t *testing.T) {
 	dataDir := t.TempDir()
 	args := []string{"--data-dir", dataDir, "--retry-schedule", "3s,6s", "--breaker-failures", "1000"}
 	p := startServe(t, args...)
-	var hook struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "flaky", "url": flaky.URL}, 201), &hook)
+	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("flaky"), URL: client.Ptr(flaky.URL)})
 	const n = 10
 	for i := 0; i < n; i++ {
 		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": fmt.Sprint("T-", i)}, 202)
@@ -585,9 +579,9 @@ func TestServeCompletesPendingRetriesAfterKill(t *testing.T) {
 	p = startServe(t, args...)
 	defer p.stop(t)
 	waitFor(t, "every delivery after the restart", 60*time.Second, func() bool { _, done := count(); return done == n })
-	var list deliveryList
+	var list client.DeliveryPage
 	waitFor(t, "the history of the retried deliveries", 30*time.Second, func() bool {
-		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?state=succeeded", nil, 200), &list)
+		list = deliveriesOf(t, p, hook.ID, client.DeliveryQuery{State: "succeeded"})
 		return len(list.Data) == n
 	})
 	for _, d := range list.Data {
@@ -620,9 +614,9 @@ func TestServeRefusesPrivateTargetsByDefault(t *testing.T) {
 	url := strings.Replace(local.URL, "127.0.0.1", "localhost", 1) // a name that resolves to loopback
 	json.Unmarshal(p.call(t, "POST", "/v1/webhooks", map[string]any{"name": "local", "url": url}, 201), &hook)
 	p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": "T-1"}, 202)
-	var list deliveryList
+	var list client.DeliveryPage
 	waitFor(t, "the refused delivery in the history", 30*time.Second, func() bool {
-		json.Unmarshal(p.call(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, 200), &list)
+		list = deliveriesOf(t, p, hook.ID, client.DeliveryQuery{})
 		return len(list.Data) == 1
 	})
 	if list.Data[0].State != "failed" || list.Data[0].AttemptCount != 1 {
