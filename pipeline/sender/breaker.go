@@ -60,6 +60,12 @@ type Breakers struct {
 	mu        sync.Mutex
 	m         map[string]*breakerEntry
 	lastSweep time.Time
+
+	// openMu guards openUntil and probing: it is taken in gobreaker's
+	// state-change callback, so never while calling into a breaker.
+	openMu    sync.Mutex
+	openUntil map[string]time.Time // endpoint → when its open circuit lets a probe through
+	probing   map[string]bool      // endpoint → a person's request is out as the probe
 }
 
 type breakerEntry struct {
@@ -71,7 +77,62 @@ type breakerEntry struct {
 // every state change. It runs under gobreaker's lock and sometimes under
 // the set's own: it must not call back into the Breakers.
 func NewBreakers(cfg BreakerConfig, onChange func(endpoint, from, to string)) *Breakers {
-	return &Breakers{cfg: cfg.WithDefaults(), onChange: onChange, m: map[string]*breakerEntry{}}
+	b := &Breakers{cfg: cfg.WithDefaults(), m: map[string]*breakerEntry{},
+		openUntil: map[string]time.Time{}, probing: map[string]bool{}}
+	b.onChange = func(endpoint, from, to string) {
+		b.openMu.Lock()
+		if to == BreakerOpen {
+			b.openUntil[endpoint] = time.Now().Add(b.cfg.Cooldown)
+		} else {
+			delete(b.openUntil, endpoint)
+		}
+		b.openMu.Unlock()
+		if onChange != nil {
+			onChange(endpoint, from, to)
+		}
+	}
+	return b
+}
+
+// OpenUntil is when the endpoint's open circuit lets its half-open probe
+// through; zero when the circuit is not open.
+func (b *Breakers) OpenUntil(endpoint string) time.Time {
+	b.openMu.Lock()
+	defer b.openMu.Unlock()
+	return b.openUntil[endpoint]
+}
+
+// Probe lets a request that a person asked for (a redelivery) through an
+// endpoint whose circuit is not closed, as its probe: one at a time. It
+// returns false when another is out. done reports whether the endpoint
+// answered like a live one: if so the circuit closes at once.
+func (b *Breakers) Probe(endpoint string) (done func(healthy bool), ok bool) {
+	b.openMu.Lock()
+	if b.probing[endpoint] {
+		b.openMu.Unlock()
+		return nil, false
+	}
+	b.probing[endpoint] = true
+	b.openMu.Unlock()
+	return func(healthy bool) {
+		if healthy {
+			b.reset(endpoint)
+		}
+		b.openMu.Lock()
+		delete(b.probing, endpoint)
+		b.openMu.Unlock()
+	}, true
+}
+
+// reset closes an endpoint's circuit: a fresh breaker replaces it.
+func (b *Breakers) reset(endpoint string) {
+	b.mu.Lock()
+	e, ok := b.m[endpoint]
+	delete(b.m, endpoint)
+	b.mu.Unlock()
+	if ok && e.cb.State() != gobreaker.StateClosed {
+		b.onChange(endpoint, stateName(e.cb.State()), BreakerClosed)
+	}
 }
 
 // Allow asks the endpoint's breaker for one request. When it is refused

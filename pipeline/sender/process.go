@@ -31,15 +31,22 @@ func (s *Stage) process(e *endpoint, w work) {
 		}
 	}
 	healthy, err := s.breakers.Allow(wh.ID)
+	manual := false
 	if err != nil {
-		s.putOff(w, wh, schemas.RetryCircuitOpen)
-		return
+		// A redelivery a person asked for goes out at once, as the probe.
+		probe, ok := s.manualProbe(wh.ID, w.job)
+		if !ok {
+			s.putOff(w, wh, schemas.RetryCircuitOpen)
+			return
+		}
+		healthy, manual = probe, true
 	}
 	r := s.d.Send(w.ctx, wh, w.job)
 	if w.ctx.Err() != nil {
 		// The drain deadline cut the request short: it says nothing about
-		// the endpoint, and the job stays uncommitted for the next run.
-		healthy(true)
+		// the endpoint (no failure counted, no circuit closed), and the job
+		// stays uncommitted for the next run.
+		healthy(!manual)
 		s.abandon(w)
 		return
 	}
@@ -81,26 +88,46 @@ func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job
 	return append([]kafka.Message{records.Attempt(att)}, follow...)
 }
 
+// manualProbe lets the first attempt of a redelivery through an open
+// circuit as its probe (Breakers.Probe); other jobs wait.
+func (s *Stage) manualProbe(endpoint string, job schemas.Job) (func(healthy bool), bool) {
+	if job.RedeliveryOf == "" || job.Attempts > 0 {
+		return nil, false
+	}
+	return s.breakers.Probe(endpoint)
+}
+
 // putOff sends a job back to a retry tier without a request: its
 // endpoint's circuit is open or its queue full. Put-offs do not count
-// against the webhook's retries; once a delivery is older than the whole
-// retry schedule it fails, recorded as an attempt that was never sent.
+// against the webhook's retries. A job put off because its circuit is open
+// is due when the circuit lets its probe through, so that a probe goes out
+// as soon as the cooldown ends and the rest follow one cooldown after the
+// endpoint recovers at the latest; it never fails without a request. A job
+// put off because its endpoint is busy fails, recorded as an attempt that
+// was never sent, once it is older than the whole retry schedule.
 func (s *Stage) putOff(w work, wh schemas.Webhook, reason string) {
 	s.metrics.deferred.WithLabelValues(reason).Inc()
 	next := w.job
 	next.Deferrals++
-	if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
-		att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", reason, age.Round(time.Second)))
-		s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
-		s.finish(w, []kafka.Message{records.Attempt(att), records.DeadJob(w.job, att)})
-		return
+	var wait time.Duration
+	switch reason {
+	case schemas.RetryCircuitOpen:
+		cooldown := s.breakers.Cooldown()
+		wait = time.Until(s.breakers.OpenUntil(wh.ID))
+		if wait <= 0 { // half-open, its probe out: look again soon
+			wait = cooldown / 10
+		}
+		wait += time.Duration(float64(cooldown) * 0.1 * s.policy.Rand()) // spread the probes' followers
+	default:
+		if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
+			att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", reason, age.Round(time.Second)))
+			s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
+			s.finish(w, []kafka.Message{records.Attempt(att), records.DeadJob(w.job, att)})
+			return
+		}
+		wait = s.cfg.Schedule[0]
+		wait -= time.Duration(float64(wait) * 0.2 * s.policy.Rand())
 	}
-	wait := s.cfg.Schedule[0]
-	if reason == schemas.RetryCircuitOpen {
-		last := s.cfg.Schedule[len(s.cfg.Schedule)-1]
-		wait = min(max(s.breakers.Cooldown(), s.cfg.Schedule[min(next.Deferrals, len(s.cfg.Schedule))-1]), last)
-	}
-	wait -= time.Duration(float64(wait) * 0.2 * s.policy.Rand())
 	next.DueAt = s.now().Add(wait).UTC()
 	next.Reason = reason
 	s.finish(w, []kafka.Message{records.Job(s.cfg.Schedule.Topic(s.cfg.Schedule.tierFor(wait)), next)})

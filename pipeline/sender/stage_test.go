@@ -149,6 +149,23 @@ func (e *stageEnv) publishWith(w *broker.Writer, webhookID string, n int) []stri
 	return e.publishPayload(w, webhookID, n, json.RawMessage(`{"n":1}`))
 }
 
+// publishRedelivery publishes one job that redelivers another, as the API
+// does for a person's request.
+func (e *stageEnv) publishRedelivery(w *broker.Writer, webhookID string) string {
+	e.t.Helper()
+	jobSeq++
+	job := schemas.Job{
+		DeliveryID: fmt.Sprintf("d-%s-%06d", webhookID, jobSeq), WebhookID: webhookID, Tenant: "t",
+		EventIDs: []string{fmt.Sprint("e", jobSeq)}, EventType: "ticket.created", ResourceID: "r-redelivered",
+		CreatedAt: time.Now().UTC(), Payload: json.RawMessage(`{"n":1}`), RedeliveryOf: "d-earlier",
+	}
+	v, _ := json.Marshal(job)
+	if err := w.Write(context.Background(), []kafka.Message{{Key: []byte(webhookID), Value: v}}); err != nil {
+		e.t.Fatal(err)
+	}
+	return job.DeliveryID
+}
+
 func (e *stageEnv) publishPayload(w *broker.Writer, webhookID string, n int, payload json.RawMessage) []string {
 	e.t.Helper()
 	var msgs []kafka.Message

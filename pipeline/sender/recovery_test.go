@@ -1,0 +1,148 @@
+package sender_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/pipeline/sender"
+	"github.com/hookline/hookline/schemas"
+)
+
+// scripted is an endpoint that fails until it is told to recover, and
+// remembers when each request came.
+type scripted struct {
+	mu      sync.Mutex
+	healthy bool
+	at      []time.Time
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.at = append(s.at, time.Now())
+	if !s.healthy {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+}
+
+func (s *scripted) recover() {
+	s.mu.Lock()
+	s.healthy = true
+	s.mu.Unlock()
+}
+
+func (s *scripted) requests() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.at...)
+}
+
+// TestAnOpenCircuitNeverFailsAJobWithoutARequest: with a retry schedule
+// shorter than the breaker's cooldown, jobs put off by an open circuit wait
+// for it instead of failing unsent, and succeed once the endpoint is back.
+func TestAnOpenCircuitNeverFailsAJobWithoutARequest(t *testing.T) {
+	cfg := testStageConfig()
+	cfg.Schedule = sender.MustSchedule("1s")
+	cfg.Breaker = sender.BreakerConfig{Failures: 2, Cooldown: 2 * time.Second}
+	e := newStageEnv(t, cfg)
+	ep := &scripted{}
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	e.hooks.add("w", srv.URL)
+	e.hooks.mu.Lock()
+	w := e.hooks.m["w"]
+	w.Retries = 1
+	e.hooks.m["w"] = w
+	e.hooks.mu.Unlock()
+
+	ids := e.publish("w", 5)
+	time.AfterFunc(1500*time.Millisecond, ep.recover)
+	for _, id := range ids {
+		a := e.waitState(id, schemas.StateSucceeded, 30*time.Second)
+		if strings.Contains(a.Error, "not sent") {
+			t.Fatalf("delivery %s: %q", id, a.Error)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, as := range e.attempts {
+		for _, a := range as {
+			if strings.Contains(a.Error, "not sent") {
+				t.Errorf("delivery %s failed without a request: %q", id, a.Error)
+			}
+		}
+	}
+}
+
+// TestTheProbeGoesOutWhenTheCooldownEnds: a dead endpoint behind an open
+// circuit gets its probe one cooldown after each opening, not after the
+// growing put-off delays of the retry schedule.
+func TestTheProbeGoesOutWhenTheCooldownEnds(t *testing.T) {
+	cfg := testStageConfig()
+	cfg.Schedule = sender.MustSchedule("1s,10s,60s")
+	cfg.Breaker = sender.BreakerConfig{Failures: 2, Cooldown: time.Second}
+	cfg.EndpointConcurrency = 1 // one request at a time: the circuit opens after the second
+	e := newStageEnv(t, cfg)
+	ep := &scripted{}
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	e.hooks.add("w", srv.URL)
+	e.publish("w", 6)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for len(ep.requests()) < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests in 20 s: the probes stopped", len(ep.requests()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	at := ep.requests()
+	// The first two requests open the circuit; each probe follows the
+	// previous failure by about one cooldown (1 s, plus the fetch).
+	for i := 2; i < 5; i++ {
+		if gap := at[i].Sub(at[i-1]); gap > 3*time.Second {
+			t.Errorf("probe %d came %v after the request before it; want about one cooldown (1 s)", i-1, gap)
+		}
+	}
+}
+
+// TestARedeliveryIsTheProbeAndClosesTheCircuit: with the circuit open for a
+// long cooldown, a redelivery is sent at once; its success closes the
+// circuit, and the jobs waiting behind it follow without waiting out the
+// cooldown.
+func TestARedeliveryIsTheProbeAndClosesTheCircuit(t *testing.T) {
+	cfg := testStageConfig()
+	cfg.Breaker = sender.BreakerConfig{Failures: 2, Cooldown: time.Minute}
+	e := newStageEnv(t, cfg)
+	ep := &scripted{}
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	e.hooks.add("w", srv.URL)
+	e.publish("w", 2)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(ep.requests()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing endpoint got no requests")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	ep.recover()
+
+	w := e.b.Writer(schemas.TopicDeliveries, nil)
+	defer w.Close()
+	redelivery := e.publishRedelivery(w, "w")
+	start := time.Now()
+	e.waitState(redelivery, schemas.StateSucceeded, 10*time.Second)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the redelivery took %v behind a circuit with a 1 min cooldown", took)
+	}
+	waiting := e.publish("w", 3)
+	for _, id := range waiting {
+		e.waitState(id, schemas.StateSucceeded, 10*time.Second)
+	}
+}
