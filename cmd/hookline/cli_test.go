@@ -57,9 +57,7 @@ func TestCLICommands(t *testing.T) {
 		p.call(t, "POST", "/v1/events", map[string]any{"resource": "ticket", "trigger": "create", "resource_id": fmt.Sprint("T-", i)}, 202)
 	}
 	waitFor(t, "3 failed deliveries", 30*time.Second, func() bool {
-		var list client.DeliveryPage
-		list = deliveriesOf(t, p, hook.ID, client.DeliveryQuery{State: "failed"})
-		return len(list.Data) == 3
+		return len(deliveriesOf(t, p, hook.ID, client.DeliveryQuery{State: "failed"}).Data) == 3
 	})
 
 	out, errOut, code := runCLI(t, "deliveries", "--api", p.base, "--webhook", hook.ID)
