@@ -117,7 +117,11 @@ func (s *Stage) putOff(w work, wh schemas.Webhook, reason string) {
 		if wait <= 0 { // half-open, its probe out: look again soon
 			wait = cooldown / 10
 		}
-		wait += time.Duration(float64(cooldown) * 0.1 * s.policy.Rand()) // spread the probes' followers
+		// Spread the followers a little, but never past the delay of the
+		// tier the job goes to: a job due after its tier's delay would hold
+		// up the jobs queued behind it on that tier.
+		room := s.cfg.Schedule[s.cfg.Schedule.tierFor(wait)] - wait
+		wait += time.Duration(float64(min(cooldown/10, max(room, 0))) * s.policy.Rand())
 	default:
 		if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
 			att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", reason, age.Round(time.Second)))
