@@ -161,6 +161,14 @@ func message(rec *kgo.Record) kafka.Message {
 	return m
 }
 
+// Pause stops fetching a partition: what was fetched already may still come
+// out, nothing more will (a bounded stretch read to its end).
+func (r *Reader) Pause(partition int) {
+	if r.cl != nil {
+		r.cl.PauseFetchPartitions(map[string][]int32{r.topic: {int32(partition)}})
+	}
+}
+
 // CommitMessages commits, for each message's partition, the offset after
 // it. Only a group reader commits.
 func (r *Reader) CommitMessages(ctx context.Context, msgs ...kafka.Message) error {

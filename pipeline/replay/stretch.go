@@ -70,13 +70,21 @@ func (s *stretch) FetchMessage(ctx context.Context) (kafka.Message, error) {
 		}
 		end, reading := s.end[m.Partition]
 		if !reading || m.Offset >= end {
-			delete(s.end, m.Partition)
+			s.done(m.Partition)
 			continue
 		}
 		if m.Offset+1 >= end {
-			delete(s.end, m.Partition)
+			s.done(m.Partition)
 		}
 		return m, nil
+	}
+}
+
+// done marks a partition read to its end; its live traffic is not fetched.
+func (s *stretch) done(partition int) {
+	if _, ok := s.end[partition]; ok {
+		delete(s.end, partition)
+		s.r.Pause(partition)
 	}
 }
 
