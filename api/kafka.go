@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -19,15 +20,24 @@ import (
 // id like the matcher's jobs, cut into batches under the size limit.
 type Producer struct {
 	events, jobs *broker.Writer
+	timeout      time.Duration // publishTimeout; tests shorten it
 }
+
+// publishTimeout bounds one publish: a broker that is down answers the
+// client a 503 within it, instead of holding the request while the writer
+// retries.
+const publishTimeout = 10 * time.Second
 
 // NewProducer returns the API's writer to b.
 func NewProducer(b *broker.Broker) *Producer {
-	return &Producer{events: b.Writer(schemas.TopicEvents, nil), jobs: b.Writer(schemas.TopicDeliveries, records.Oversize)}
+	return &Producer{events: b.Writer(schemas.TopicEvents, nil), jobs: b.Writer(schemas.TopicDeliveries, records.Oversize),
+		timeout: publishTimeout}
 }
 
 // PublishEvents writes events, acknowledged by all replicas.
 func (p *Producer) PublishEvents(ctx context.Context, evs []schemas.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	msgs := make([]kafka.Message, len(evs))
 	for i, ev := range evs {
 		value, err := records.Marshal(ev)
@@ -41,6 +51,8 @@ func (p *Producer) PublishEvents(ctx context.Context, evs []schemas.Event) error
 
 // PublishJobs writes delivery jobs, acknowledged by all replicas.
 func (p *Producer) PublishJobs(ctx context.Context, jobs []schemas.Job) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	msgs := make([]kafka.Message, len(jobs))
 	for i, job := range jobs {
 		msgs[i] = records.Job(schemas.TopicDeliveries, job)

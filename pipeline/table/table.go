@@ -178,7 +178,13 @@ func (t *Table[T]) Publish(ctx context.Context, v T) error {
 	return t.publish(ctx, v)
 }
 
+// publishTimeout bounds one change, its write and its read-back: a broker
+// that is down fails the change instead of holding its caller.
+const publishTimeout = 10 * time.Second
+
 func (t *Table[T]) publish(ctx context.Context, v T) error {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
 	key, version := t.codec.Key(v), t.codec.Version(v)
 	if base := t.version(key); version != base+1 {
 		return fmt.Errorf("%s version %d after %d: %w", key, version, base, ErrConflict)
