@@ -83,6 +83,7 @@ func (s *Stage) dispatch(w work) {
 	w.queued = time.Now()
 	e.lanes[lane] = append(e.lanes[lane], w)
 	e.queued++
+	s.metrics.setQueued(e.id, e.queued)
 	start := !e.running[lane]
 	e.running[lane] = true
 	e.mu.Unlock()
@@ -130,6 +131,7 @@ func (s *Stage) runLane(e *endpoint, lane int) {
 		if s.stopping.Load() {
 			for _, w := range e.lanes[lane] {
 				e.queued--
+				s.metrics.setQueued(e.id, e.queued)
 				s.abandon(w)
 			}
 			e.lanes[lane] = nil
@@ -147,7 +149,9 @@ func (s *Stage) runLane(e *endpoint, lane int) {
 		w := e.lanes[lane][0]
 		e.lanes[lane] = e.lanes[lane][1:]
 		e.queued--
+		s.metrics.setQueued(e.id, e.queued)
 		e.mu.Unlock()
+		s.metrics.wait.Observe(time.Since(w.queued).Seconds())
 		s.process(e, w)
 	}
 }

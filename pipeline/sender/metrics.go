@@ -13,7 +13,13 @@ type metrics struct {
 	dropped  prometheus.Counter
 	disabled prometheus.Counter
 	breakers *prometheus.GaugeVec
+	queued   *prometheus.GaugeVec
+	wait     prometheus.Histogram
 }
+
+// queuedShown is the backlog from which an endpoint has a queue-depth
+// series: cardinality follows the endpoints that are behind, not every one.
+const queuedShown = 10
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -42,9 +48,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hookline_sender_breaker_open",
 			Help: "Endpoints whose circuit is not closed: 1 open, 0.5 half-open. Closed endpoints have no series, so cardinality follows the failing endpoints.",
 		}, []string{"webhook_id"}),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookline_sender_endpoint_queued",
+			Help: "Jobs waiting in an endpoint's queue, for endpoints with at least 10 waiting; the others have no series.",
+		}, []string{"webhook_id"}),
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookline_sender_queue_wait_seconds",
+			Help:    "Time a job waited in its endpoint's queue before its attempt (or its put-off).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.duration, m.deferred, m.dropped, m.disabled, m.breakers)
+		reg.MustRegister(m.attempts, m.duration, m.deferred, m.dropped, m.disabled, m.breakers, m.queued, m.wait)
 	}
 	return m
 }
@@ -67,4 +82,14 @@ func (s *Stage) breakerChanged(endpoint, from, to string) {
 		s.metrics.breakers.DeleteLabelValues(endpoint)
 	}
 	s.log.Info("circuit breaker", "webhook_id", endpoint, "from", from, "to", to)
+}
+
+// setQueued reports an endpoint's backlog: a series while it holds at
+// least queuedShown jobs, none otherwise.
+func (m *metrics) setQueued(endpoint string, n int) {
+	if n >= queuedShown {
+		m.queued.WithLabelValues(endpoint).Set(float64(n))
+	} else if n == queuedShown-1 {
+		m.queued.DeleteLabelValues(endpoint)
+	}
 }

@@ -146,3 +146,64 @@ func TestARedeliveryIsTheProbeAndClosesTheCircuit(t *testing.T) {
 		e.waitState(id, schemas.StateSucceeded, 10*time.Second)
 	}
 }
+
+// TestQueueMetricsFollowTheBacklog: an endpoint that is behind has a
+// queue-depth series while at least 10 jobs wait, none once it caught up,
+// and every job's wait in the queue is observed.
+func TestQueueMetricsFollowTheBacklog(t *testing.T) {
+	cfg := testStageConfig()
+	cfg.EndpointConcurrency = 1
+	e := newStageEnv(t, cfg)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	e.hooks.add("w", srv.URL)
+	ids := e.publish("w", 30)
+
+	gauge := func() (float64, bool) {
+		mfs, _ := e.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "hookline_sender_endpoint_queued" {
+				for _, m := range mf.GetMetric() {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+		return 0, false
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if v, ok := gauge(); ok && v >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			v, ok := gauge()
+			t.Fatalf("queue depth %v (series %v) with 29 jobs waiting", v, ok)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	for _, id := range ids {
+		e.waitState(id, schemas.StateSucceeded, 20*time.Second)
+	}
+	if v, ok := gauge(); ok {
+		t.Errorf("queue depth series still there (%v) after the endpoint caught up", v)
+	}
+	mfs, _ := e.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "hookline_sender_queue_wait_seconds" {
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 30 {
+				t.Errorf("%d queue waits observed, want 30", n)
+			}
+			return
+		}
+	}
+	t.Error("no hookline_sender_queue_wait_seconds")
+}
