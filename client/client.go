@@ -56,17 +56,30 @@ const maxAnswer = 32 << 20
 // (when not nil); any other answer is an *Error. For calls this package
 // has no method for.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	data, err := c.send(ctx, method, path, body)
+	if err != nil || out == nil || len(data) == 0 {
+		return err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("client: decode the answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// send makes one request and returns the body of a 2xx answer; any other
+// answer is an *Error.
+func (c *Client) send(ctx context.Context, method, path string, body any) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("client: encode %s %s: %w", method, path, err)
+			return nil, fmt.Errorf("client: encode %s %s: %w", method, path, err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -77,12 +90,12 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var eb struct {
@@ -92,15 +105,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 			eb.Error = &Error{Code: "http", Message: strings.TrimSpace(string(data))}
 		}
 		eb.Error.Status = resp.StatusCode
-		return eb.Error
+		return nil, eb.Error
 	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("client: decode the answer to %s %s: %w", method, path, err)
-	}
-	return nil
+	return data, nil
 }
 
 // Ptr returns a pointer to v: for the optional fields of
@@ -246,24 +253,6 @@ func (c *Client) CancelReplay(ctx context.Context, id string) (schemas.PublicRep
 
 // Metrics returns the Prometheus text of GET /metrics.
 func (c *Client) Metrics(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
-	if err != nil {
-		return "", fmt.Errorf("client: %w", err)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
-	}
-	return string(data), nil
+	data, err := c.send(ctx, http.MethodGet, "/metrics", nil)
+	return string(data), err
 }

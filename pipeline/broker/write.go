@@ -65,9 +65,6 @@ func (b *Broker) Writer(topic string, oversize Oversize) *Writer {
 	}
 }
 
-// MaxBytes is the size limit of one message.
-func (w *Writer) MaxBytes() int { return w.max }
-
 // Fits reports whether m is under the size limit.
 func (w *Writer) Fits(m kafka.Message) bool { return Size(m) <= w.max }
 

@@ -67,8 +67,8 @@ func deadJob(job schemas.Job, last schemas.Attempt, reason string) kafka.Message
 		Headers: []kafka.Header{{Key: broker.HeaderReason, Value: []byte(reason)}}}
 }
 
-// IsJobTopic reports whether topic carries delivery jobs.
-func IsJobTopic(topic string) bool {
+// isJobTopic reports whether topic carries delivery jobs.
+func isJobTopic(topic string) bool {
 	return topic == schemas.TopicDeliveries || strings.HasPrefix(topic, schemas.TopicRetryPrefix)
 }
 
@@ -83,7 +83,7 @@ func IsJobTopic(topic string) bool {
 //   - Anything else: broker.TooLargeDeadLetter.
 func Oversize(m kafka.Message, limit int) []kafka.Message {
 	switch {
-	case IsJobTopic(m.Topic):
+	case isJobTopic(m.Topic):
 		var job schemas.Job
 		if json.Unmarshal(m.Value, &job) == nil && job.DeliveryID != "" {
 			return tooLargeJob(job, broker.Size(m), limit)

@@ -263,13 +263,14 @@ func (r *Runner) commitLoop(ctx context.Context) {
 
 // waitIdle waits until every input is done or abandoned, or the hard stop.
 func (r *Runner) waitIdle(work context.Context) {
+	// free signals idle when inflight reaches zero; a signal left from
+	// earlier only makes the loop look again.
 	for r.inflight.Load() > 0 {
 		select {
 		case <-r.idle:
 		case <-work.Done():
 			r.log.Warn("hard stop with work in flight; it is read again at the next start", "inputs", r.inflight.Load())
 			return
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -531,12 +532,6 @@ func (o *Outbox) emit(e emission) {
 	case <-o.quit:
 		e.finish(false)
 	}
-}
-
-// Write writes outputs now, under ctx, and returns once they are
-// acknowledged: for a handler that must know before it goes on.
-func (o *Outbox) Write(ctx context.Context, msgs []kafka.Message) error {
-	return o.r.w.Write(ctx, msgs)
 }
 
 // run writes emissions until quit, then writes what is queued and
