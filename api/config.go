@@ -19,10 +19,6 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxEvents caps the events of one POST /v1/events. Default 1000.
 	MaxEvents int
-	// MaxEventBytes caps one event as it is written to hookline.events:
-	// the broker's message size limit. A larger event is a 413. Default
-	// 1,000,000.
-	MaxEventBytes int
 	// Version is reported by GET /healthz. Default empty (not reported).
 	Version string
 	// CheckTimeout bounds each readiness check. Default 2s.
@@ -39,7 +35,6 @@ type Config struct {
 const (
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultMaxEvents         = 1000
-	DefaultMaxEventBytes     = 1_000_000
 	DefaultCheckTimeout      = 2 * time.Second
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
@@ -51,7 +46,6 @@ const (
 func (c Config) WithDefaults() Config {
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.MaxEvents = cmp.Or(c.MaxEvents, DefaultMaxEvents)
-	c.MaxEventBytes = cmp.Or(c.MaxEventBytes, DefaultMaxEventBytes)
 	c.CheckTimeout = cmp.Or(c.CheckTimeout, DefaultCheckTimeout)
 	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
@@ -76,8 +70,6 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxBodyBytes < 1:
 		return fmt.Errorf("api: MaxBodyBytes must be positive, not %d", c.MaxBodyBytes)
-	case c.MaxEventBytes < 1:
-		return fmt.Errorf("api: MaxEventBytes must be positive, not %d", c.MaxEventBytes)
 	case c.MaxEvents < 1:
 		return fmt.Errorf("api: MaxEvents must be positive, not %d", c.MaxEvents)
 	case c.CheckTimeout < 0 || c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 ||

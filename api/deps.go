@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -23,8 +24,19 @@ type Webhooks interface {
 
 // Events publishes input events to hookline.events.
 type Events interface {
-	// PublishEvents writes every event durably, or returns an error.
+	// PublishEvents writes every event durably, or returns an error. An
+	// event that no write could take (over the broker's message size
+	// limit) is an *EventTooLargeError, returned before anything is
+	// written.
 	PublishEvents(ctx context.Context, evs []schemas.Event) error
+}
+
+// EventTooLargeError: event Index of a publish is Size bytes encoded, over
+// the broker's limit of Limit bytes. Nothing of the publish was written.
+type EventTooLargeError struct{ Index, Size, Limit int }
+
+func (e *EventTooLargeError) Error() string {
+	return fmt.Sprintf("event %d is %d bytes encoded, over the limit of %d", e.Index, e.Size, e.Limit)
 }
 
 // Deliveries is the read side of the attempts store.

@@ -3,14 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
-	"github.com/segmentio/kafka-go"
-
-	"github.com/hookline/hookline/pipeline/broker"
-	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -33,6 +30,16 @@ func (s *Server) publishEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.deps.Events.PublishEvents(r.Context(), evs); err != nil {
+		var tooLarge *EventTooLargeError
+		if errors.As(err, &tooLarge) {
+			field := ""
+			if bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+				field = fmt.Sprintf("[%d]", tooLarge.Index)
+			}
+			writeError(w, &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeTooLarge, Field: field,
+				Message: fmt.Sprintf("the event is %d bytes encoded, over the broker's message size limit of %d bytes", tooLarge.Size, tooLarge.Limit)})
+			return
+		}
 		s.dependencyFailed(w, r, "publish events", err)
 		return
 	}
@@ -103,15 +110,5 @@ func (s *Server) decodeEvent(raw []byte, tenant, prefix string) (schemas.Event, 
 		return ev, invalid(strings.TrimSuffix(prefix, "."), "%s", err.Error())
 	}
 	ev.OccurredAt = ev.OccurredAt.UTC()
-	// The size it will have on hookline.events, counted the way the
-	// broker counts it: over the limit, no write could ever take it.
-	encoded, err := records.Marshal(ev)
-	if err != nil {
-		return ev, invalid(strings.TrimSuffix(prefix, "."), "the event does not encode: %s", err.Error())
-	}
-	if size := broker.Size(kafka.Message{Key: []byte(ev.ResourceID), Value: encoded}); size > s.cfg.MaxEventBytes {
-		return ev, &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeTooLarge, Field: strings.TrimSuffix(prefix, "."),
-			Message: fmt.Sprintf("the event is %d bytes encoded, over the broker's message size limit of %d bytes", size, s.cfg.MaxEventBytes)}
-	}
 	return ev, nil
 }

@@ -15,12 +15,13 @@ import (
 
 // Producer is the API's writer to Kafka: Events and Jobs on the broker.
 // Events go to hookline.events keyed by resource id, so that one
-// resource's events stay in order (the API refused those over the size
-// limit before); redeliveries go to hookline.deliveries keyed by webhook
+// resource's events stay in order; a publish with an event over the size
+// limit writes nothing (EventTooLargeError); redeliveries go to hookline.deliveries keyed by webhook
 // id like the matcher's jobs, cut into batches under the size limit.
 type Producer struct {
 	events, jobs *broker.Writer
 	timeout      time.Duration // publishTimeout; tests shorten it
+	limit        int           // the broker's message size limit
 }
 
 // publishTimeout bounds one publish: a broker that is down answers the
@@ -31,7 +32,7 @@ const publishTimeout = 10 * time.Second
 // NewProducer returns the API's writer to b.
 func NewProducer(b *broker.Broker) *Producer {
 	return &Producer{events: b.Writer(schemas.TopicEvents, nil), jobs: b.Writer(schemas.TopicDeliveries, records.Oversize),
-		timeout: publishTimeout}
+		timeout: publishTimeout, limit: b.MaxMessageBytes()}
 }
 
 // PublishEvents writes events, acknowledged by all replicas.
@@ -45,6 +46,11 @@ func (p *Producer) PublishEvents(ctx context.Context, evs []schemas.Event) error
 			return fmt.Errorf("encode event %s: %w", ev.ID, err)
 		}
 		msgs[i] = kafka.Message{Key: []byte(ev.ResourceID), Value: value}
+		// Checked before anything is written: a request is published
+		// whole or not at all.
+		if !p.events.Fits(msgs[i]) {
+			return &EventTooLargeError{Index: i, Size: broker.Size(msgs[i]), Limit: p.limit}
+		}
 	}
 	return p.events.Write(ctx, msgs)
 }

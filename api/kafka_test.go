@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -37,5 +40,42 @@ func TestProducerGivesUpWhenTheBrokerIsGone(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("the publish took %v to give up; want about its 500 ms timeout", took)
+	}
+}
+
+// TestProducerRefusesAnEventOverTheLimitBeforeWriting: a publish holding an
+// event over the broker's limit writes nothing and says which one; markup
+// counts as its own size, not as JSON escapes.
+func TestProducerRefusesAnEventOverTheLimitBeforeWriting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1, MaxMessageBytes: 10000},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := NewProducer(b)
+	defer p.Close()
+	event := func(id, data string) schemas.Event {
+		v, _ := records.Marshal(map[string]string{"html": data}) // as a client sends it: markup unescaped
+		return schemas.Event{ID: id, Type: "ticket.created", Resource: "ticket", Trigger: "create", ResourceID: id, Tenant: "t", Data: v}
+	}
+	err = p.PublishEvents(ctx, []schemas.Event{event("small", "x"), event("big", strings.Repeat("x", 12000))})
+	var tooLarge *EventTooLargeError
+	if !errors.As(err, &tooLarge) || tooLarge.Index != 1 || tooLarge.Limit != 10000 || tooLarge.Size <= 10000 {
+		t.Fatalf("publish with a 12 KB event: %v, want an EventTooLargeError for event 1", err)
+	}
+	// 9,000 characters of markup: 9 KB as they are, 54 KB escaped as
+	// \u003c. They fit.
+	if err := p.PublishEvents(ctx, []schemas.Event{event("markup", strings.Repeat("<", 9000))}); err != nil {
+		t.Fatalf("publish of 9,000 '<': %v", err)
+	}
+	end, err := b.EndOffsets(ctx, schemas.TopicEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end[0] != 1 {
+		t.Fatalf("hookline.events holds %d events, want only the markup one: the refused publish wrote something", end[0])
 	}
 }

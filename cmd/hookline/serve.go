@@ -395,7 +395,7 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 	producer := api.NewProducer(b)
 	deps.Events = producer
 	deps.Jobs = producer
-	server, err := api.New(api.Config{Tokens: tokens, Version: version, MaxEventBytes: b.MaxMessageBytes()}, deps, log)
+	server, err := api.New(api.Config{Tokens: tokens, Version: version}, deps, log)
 	if err != nil {
 		producer.Close()
 		return err
