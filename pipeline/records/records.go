@@ -35,10 +35,33 @@ func mustMarshal(v any) []byte {
 	return b
 }
 
+// HeaderDueAt carries a waiting job's due_at (RFC 3339) beside the job, so
+// that a retry tier can hold the job until then without decoding it.
+const HeaderDueAt = "hookline-due-at"
+
 // Job is a delivery job on topic (hookline.deliveries or a retry tier),
 // keyed by webhook id so that one endpoint's jobs stay in order.
 func Job(topic string, job schemas.Job) kafka.Message {
-	return kafka.Message{Topic: topic, Key: []byte(job.WebhookID), Value: mustMarshal(job)}
+	m := kafka.Message{Topic: topic, Key: []byte(job.WebhookID), Value: mustMarshal(job)}
+	if !job.DueAt.IsZero() {
+		m.Headers = []kafka.Header{{Key: HeaderDueAt, Value: job.DueAt.UTC().AppendFormat(nil, time.RFC3339Nano)}}
+	}
+	return m
+}
+
+// DueAt is when a job message may be sent: its HeaderDueAt, or, for a
+// message written without it, the job's due_at; zero for at once.
+func DueAt(m kafka.Message) time.Time {
+	if v := broker.Header(m, HeaderDueAt); v != "" {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t
+		}
+	}
+	var head struct {
+		DueAt time.Time `json:"due_at"`
+	}
+	json.Unmarshal(m.Value, &head)
+	return head.DueAt
 }
 
 // Attempt is an attempt record on hookline.attempts, keyed by delivery id.

@@ -91,3 +91,24 @@ func TestOversize(t *testing.T) {
 		}
 	})
 }
+
+func TestDueAtTravelsInAHeader(t *testing.T) {
+	due := time.Date(2026, 12, 6, 10, 0, 0, 123, time.UTC)
+	j := job(10)
+	j.DueAt = due
+	m := Job(schemas.TopicRetryPrefix+"10s", j)
+	if got := broker.Header(m, HeaderDueAt); got == "" {
+		t.Fatal("a waiting job has no due-at header")
+	}
+	if got := DueAt(m); !got.Equal(due) {
+		t.Fatalf("DueAt = %v, want %v", got, due)
+	}
+	// A job written without the header (before it existed): from the JSON.
+	m.Headers = nil
+	if got := DueAt(m); !got.Equal(due) {
+		t.Fatalf("DueAt without the header = %v, want %v", got, due)
+	}
+	if got := DueAt(Job(schemas.TopicDeliveries, job(10))); !got.IsZero() {
+		t.Fatalf("a job due at once: DueAt = %v", got)
+	}
+}

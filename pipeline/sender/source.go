@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/pipeline/stage"
 )
 
@@ -15,13 +16,7 @@ import (
 // of a tier waits at most the tier's delay, so the head of a tier is
 // always the next one due, and holding it holds nothing due earlier.
 func (s *Stage) due(ctx context.Context, m kafka.Message) bool {
-	var head struct {
-		DueAt time.Time `json:"due_at"`
-	}
-	if json.Unmarshal(m.Value, &head) != nil || head.DueAt.IsZero() {
-		return true
-	}
-	return sleepUntil(ctx, head.DueAt, s.now)
+	return sleepUntil(ctx, records.DueAt(m), s.now)
 }
 
 // Handle queues each job of a batch for its endpoint; a job that does not
