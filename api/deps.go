@@ -17,9 +17,17 @@ type Webhooks interface {
 	Webhook(tenant, id string) (schemas.Webhook, bool)
 	// Webhooks returns every webhook of the tenant, sorted by id ascending.
 	Webhooks(tenant string) []schemas.Webhook
-	// PublishWebhook writes a change durably to the topic; when it returns
-	// nil the change is visible to Webhook and Webhooks.
+	// PublishWebhook writes a new webhook (version 1) durably to the topic;
+	// when it returns nil the webhook is visible to Webhook and Webhooks.
 	PublishWebhook(ctx context.Context, ev schemas.WebhookEvent) error
+	// ChangeWebhook makes change to the tenant's webhook as it is now and
+	// publishes the result as the next version, making it again on the new
+	// state when another writer came first, so no change is lost. change
+	// returning schemas.ErrUnchanged publishes nothing; another error of
+	// change is returned as it is; schemas.ErrWebhookNotFound for another
+	// tenant's or a missing webhook; an error wrapping
+	// schemas.ErrVersionConflict when the webhook kept changing.
+	ChangeWebhook(ctx context.Context, tenant, id string, change func(*schemas.WebhookEvent) error) (schemas.Webhook, error)
 }
 
 // Events publishes input events to hookline.events.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +23,7 @@ type fakeWebhooks struct {
 	mu        sync.Mutex
 	byID      map[string]schemas.Webhook
 	published []schemas.WebhookEvent
-	err       error // returned by PublishWebhook when set
+	err       error // returned by PublishWebhook and ChangeWebhook when set
 }
 
 func newFakeWebhooks() *fakeWebhooks {
@@ -58,18 +59,40 @@ func (f *fakeWebhooks) PublishWebhook(_ context.Context, ev schemas.WebhookEvent
 	if f.err != nil {
 		return f.err
 	}
-	// A compare-and-set, as the registry's: the change must be made from
-	// the version the fake holds.
-	if cur, ok := f.byID[ev.Webhook.ID]; (ok && ev.Webhook.Version != cur.Version+1) || (!ok && ev.Op != schemas.OpCreated) {
-		return fmt.Errorf("fake: %w", schemas.ErrVersionConflict)
+	if _, ok := f.byID[ev.Webhook.ID]; ok || ev.Webhook.Version != 1 {
+		return fmt.Errorf("fake: a new webhook's id is taken or its version is not 1: %w", schemas.ErrVersionConflict)
 	}
 	f.published = append(f.published, ev)
-	if ev.Op == schemas.OpDeleted {
-		delete(f.byID, ev.Webhook.ID)
-	} else {
-		f.byID[ev.Webhook.ID] = ev.Webhook
-	}
+	f.byID[ev.Webhook.ID] = ev.Webhook
 	return nil
+}
+
+// ChangeWebhook changes one webhook under the fake's lock: every change
+// is made from the current state, as the registry's compare-and-set does.
+func (f *fakeWebhooks) ChangeWebhook(_ context.Context, tenant, id string, change func(*schemas.WebhookEvent) error) (schemas.Webhook, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return schemas.Webhook{}, f.err
+	}
+	cur, ok := f.byID[id]
+	if !ok || cur.Tenant != tenant {
+		return schemas.Webhook{}, schemas.ErrWebhookNotFound
+	}
+	ev := schemas.WebhookEvent{Webhook: cur}
+	if err := change(&ev); errors.Is(err, schemas.ErrUnchanged) {
+		return cur, nil
+	} else if err != nil {
+		return schemas.Webhook{}, err
+	}
+	ev.Webhook.Version = cur.Version + 1
+	f.published = append(f.published, ev)
+	if ev.Op == schemas.OpDeleted {
+		delete(f.byID, id)
+	} else {
+		f.byID[id] = ev.Webhook
+	}
+	return ev.Webhook, nil
 }
 
 func (f *fakeWebhooks) setErr(err error) {

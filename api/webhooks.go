@@ -98,81 +98,59 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	// Each try reads the webhook as it is and makes the change from it; a
+	// The change is made from the webhook as it is when it is written; a
 	// change that another writer made meanwhile (a PATCH, a 410 that
 	// disabled the webhook) comes first and is kept.
-	for try := 0; ; try++ {
-		old, aerr := s.lookup(r)
-		if aerr != nil {
-			writeError(w, aerr)
-			return
+	wh, err := s.deps.Webhooks.ChangeWebhook(r.Context(), tenantOf(r), mux.Vars(r)["id"], func(ev *schemas.WebhookEvent) error {
+		old := ev.Webhook
+		if aerr := applyInput(&in, &ev.Webhook, false); aerr != nil {
+			return aerr
 		}
-		wh := old
-		if aerr := applyInput(&in, &wh, false); aerr != nil {
-			writeError(w, aerr)
-			return
+		if reflect.DeepEqual(ev.Webhook, old) {
+			return schemas.ErrUnchanged // no new version, no message on the topic
 		}
-		if reflect.DeepEqual(wh, old) {
-			// Nothing changed: no new version, no message on the topic.
-			writeJSON(w, http.StatusOK, s.publicView(old))
-			return
-		}
-		wh.UpdatedAt = s.now()
-		wh.Version = old.Version + 1
-		err := s.deps.Webhooks.PublishWebhook(r.Context(), schemas.WebhookEvent{Op: schemas.OpUpdated, At: wh.UpdatedAt, Webhook: wh})
-		if s.conflictAgain(w, r, err, try) {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		s.log.Info("api: webhook updated", "tenant", wh.Tenant, "webhook_id", wh.ID, "version", wh.Version)
-		writeJSON(w, http.StatusOK, s.publicView(wh))
+		ev.Op, ev.At = schemas.OpUpdated, s.now()
+		ev.Webhook.UpdatedAt = ev.At
+		return nil
+	})
+	if s.changeFailed(w, r, err) {
 		return
 	}
+	s.log.Info("api: webhook updated", "tenant", wh.Tenant, "webhook_id", wh.ID, "version", wh.Version)
+	writeJSON(w, http.StatusOK, s.publicView(wh))
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	for try := 0; ; try++ {
-		wh, aerr := s.lookup(r)
-		if aerr != nil {
-			writeError(w, aerr)
-			return
-		}
-		wh.UpdatedAt = s.now()
-		wh.Version++
-		err := s.deps.Webhooks.PublishWebhook(r.Context(), schemas.WebhookEvent{Op: schemas.OpDeleted, At: wh.UpdatedAt, Webhook: wh})
-		if s.conflictAgain(w, r, err, try) {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		s.log.Info("api: webhook deleted", "tenant", wh.Tenant, "webhook_id", wh.ID)
-		w.WriteHeader(http.StatusNoContent)
+	wh, err := s.deps.Webhooks.ChangeWebhook(r.Context(), tenantOf(r), mux.Vars(r)["id"], func(ev *schemas.WebhookEvent) error {
+		ev.Op, ev.At = schemas.OpDeleted, s.now()
+		ev.Webhook.UpdatedAt = ev.At
+		return nil
+	})
+	if s.changeFailed(w, r, err) {
 		return
 	}
+	s.log.Info("api: webhook deleted", "tenant", wh.Tenant, "webhook_id", wh.ID)
+	w.WriteHeader(http.StatusNoContent)
 }
 
-// maxConflicts bounds how often one request makes its change again after
-// other changes came first; past it the answer is 409.
-const maxConflicts = 10
-
-// conflictAgain reports whether a write lost to another change and should
-// be made again. Otherwise, when err is set, it has answered the request.
-func (s *Server) conflictAgain(w http.ResponseWriter, r *http.Request, err error, try int) bool {
+// changeFailed answers a webhook change that failed, and reports whether
+// it did.
+func (s *Server) changeFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	var aerr *apiError
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, schemas.ErrVersionConflict) && try < maxConflicts:
-		return true
+	case errors.As(err, &aerr):
+		writeError(w, aerr)
+	case errors.Is(err, schemas.ErrWebhookNotFound):
+		writeError(w, notFound("webhook"))
 	case errors.Is(err, schemas.ErrVersionConflict):
 		writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict,
 			Message: "the webhook kept changing while this change was made; send it again"})
 	default:
 		s.dependencyFailed(w, r, "publish webhook", err)
 	}
-	return false
+	return true
 }
 
 // webhookFilter is the parsed query of GET /v1/webhooks.

@@ -80,6 +80,12 @@ const (
 // the webhook again and makes its change again.
 var ErrVersionConflict = errors.New("the webhook changed meanwhile")
 
+// ErrWebhookNotFound: no webhook of the tenant has that id.
+var ErrWebhookNotFound = errors.New("no such webhook")
+
+// ErrUnchanged: a change that changes nothing; nothing is published.
+var ErrUnchanged = errors.New("nothing to change")
+
 // WebhookEvent is one message on hookline.subscriptions, keyed by webhook id.
 // The topic is compacted: the last message of a key is the webhook's state.
 type WebhookEvent struct {

@@ -143,27 +143,62 @@ func (r *Registry) Sync(ctx context.Context) error {
 	return nil
 }
 
-// errUnchanged: nothing to write.
-var errUnchanged = errors.New("unchanged")
+// ChangeWebhook makes change to the tenant's webhook as it is now (change
+// sets the op, the times and the fields; the registry sets the next
+// version) and publishes the result; when another change came first,
+// meanwhile, here or in another process, change runs again on the new
+// state (table.Update). change returning schemas.ErrUnchanged publishes
+// nothing and answers the webhook as it is; another error of change is
+// returned as it is. A webhook that is not the tenant's is
+// schemas.ErrWebhookNotFound; too many conflicts in a row wrap
+// schemas.ErrVersionConflict.
+func (r *Registry) ChangeWebhook(ctx context.Context, tenant, id string, change func(*schemas.WebhookEvent) error) (schemas.Webhook, error) {
+	return r.change(ctx, tenant, id, change)
+}
+
+// change is ChangeWebhook for a tenant, or, with tenant "", for the stages.
+func (r *Registry) change(ctx context.Context, tenant, id string, change func(*schemas.WebhookEvent) error) (schemas.Webhook, error) {
+	ev, err := r.t.Update(ctx, id, func(ev *schemas.WebhookEvent) error {
+		if tenant != "" && ev.Webhook.Tenant != tenant {
+			return schemas.ErrWebhookNotFound
+		}
+		if err := change(ev); err != nil {
+			return err
+		}
+		ev.Webhook.Version++
+		return nil
+	})
+	switch {
+	case err == nil:
+		return ev.Webhook, nil
+	case errors.Is(err, table.ErrNotFound):
+		return schemas.Webhook{}, schemas.ErrWebhookNotFound
+	case errors.Is(err, schemas.ErrUnchanged):
+		cur, _ := r.ByID(id)
+		return cur, nil
+	case errors.Is(err, table.ErrConflict):
+		return schemas.Webhook{}, fmt.Errorf("subscriptions: %w: %w", schemas.ErrVersionConflict, err)
+	}
+	return schemas.Webhook{}, err
+}
 
 // DisableWebhook turns a webhook off, as a change on the topic, for a
 // reason the stages found (an endpoint that answered 410 Gone). A webhook
 // already disabled or deleted is left as it is. A change made meanwhile is
 // kept: the webhook is read again and disabled again.
 func (r *Registry) DisableWebhook(ctx context.Context, id, reason string) error {
-	_, err := r.t.Update(ctx, id, func(ev *schemas.WebhookEvent) error {
+	_, err := r.change(ctx, "", id, func(ev *schemas.WebhookEvent) error {
 		if !ev.Webhook.Enabled {
-			return errUnchanged
+			return schemas.ErrUnchanged
 		}
 		now := time.Now().UTC()
 		ev.Op, ev.At = schemas.OpUpdated, now
 		ev.Webhook.Enabled = false
-		ev.Webhook.Version++
 		ev.Webhook.UpdatedAt = now
 		ev.Webhook.DisabledReason = reason
 		return nil
 	})
-	if errors.Is(err, errUnchanged) || errors.Is(err, table.ErrNotFound) {
+	if errors.Is(err, schemas.ErrWebhookNotFound) {
 		return nil
 	}
 	return err

@@ -138,32 +138,9 @@ func TestRegistryIgnoresStaleVersions(t *testing.T) {
 	}
 }
 
-// change reads the webhook, changes it and publishes the next version,
-// again after each conflict, as the API does.
-func change(t *testing.T, r *Registry, id string, f func(*schemas.Webhook)) {
-	for try := 0; try < 50; try++ {
-		w, ok := r.ByID(id)
-		if !ok {
-			t.Errorf("webhook %s gone", id)
-			return
-		}
-		f(&w)
-		w.Version++
-		err := r.PublishWebhook(context.Background(), schemas.WebhookEvent{Op: schemas.OpUpdated, Webhook: w})
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, schemas.ErrVersionConflict) {
-			t.Error(err)
-			return
-		}
-	}
-	t.Errorf("change of %s: 50 conflicts", id)
-}
-
-// TestConcurrentChangesAreNeverLost: PATCH-like changes from two
-// registries (two processes) and a 410-disable, all at once: every one of
-// them is in the final state.
+// TestConcurrentChangesAreNeverLost: PATCH-like changes (ChangeWebhook, as
+// the API makes them) from two registries (two processes) and a
+// 410-disable, all at once: every one of them is in the final state.
 func TestConcurrentChangesAreNeverLost(t *testing.T) {
 	b := startBroker(t, t.TempDir())
 	defer b.Close()
@@ -186,14 +163,19 @@ func TestConcurrentChangesAreNeverLost(t *testing.T) {
 			if i%2 == 1 {
 				r = r2
 			}
-			change(t, r, "a", func(w *schemas.Webhook) {
-				h := maps.Clone(w.Headers)
+			_, err := r.ChangeWebhook(context.Background(), "t", "a", func(ev *schemas.WebhookEvent) error {
+				h := maps.Clone(ev.Webhook.Headers)
 				if h == nil {
 					h = map[string]string{}
 				}
 				h[fmt.Sprint("X-Writer-", i)] = "yes"
-				w.Headers = h
+				ev.Op, ev.At = schemas.OpUpdated, time.Now()
+				ev.Webhook.Headers, ev.Webhook.UpdatedAt = h, ev.At
+				return nil
 			})
+			if err != nil {
+				t.Error(err)
+			}
 		}()
 	}
 	wg.Add(1)
@@ -237,5 +219,26 @@ func TestDisableWebhookPublishesTheChange(t *testing.T) {
 	}
 	if err := r.DisableWebhook(context.Background(), "missing", "x"); err != nil {
 		t.Fatalf("disabling a deleted webhook: %v", err)
+	}
+}
+
+func TestChangeWebhookIsTheTenantsOnly(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	r, stop := runRegistry(t, b)
+	defer stop()
+	publish(t, r, schemas.OpCreated, schemas.Webhook{ID: "a", Tenant: "t", Name: "a", Version: 1, Enabled: true})
+	rename := func(ev *schemas.WebhookEvent) error { ev.Op, ev.Webhook.Name = schemas.OpUpdated, "b"; return nil }
+	for _, c := range []struct{ tenant, id string }{{"other", "a"}, {"t", "missing"}} {
+		if _, err := r.ChangeWebhook(context.Background(), c.tenant, c.id, rename); !errors.Is(err, schemas.ErrWebhookNotFound) {
+			t.Errorf("change of %s as %s: %v, want ErrWebhookNotFound", c.id, c.tenant, err)
+		}
+	}
+	w, err := r.ChangeWebhook(context.Background(), "t", "a", func(*schemas.WebhookEvent) error { return schemas.ErrUnchanged })
+	if err != nil || w.Version != 1 {
+		t.Fatalf("an unchanged change: %+v %v; want the webhook as it is", w, err)
+	}
+	if w, err = r.ChangeWebhook(context.Background(), "t", "a", rename); err != nil || w.Name != "b" || w.Version != 2 {
+		t.Fatalf("a rename: %+v %v", w, err)
 	}
 }
