@@ -451,7 +451,7 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 			body: `{"name":"all","url":"https://example.com/h","secret":"s","events":["ticket.*"],
 				"identifier":"E-1","include_related":true,"condition":"data.x == 1","fields":["x"],
 				"include_all_fields":false,"batching":{"mode":"any"},"headers":{"X-A":"1"},
-				"auth":{"type":"basic","username":"u","password":"p"},"retries":1,"timeout_ms":100,"rate_limit":2.5}`,
+				"auth":{"type":"basic","username":"u","password":"p"},"retries":1,"timeout_ms":100,"rate_limit":2.5,"max_concurrency":4}`,
 			status: http.StatusCreated},
 		{name: "list with a next page", method: http.MethodGet, path: "/v1/webhooks?limit=1&enabled=true",
 			prepare: func(f *specFixture) {

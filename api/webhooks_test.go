@@ -388,7 +388,7 @@ func TestWebhookShowsBreakerState(t *testing.T) {
 func TestConcurrentPatchesAreAllKept(t *testing.T) {
 	h := newHarness(t, Config{}, nil)
 	patches := []string{`{"name":"renamed"}`, `{"timeout_ms":2500}`, `{"retries":2}`, `{"enabled":false}`,
-		`{"content_type":"application/x-www-form-urlencoded"}`, `{"rate_limit":7}`}
+		`{"content_type":"application/x-www-form-urlencoded"}`, `{"rate_limit":7}`, `{"max_concurrency":3}`}
 	for round := range 10 {
 		created := createWebhook(t, h, "", validWebhook)
 		var wg sync.WaitGroup
@@ -404,7 +404,7 @@ func TestConcurrentPatchesAreAllKept(t *testing.T) {
 		wg.Wait()
 		got, _ := h.hooks.Webhook(schemas.DefaultTenant, created.ID)
 		if got.Name != "renamed" || got.TimeoutMS != 2500 || got.Retries != 2 || got.Enabled ||
-			got.ContentType != schemas.ContentTypeForm || got.RateLimit != 7 || got.Version != 1+int64(len(patches)) {
+			got.ContentType != schemas.ContentTypeForm || got.RateLimit != 7 || got.MaxConcurrency != 3 || got.Version != 1+int64(len(patches)) {
 			t.Fatalf("round %d: final %+v; want every PATCH kept, version %d", round, got, 1+len(patches))
 		}
 	}

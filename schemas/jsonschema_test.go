@@ -143,7 +143,7 @@ var (
 		IncludeAllFields: ptr(false), Batching: &Batching{Mode: BatchSameType, WaitSeconds: 10, MaxItems: 50},
 		Headers: map[string]string{"X-Team": "support", "X-Api-Version": "2"},
 		Auth:    &Auth{Type: AuthOAuth2Client, TokenURL: "https://idp.example.com/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"hooks"}},
-		Retries: DefaultRetries, TimeoutMS: DefaultTimeoutMS, RateLimit: 2.5, DisabledReason: "410 Gone",
+		Retries: DefaultRetries, TimeoutMS: DefaultTimeoutMS, RateLimit: 2.5, MaxConcurrency: 8, DisabledReason: "410 Gone",
 		CreatedAt: testTime, UpdatedAt: testTime.Add(time.Hour), Version: 3,
 	}
 
@@ -457,6 +457,9 @@ func TestWebhookSchemaAgreesWithValidate(t *testing.T) {
 		func(w *Webhook) { w.RateLimit = MaxRateLimit },
 		func(w *Webhook) { w.RateLimit = MaxRateLimit + 1 },
 		func(w *Webhook) { w.RateLimit = -0.5 },
+		func(w *Webhook) { w.MaxConcurrency = 1 },
+		func(w *Webhook) { w.MaxConcurrency = MaxMaxConcurrency },
+		func(w *Webhook) { w.MaxConcurrency = MaxMaxConcurrency + 1 },
 		func(w *Webhook) { w.Auth = nil },
 		func(w *Webhook) { w.Auth = &Auth{Type: AuthNone} },
 		func(w *Webhook) { w.Auth = &Auth{Type: AuthNone, Token: "t"} },

@@ -24,6 +24,10 @@ const (
 	MaxRetries       = 50
 	MaxTimeoutMS     = 120000
 	MaxRateLimit     = 100000
+	// DefaultMaxConcurrency is the most requests in flight to one endpoint
+	// unless the webhook says otherwise; the sender adapts below it.
+	DefaultMaxConcurrency = 32
+	MaxMaxConcurrency     = 1000
 )
 
 // Webhook is a subscription as it lives on hookline.subscriptions: the whole
@@ -55,6 +59,10 @@ type Webhook struct {
 	TimeoutMS        int               `json:"timeout_ms"`
 	// RateLimit caps requests per second to the endpoint; 0 is no limit.
 	RateLimit float64 `json:"rate_limit,omitempty"`
+	// MaxConcurrency caps the requests in flight to the endpoint; the
+	// sender adapts below it. 0 (webhooks stored before the field) is
+	// DefaultMaxConcurrency; see Concurrency.
+	MaxConcurrency int `json:"max_concurrency,omitempty"`
 	// DisabledReason says why Hookline disabled the webhook (an endpoint
 	// that answered 410 Gone); empty when enabled or disabled by a user.
 	DisabledReason string    `json:"disabled_reason,omitempty"`
@@ -113,6 +121,7 @@ type PublicWebhook struct {
 	Headers          map[string]string `json:"headers,omitempty"`
 	Auth             *PublicAuth       `json:"auth,omitempty"`
 	RateLimit        float64           `json:"rate_limit,omitempty"`
+	MaxConcurrency   int               `json:"max_concurrency"`
 	DisabledReason   string            `json:"disabled_reason,omitempty"`
 	// BreakerState is the endpoint's circuit: closed, open or half-open.
 	BreakerState string    `json:"breaker_state,omitempty"`
@@ -131,9 +140,17 @@ func (w Webhook) Public() PublicWebhook {
 		Condition: w.Condition, Fields: w.Fields, IncludeAllFields: w.AllFields(),
 		Batching: w.Batching, Headers: w.Headers,
 		Auth: w.Auth.Public(), Retries: w.Retries, TimeoutMS: w.TimeoutMS,
-		RateLimit: w.RateLimit, DisabledReason: w.DisabledReason,
+		RateLimit: w.RateLimit, MaxConcurrency: w.Concurrency(), DisabledReason: w.DisabledReason,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
+}
+
+// Concurrency is the most requests in flight to the endpoint.
+func (w *Webhook) Concurrency() int {
+	if w.MaxConcurrency <= 0 {
+		return DefaultMaxConcurrency
+	}
+	return w.MaxConcurrency
 }
 
 // AllFields reports whether updates send every field (the default).
@@ -159,6 +176,7 @@ type WebhookInput struct {
 	Fields           *[]string `json:"fields"`
 	Auth             *Auth     `json:"auth"`
 	RateLimit        *float64  `json:"rate_limit"`
+	MaxConcurrency   *int      `json:"max_concurrency"`
 	Batching         *Batching `json:"batching"`
 }
 
@@ -171,6 +189,7 @@ func (in *WebhookInput) Apply(w *Webhook, create bool) error {
 		w.Events = []string{"*"}
 		w.Retries = DefaultRetries
 		w.TimeoutMS = DefaultTimeoutMS
+		w.MaxConcurrency = DefaultMaxConcurrency
 		if in.Name == nil {
 			return &FieldError{Field: "name", Message: "is required"}
 		}
@@ -192,6 +211,10 @@ func (in *WebhookInput) Apply(w *Webhook, create bool) error {
 	setIf(&w.Retries, in.Retries)
 	setIf(&w.TimeoutMS, in.TimeoutMS)
 	setIf(&w.RateLimit, in.RateLimit)
+	if in.MaxConcurrency != nil && *in.MaxConcurrency < 1 {
+		return &FieldError{Field: "max_concurrency", Message: fmt.Sprintf("must be between 1 and %d", MaxMaxConcurrency)}
+	}
+	setIf(&w.MaxConcurrency, in.MaxConcurrency)
 	setIf(&w.IncludeRelated, in.IncludeRelated)
 	setIf(&w.Condition, in.Condition)
 	setIf(&w.Fields, in.Fields)
@@ -265,6 +288,9 @@ func (w *Webhook) Validate() error {
 	}
 	if w.RateLimit < 0 || w.RateLimit > MaxRateLimit || math.IsNaN(w.RateLimit) {
 		return &FieldError{Field: "rate_limit", Message: fmt.Sprintf("must be a number of requests per second from 0 (no limit) to %d", MaxRateLimit)}
+	}
+	if w.MaxConcurrency < 0 || w.MaxConcurrency > MaxMaxConcurrency {
+		return &FieldError{Field: "max_concurrency", Message: fmt.Sprintf("must be between 1 and %d", MaxMaxConcurrency)}
 	}
 	return w.Auth.Validate()
 }
