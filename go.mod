@@ -22,6 +22,8 @@ require (
 
 require go.uber.org/goleak v1.3.0
 
+require github.com/platinummonkey/go-concurrency-limits v0.10.0 // indirect
+
 require (
 	github.com/ClickHouse/ch-go v0.61.5 // indirect
 	github.com/andybalholm/brotli v1.1.0 // indirect

@@ -55,7 +55,7 @@ type serveConfig struct {
 	breakerCooldown     time.Duration
 	breakerProbes       uint
 	endpointConcurrency int
-	endpointQueue       int
+	maxQueueWait        time.Duration
 	maxInFlight         int
 	debugAddr           string
 	maxResponseBody     int
@@ -79,8 +79,8 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.UintVar(&c.breakerFailures, "breaker-failures", 5, "consecutive failed attempts (timeouts, connection errors, 408, 5xx) that open an endpoint's circuit")
 	fs.DurationVar(&c.breakerCooldown, "breaker-cooldown", 30*time.Second, "how long an open circuit waits before half-open probes")
 	fs.UintVar(&c.breakerProbes, "breaker-probes", 1, "requests a half-open circuit lets through; as many successes close it")
-	fs.IntVar(&c.endpointConcurrency, "endpoint-concurrency", 4, "requests at once to one endpoint (one resource's events always go one after another)")
-	fs.IntVar(&c.endpointQueue, "endpoint-queue", 256, "jobs that may wait for one endpoint; more are put off to the first retry topic")
+	fs.IntVar(&c.endpointConcurrency, "endpoint-concurrency", 4, "requests at once an endpoint starts with; it adapts from 1 up to the webhook's max_concurrency (one resource's events always go one after another)")
+	fs.DurationVar(&c.maxQueueWait, "max-queue-wait", 10*time.Second, "longest predicted wait in an endpoint's queue; past it new jobs are put off to a retry topic, due when the endpoint has room")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 10000, "jobs a sender holds at once, all endpoints together; beyond it fetching waits")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 0, "largest message Hookline writes to Kafka; 0 asks the broker (its topics' max.message.bytes, less 1 KiB), or 1000000 when it does not say")
@@ -293,7 +293,7 @@ func consumers(stages map[string]bool, scfg sender.StageConfig) []broker.Consume
 	if stages["sender"] {
 		out = append(out, broker.Consumer{Group: sender.Group, Topic: schemas.TopicDeliveries})
 		for _, topic := range scfg.Schedule.Topics() {
-			out = append(out, broker.Consumer{Group: sender.Group + "." + topic, Topic: topic})
+			out = append(out, broker.Consumer{Group: sender.Group, Topic: topic})
 		}
 	}
 	if stages["projector"] {
@@ -340,7 +340,7 @@ func (c *serveConfig) senderConfig(reg prometheus.Registerer) sender.StageConfig
 			Failures: uint32(min(c.breakerFailures, 1001)), Cooldown: c.breakerCooldown, Probes: uint32(min(c.breakerProbes, 1001)),
 		},
 		EndpointConcurrency: c.endpointConcurrency,
-		EndpointQueue:       c.endpointQueue,
+		MaxQueueWait:        c.maxQueueWait,
 		MaxInFlight:         c.maxInFlight,
 		DrainTimeout:        c.drainTimeout,
 		Registerer:          reg,

@@ -14,31 +14,45 @@ type Committer interface {
 	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// Offsets tracks the messages of one topic a consumer has fetched and
-// commits, per partition, only the prefix whose work is done. Work may
-// finish in any order.
+// Offsets tracks the messages a consumer has fetched, of one topic or
+// several, and commits, per partition, only the prefix whose work is done.
+// Work may finish in any order.
 type Offsets struct {
 	reader Committer
-	topic  string
+	topic  string // names the consumer in logs, and the topic of messages that name none
 
 	mu       sync.Mutex
-	trackers map[int]*Tracker
+	trackers map[trackedPartition]*Tracker
 }
 
-// NewOffsets tracks the messages r fetches from topic.
+type trackedPartition struct {
+	topic     string
+	partition int
+}
+
+// NewOffsets tracks the messages r fetches: from topic, or from the topics
+// the messages name.
 func NewOffsets(r Committer, topic string) *Offsets {
-	return &Offsets{reader: r, topic: topic, trackers: map[int]*Tracker{}}
+	return &Offsets{reader: r, topic: topic, trackers: map[trackedPartition]*Tracker{}}
+}
+
+func (o *Offsets) key(topic string, partition int) trackedPartition {
+	if topic == "" {
+		topic = o.topic
+	}
+	return trackedPartition{topic, partition}
 }
 
 // Track registers a fetched message and returns the function that marks it
 // done. A partition fetched again from an older offset (after a rebalance)
 // starts a new tracker; marks for the old one are ignored.
 func (o *Offsets) Track(m kafka.Message) (done func()) {
+	k := o.key(m.Topic, m.Partition)
 	o.mu.Lock()
-	t := o.trackers[m.Partition]
+	t := o.trackers[k]
 	if t == nil || !t.Accepts(m.Offset) {
 		t = NewTracker()
-		o.trackers[m.Partition] = t
+		o.trackers[k] = t
 	}
 	o.mu.Unlock()
 	t.Add(m.Offset)
@@ -47,10 +61,11 @@ func (o *Offsets) Track(m kafka.Message) (done func()) {
 
 // WaitForRoom holds the caller while a partition has max messages tracked
 // behind its oldest unfinished one. It returns false if ctx ends first.
-func (o *Offsets) WaitForRoom(ctx context.Context, partition, max int) bool {
+func (o *Offsets) WaitForRoom(ctx context.Context, topic string, partition, max int) bool {
+	k := o.key(topic, partition)
 	for {
 		o.mu.Lock()
-		t := o.trackers[partition]
+		t := o.trackers[k]
 		o.mu.Unlock()
 		if t == nil || t.Pending() < max {
 			return true
@@ -68,9 +83,9 @@ func (o *Offsets) Commit(ctx context.Context, log *slog.Logger) {
 	o.mu.Lock()
 	var msgs []kafka.Message
 	var trackers []*Tracker
-	for p, t := range o.trackers {
+	for k, t := range o.trackers {
 		if off, ok := t.ToCommit(); ok {
-			msgs = append(msgs, kafka.Message{Topic: o.topic, Partition: p, Offset: off})
+			msgs = append(msgs, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: off})
 			trackers = append(trackers, t)
 		}
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -12,23 +15,54 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Reader reads a topic with franz-go's kgo, as a member of a consumer
-// group or from one partition at an offset. kgo rather than kafka-go because
-// kafka-go's readers honour no transactions (segmentio/kafka-go#1332): they
-// hand out the records of aborted transactions and the transaction markers.
-// A Reader reads with read_committed isolation: records of an aborted
-// transaction never reach a stage, and a transaction's control records come
-// out as messages for which IsControl is true, so that a stage can mark
-// their offsets done (and commit past them) without handling them.
+// Reader reads topics with franz-go's kgo, as a member of a consumer group
+// or from partitions of one topic at offsets. kgo rather than kafka-go
+// because kafka-go's readers honour no transactions (segmentio/kafka-go#1332):
+// they hand out the records of aborted transactions and the transaction
+// markers. A Reader reads with read_committed isolation: records of an
+// aborted transaction never reach a stage, and a transaction's control
+// records come out as messages for which IsControl is true, so that a stage
+// can mark their offsets done (and commit past them) without handling them.
+//
+// A group reader made with a due function holds back the records that are
+// not due yet, per partition (see GroupReaderOf).
 //
 // It never commits by itself: CommitMessages commits what the stage says is
-// done.
+// done. FetchMessage must not be called from two goroutines at once.
 type Reader struct {
 	cl    *kgo.Client
-	topic string
+	topic string // the topic of a partition reader (Pause)
+	name  string // what it reads, in errors
 	group bool
-	buf   []*kgo.Record
+	due   func(kafka.Message) time.Time
 	err   error // the client could not be made: every fetch fails with it
+
+	// mu guards what follows: the rebalance callbacks run on kgo's
+	// goroutine.
+	mu sync.Mutex
+	// buf holds polled records not handed out yet, in poll order; none of
+	// them belongs to a held partition.
+	buf  []*kgo.Record
+	held map[topicPartition]*hold
+	// paused are the partitions Pause stopped: a hold that empties does not
+	// resume them.
+	paused map[int32]bool
+	// handed is, per partition of a group reader, the offset after the last
+	// record handed out; kept is handed of the partitions the last revoke
+	// took, until the next assignment (see revoked).
+	handed, kept map[topicPartition]int64
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// hold is a partition whose head is not due: its records, polled and not
+// handed out, in offset order. The partition is paused while it holds any.
+type hold struct {
+	recs []*kgo.Record
+	due  time.Time // of recs[0]
 }
 
 // controlHeader marks a control record handed out as a kafka.Message.
@@ -40,7 +74,7 @@ func IsControl(m kafka.Message) bool {
 	return len(m.Headers) == 1 && m.Headers[0].Key == controlHeader
 }
 
-func (b *Broker) readerOpts(topic string) []kgo.Opt {
+func (b *Broker) readerOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(b.addrs...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -52,22 +86,78 @@ func (b *Broker) readerOpts(topic string) []kgo.Opt {
 }
 
 // GroupReader returns a consumer-group reader of one topic that starts at
-// the earliest offset for a new group and never commits by itself.
+// the earliest offset for a new group and never commits by itself. Its
+// group keeps kgo's default balancer (cooperative-sticky): a rebalance moves
+// only the partitions that change hands.
 func (b *Broker) GroupReader(topic, group string) *Reader {
-	opts := append(b.readerOpts(topic),
+	return b.groupReader(group, []string{topic}, nil)
+}
+
+// GroupReaderOf returns a consumer-group reader of several topics, one
+// group over all of them, that starts at the earliest offset for a new
+// group and never commits by itself.
+//
+// The group uses the range balancer, which gives partition p of every topic
+// to the same member when every member subscribes to the same topics and
+// the topics have equal partition counts: kgo's rangeBalancer.Balance
+// (group_balancer.go, franz-go v1.22.2) walks each topic on its own, over
+// the same member list sorted by instance and member id, and hands member i
+// the same range of partition numbers (a quotient of the partition count
+// over the members, plus one for the first count%members) in every topic
+// (its rack-aware first phase runs only with BalanceRacks, which Hookline
+// does not set). So records keyed alike in topics of equal partition counts
+// are read by one process.
+//
+// due, if not nil, says when a record may be handed out; a zero time or a
+// time past is at once, and a transaction marker is never asked about. A
+// record not due yet is held, with every later record of its partition,
+// and the partition is paused (kgo PauseFetchPartitions) until the head is
+// due; meanwhile FetchMessage hands out the other partitions' records. A
+// held head that is due comes out before anything else, the earliest due
+// first, and its partition's next records follow as they come due; a
+// partition whose hold empties is resumed. Holding the head holds nothing
+// due earlier only if due times grow along a partition (a retry tier:
+// every job waits the tier's delay). A partition revoked or lost in a
+// rebalance drops what it held (its next owner reads it from the committed
+// offset); what was handed out already is the caller's.
+//
+// Range is an eager protocol: a rebalance takes every partition away and
+// gives most of them straight back. A partition this reader gets back in the very
+// next assignment (no other member can have read it in between) goes on
+// after the last record it handed out rather than from the committed
+// offset: what it handed out is still the caller's to finish and commit,
+// and is not handed out twice.
+func (b *Broker) GroupReaderOf(group string, topics []string, due func(kafka.Message) time.Time) *Reader {
+	return b.groupReader(group, topics, due, kgo.Balancers(kgo.RangeBalancer()))
+}
+
+func (b *Broker) groupReader(group string, topics []string, due func(kafka.Message) time.Time, opts ...kgo.Opt) *Reader {
+	r := &Reader{name: strings.Join(topics, ","), group: true, due: due, held: map[topicPartition]*hold{},
+		handed: map[topicPartition]int64{}, kept: map[topicPartition]int64{}}
+	opts = append(append(b.readerOpts(),
 		kgo.ConsumerGroup(group),
-		kgo.ConsumeTopics(topic),
+		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(10*time.Second),
 		kgo.RebalanceTimeout(10*time.Second),
 		kgo.HeartbeatInterval(time.Second),
-	)
+		// A poll holds rebalances off until AllowRebalance, which
+		// FetchMessage calls as soon as the polled records are in buf:
+		// so the callbacks below see every record of the partitions they
+		// take away, and none arrives after them.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(r.revoked),
+		kgo.OnPartitionsLost(r.lost),
+		kgo.OnPartitionsAssigned(r.assigned),
+		kgo.AdjustFetchOffsetsFn(r.adjust),
+	), opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		err = fmt.Errorf("broker: reader of %s for %s: %w", topic, group, err)
+		err = fmt.Errorf("broker: reader of %s for %s: %w", r.name, group, err)
 	}
-	return &Reader{cl: cl, topic: topic, group: true, err: err}
+	r.cl, r.err = cl, err
+	return r
 }
 
 // PartitionReader returns a reader of one partition from an offset, outside
@@ -90,56 +180,237 @@ func (b *Broker) PartitionsReader(topic string, from map[int]int64) (*Reader, er
 		}
 		offsets[int32(p)] = at
 	}
-	cl, err := kgo.NewClient(append(b.readerOpts(topic),
+	cl, err := kgo.NewClient(append(b.readerOpts(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))...)
 	if err != nil {
 		return nil, fmt.Errorf("broker: reader of %s %v: %w", topic, from, err)
 	}
-	return &Reader{cl: cl, topic: topic}, nil
+	return &Reader{cl: cl, topic: topic, name: topic, held: map[topicPartition]*hold{}}, nil
 }
 
-// FetchMessage returns the next message, waiting until one arrives or ctx
-// ends.
+// FetchMessage returns the next message, waiting until one arrives (or a
+// held one comes due) or ctx ends.
 func (r *Reader) FetchMessage(ctx context.Context) (kafka.Message, error) {
 	if r.err != nil {
 		return kafka.Message{}, r.err
 	}
-	for len(r.buf) == 0 {
-		fetches := r.cl.PollRecords(ctx, 1000)
-		if fetches.IsClientClosed() {
-			return kafka.Message{}, fmt.Errorf("read %s: %w", r.topic, kgo.ErrClientClosed)
+	for {
+		m, wake, ok := r.next(time.Now())
+		if ok {
+			return m, nil
 		}
-		if err := ctx.Err(); err != nil {
+		if err := r.poll(ctx, wake); err != nil {
 			return kafka.Message{}, err
 		}
-		var fatal error
-		fetches.EachError(func(t string, p int32, err error) {
-			// kgo retries what can be retried by itself; what it hands out
-			// is worth stopping for only when no retry can help.
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return
-			}
-			var ke *kerr.Error
-			if errors.As(err, &ke) && !ke.Retriable && fatal == nil {
-				fatal = fmt.Errorf("read %s/%d: %w", t, p, err)
-			}
-		})
-		if fatal != nil {
-			return kafka.Message{}, fatal
+	}
+}
+
+// next takes the message to hand out now, if any: a held head that is due
+// (the earliest due first), else the next polled record that is due, holding
+// on the way those that are not. Without one it returns when the earliest
+// held head comes due (zero for no hold).
+func (r *Reader) next(now time.Time) (m kafka.Message, wake time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var first topicPartition
+	var h *hold
+	for tp, cand := range r.held {
+		if !cand.due.After(now) && (h == nil || cand.due.Before(h.due)) {
+			first, h = tp, cand
 		}
-		r.buf = fetches.Records()
-		if len(r.buf) == 0 {
-			select { // an error without records: do not spin
-			case <-ctx.Done():
-				return kafka.Message{}, ctx.Err()
-			case <-time.After(10 * time.Millisecond):
+	}
+	if h != nil {
+		rec := h.recs[0]
+		h.recs[0] = nil
+		h.recs = h.recs[1:]
+		if len(h.recs) == 0 {
+			delete(r.held, first)
+			if !r.paused[first.partition] || first.topic != r.topic {
+				r.cl.ResumeFetchPartitions(map[string][]int32{first.topic: {first.partition}})
+			}
+		} else {
+			h.due = r.dueOf(h.recs[0])
+		}
+		r.hand(rec)
+		return message(rec), time.Time{}, true
+	}
+	for len(r.buf) > 0 {
+		rec := r.buf[0]
+		r.buf[0] = nil
+		r.buf = r.buf[1:]
+		tp := topicPartition{rec.Topic, rec.Partition}
+		if h := r.held[tp]; h != nil {
+			h.recs = append(h.recs, rec) // behind its partition's head
+			continue
+		}
+		m := message(rec)
+		if r.due != nil && !IsControl(m) {
+			if due := r.due(m); due.After(now) {
+				r.held[tp] = &hold{recs: []*kgo.Record{rec}, due: due}
+				r.cl.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+				continue
+			}
+		}
+		r.hand(rec)
+		return m, time.Time{}, true
+	}
+	for _, h := range r.held {
+		if wake.IsZero() || h.due.Before(wake) {
+			wake = h.due
+		}
+	}
+	return kafka.Message{}, wake, false
+}
+
+// dueOf is when a held record may go; a transaction marker goes as soon
+// as it is the head.
+func (r *Reader) dueOf(rec *kgo.Record) time.Time {
+	if rec.Attrs.IsControl() {
+		return time.Time{}
+	}
+	return r.due(message(rec))
+}
+
+// poll waits for records until ctx ends or wake (if not zero), and puts
+// them in buf. It returns nil when it got records or wake came; an error
+// when ctx ended, the client is closed or a fetch failed for good.
+func (r *Reader) poll(ctx context.Context, wake time.Time) error {
+	pctx := ctx
+	if !wake.IsZero() {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithDeadline(ctx, wake)
+		defer cancel()
+	}
+	fetches := r.cl.PollRecords(pctx, 1000)
+	recs := fetches.Records()
+	if len(recs) > 0 {
+		r.mu.Lock()
+		r.buf = append(r.buf, recs...)
+		r.mu.Unlock()
+	}
+	r.cl.AllowRebalance() // the records are in buf, where a revoke finds them
+	if fetches.IsClientClosed() {
+		return fmt.Errorf("read %s: %w", r.name, kgo.ErrClientClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return err // what was polled waits in buf for the next call
+	}
+	var fatal error
+	fetches.EachError(func(t string, p int32, err error) {
+		// kgo retries what can be retried by itself; what it hands out
+		// is worth stopping for only when no retry can help.
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		var ke *kerr.Error
+		if errors.As(err, &ke) && !ke.Retriable && fatal == nil {
+			fatal = fmt.Errorf("read %s/%d: %w", t, p, err)
+		}
+	})
+	if fatal != nil {
+		return fatal
+	}
+	if len(recs) == 0 && pctx.Err() == nil {
+		select { // an error without records: do not spin
+		case <-pctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hand notes a record handed out, for a group reader.
+func (r *Reader) hand(rec *kgo.Record) {
+	if r.handed != nil {
+		r.handed[topicPartition{rec.Topic, rec.Partition}] = rec.Offset + 1
+	}
+}
+
+// revoked is the callback of a rebalance that takes partitions away: they
+// lose what they hold (see drop), and how far each was handed out is kept
+// until the next assignment, which may give it straight back.
+func (r *Reader) revoked(_ context.Context, cl *kgo.Client, gone map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drop(cl, gone, true)
+}
+
+// lost is the callback of a session lost (the member was fenced or kicked):
+// another member may read the partitions, so nothing of them is kept.
+func (r *Reader) lost(_ context.Context, cl *kgo.Client, gone map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drop(cl, gone, false)
+	clear(r.kept)
+}
+
+// assigned is called at the start of each group session with what it
+// adds: a partition kept from the revoke before and not given back now is
+// forgotten (another member gets it).
+func (r *Reader) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for tp := range r.kept {
+		if !slices.Contains(added[tp.topic], tp.partition) {
+			delete(r.kept, tp)
+		}
+	}
+}
+
+// adjust starts a partition given straight back after the last record
+// handed out, if that is past its committed offset; it runs after
+// assigned, before fetching starts.
+func (r *Reader) adjust(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t, ps := range offsets {
+		for p, o := range ps {
+			if next, ok := r.kept[topicPartition{t, p}]; ok && next > o.EpochOffset().Offset {
+				ps[p] = kgo.NewOffset().At(next)
 			}
 		}
 	}
-	rec := r.buf[0]
-	r.buf[0] = nil
-	r.buf = r.buf[1:]
-	return message(rec), nil
+	clear(r.kept)
+	return offsets, nil
+}
+
+// drop takes what the partitions gone hold and what waits for them in buf
+// (their next owner reads it from the committed offset), and resumes held
+// ones, so that they are fetched if they come back. With keep, how far
+// each was handed out moves to kept. r.mu is held.
+func (r *Reader) drop(cl *kgo.Client, gone map[string][]int32, keep bool) {
+	lost := map[topicPartition]bool{}
+	resume := map[string][]int32{}
+	for t, ps := range gone {
+		for _, p := range ps {
+			tp := topicPartition{t, p}
+			lost[tp] = true
+			if next, ok := r.handed[tp]; ok && keep {
+				r.kept[tp] = next
+			}
+			delete(r.handed, tp)
+			if _, ok := r.held[tp]; ok {
+				delete(r.held, tp)
+				resume[t] = append(resume[t], p)
+			}
+		}
+	}
+	if len(lost) > 0 && len(r.buf) > 0 {
+		rest := r.buf[:0]
+		for _, rec := range r.buf {
+			if !lost[topicPartition{rec.Topic, rec.Partition}] {
+				rest = append(rest, rec)
+			}
+		}
+		clear(r.buf[len(rest):])
+		r.buf = rest
+	}
+	if len(resume) > 0 {
+		cl.ResumeFetchPartitions(resume)
+	}
 }
 
 func message(rec *kgo.Record) kafka.Message {
@@ -165,6 +436,12 @@ func message(rec *kgo.Record) kafka.Message {
 // out, nothing more will (a bounded stretch read to its end).
 func (r *Reader) Pause(partition int) {
 	if r.cl != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.paused == nil {
+			r.paused = map[int32]bool{}
+		}
+		r.paused[int32(partition)] = true
 		r.cl.PauseFetchPartitions(map[string][]int32{r.topic: {int32(partition)}})
 	}
 }

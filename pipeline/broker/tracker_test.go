@@ -72,11 +72,14 @@ func TestOffsetsWaitForRoomBehindASlowJob(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if src.WaitForRoom(ctx, 0, 3) {
+	if src.WaitForRoom(ctx, "", 0, 3) {
 		t.Fatal("room given with 3 jobs pending and a limit of 3")
 	}
-	if !src.WaitForRoom(context.Background(), 1, 3) {
+	if !src.WaitForRoom(context.Background(), "", 1, 3) {
 		t.Fatal("another partition was held")
+	}
+	if !src.WaitForRoom(context.Background(), "other", 0, 3) {
+		t.Fatal("the same partition of another topic was held")
 	}
 	marks[2]()
 	marks[1]()
@@ -84,11 +87,11 @@ func TestOffsetsWaitForRoomBehindASlowJob(t *testing.T) {
 	defer cancel2()
 	// Jobs done behind the oldest unfinished one still count: the commit
 	// cannot pass it, so the tracker must keep them.
-	if src.WaitForRoom(ctx2, 0, 3) {
+	if src.WaitForRoom(ctx2, "", 0, 3) {
 		t.Fatal("room given while the oldest job is unfinished")
 	}
 	marks[0]()
-	if !src.WaitForRoom(context.Background(), 0, 3) {
+	if !src.WaitForRoom(context.Background(), "", 0, 3) {
 		t.Fatal("no room once every job finished")
 	}
 }

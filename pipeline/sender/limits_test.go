@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,7 +100,9 @@ func TestASecondSenderTakesOverWhenOneStopsAbruptly(t *testing.T) {
 		e.hooks.add(id, srv.URL)
 		ids = append(ids, e.publish(id, 100)...)
 	}
-	// Both have work: the second has made attempts, and jobs are left.
+	// Both have work: the second has made attempts (it may join the group
+	// after the first sent the first jobs: keep publishing until it has),
+	// and jobs are left.
 	attempts := func() float64 {
 		mfs, _ := reg.Gather()
 		sum := 0.0
@@ -112,9 +115,12 @@ func TestASecondSenderTakesOverWhenOneStopsAbruptly(t *testing.T) {
 		}
 		return sum
 	}
-	for deadline := time.Now().Add(20 * time.Second); attempts() < 10; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); attempts() < 10; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the second sender made no attempts: it got no partition")
+		}
+		for i := range 6 {
+			ids = append(ids, e.publish(fmt.Sprint("w", i), 5)...)
 		}
 	}
 	for i := range 6 { // more work for both, and stop while it is under way
@@ -132,4 +138,71 @@ func TestASecondSenderTakesOverWhenOneStopsAbruptly(t *testing.T) {
 		e.waitState(id, schemas.StateSucceeded, 60*time.Second)
 	}
 	t.Logf("%d deliveries, %d requests", len(ids), served.Load())
+}
+
+// TestOneSenderOwnsAnEndpointsFirstAttemptsAndRetries: with two sender
+// replicas, every request to one endpoint, first attempts and retries
+// alike, comes from one of them: its breaker, limit and rate limiter see
+// all of the endpoint's traffic.
+func TestOneSenderOwnsAnEndpointsFirstAttemptsAndRetries(t *testing.T) {
+	var mu sync.Mutex
+	agents := map[string]map[string]bool{} // webhook → user agents
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hook := strings.TrimPrefix(r.URL.Path, "/")
+		mu.Lock()
+		if agents[hook] == nil {
+			agents[hook] = map[string]bool{}
+		}
+		agents[hook][r.UserAgent()] = true
+		mu.Unlock()
+		requests.Add(1)
+		if r.Header.Get("X-Hookline-Attempt") == "1" { // every first attempt fails: retries
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	cfg := testStageConfig()
+	cfg.HTTP.UserAgentVersion = "first"
+	e := newStageEnv(t, cfg)
+	second := cfg
+	second.HTTP.UserAgentVersion = "second"
+	stage2, err := sender.NewStage(e.b, e.hooks, second, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- stage2.Run(ctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	time.Sleep(2 * time.Second) // both in the group
+
+	var ids []string
+	for i := range 12 {
+		id := fmt.Sprint("w", i)
+		e.hooks.add(id, srv.URL+"/"+id)
+		ids = append(ids, e.publish(id, 20)...)
+	}
+	for _, id := range ids {
+		e.waitState(id, schemas.StateSucceeded, 60*time.Second)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	used := map[string]bool{}
+	for hook, as := range agents {
+		if len(as) != 1 {
+			t.Errorf("webhook %s got requests from %d senders (%v), want one", hook, len(as), as)
+		}
+		for a := range as {
+			used[a] = true
+		}
+	}
+	if len(used) != 2 {
+		t.Errorf("requests came from %v: both senders should have had endpoints, or the test proves nothing", used)
+	}
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	disabled prometheus.Counter
 	breakers *prometheus.GaugeVec
 	queued   *prometheus.GaugeVec
+	limit    *prometheus.GaugeVec
 	wait     prometheus.Histogram
 }
 
@@ -34,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookline_sender_deferred_total",
-			Help: "Jobs put off to a retry topic without a request, by reason (circuit_open, endpoint_busy).",
+			Help: "Jobs put off to a retry topic without a request, by reason: circuit_open, endpoint_busy (its predicted wait is past --max-queue-wait), endpoint_share (its endpoint holds its share of --max-in-flight), resource_order (an earlier job of its resource is put off).",
 		}, []string{"reason"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookline_sender_dropped_total",
@@ -52,6 +53,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hookline_sender_endpoint_queued",
 			Help: "Jobs waiting in an endpoint's queue, for endpoints with at least 10 waiting; the others have no series.",
 		}, []string{"webhook_id"}),
+		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookline_sender_endpoint_concurrency_limit",
+			Help: "Requests an endpoint may have in flight now (adaptive, up to its webhook's max_concurrency), for endpoints with at least 10 jobs waiting; the others have no series.",
+		}, []string{"webhook_id"}),
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hookline_sender_queue_wait_seconds",
 			Help:    "Time a job waited in its endpoint's queue before its attempt (or its put-off).",
@@ -59,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.duration, m.deferred, m.dropped, m.disabled, m.breakers, m.queued, m.wait)
+		reg.MustRegister(m.attempts, m.duration, m.deferred, m.dropped, m.disabled, m.breakers, m.queued, m.limit, m.wait)
 	}
 	return m
 }
@@ -84,12 +89,18 @@ func (s *Stage) breakerChanged(endpoint, from, to string) {
 	s.log.Info("circuit breaker", "webhook_id", endpoint, "from", from, "to", to)
 }
 
-// setQueued reports an endpoint's backlog: a series while it holds at
-// least queuedShown jobs, none otherwise.
-func (m *metrics) setQueued(endpoint string, n int) {
-	if n >= queuedShown {
-		m.queued.WithLabelValues(endpoint).Set(float64(n))
-	} else if n == queuedShown-1 {
-		m.queued.DeleteLabelValues(endpoint)
+// setQueued reports an endpoint's backlog and concurrency limit: series
+// while it holds at least queuedShown jobs, none otherwise. Called with
+// e.mu held.
+func (m *metrics) setQueued(e *endpoint) {
+	switch {
+	case e.queued >= queuedShown:
+		m.queued.WithLabelValues(e.id).Set(float64(e.queued))
+		m.limit.WithLabelValues(e.id).Set(float64(e.conc.current()))
+		e.shown = true
+	case e.shown:
+		m.queued.DeleteLabelValues(e.id)
+		m.limit.DeleteLabelValues(e.id)
+		e.shown = false
 	}
 }

@@ -16,19 +16,23 @@ import (
 
 // process makes one attempt of a job, if its endpoint's breaker and rate
 // limit allow, and records what follows: the attempt, and a retry or a dead
-// letter.
+// letter. It holds one of the endpoint's slots (acquire) and gives it back.
 func (s *Stage) process(e *endpoint, w work) {
+	start := time.Now()
 	wh, ok := s.webhooks.ByID(w.job.WebhookID)
 	if !ok || !wh.Enabled {
+		s.release(e, start, false, false, 0)
 		s.metrics.dropped.Inc()
 		s.finish(w, nil)
 		return
 	}
 	if lim := e.rateLimiter(wh); lim != nil {
 		if err := lim.Wait(w.ctx); err != nil {
+			s.release(e, start, false, false, 0)
 			s.abandon(w)
 			return
 		}
+		start = time.Now()
 	}
 	healthy, err := s.breakers.Allow(wh.ID)
 	manual := false
@@ -36,7 +40,8 @@ func (s *Stage) process(e *endpoint, w work) {
 		// A redelivery a person asked for goes out at once, as the probe.
 		probe, ok := s.manualProbe(wh.ID, w.job)
 		if !ok {
-			s.putOff(w, wh, schemas.RetryCircuitOpen)
+			s.release(e, start, false, false, 0)
+			s.putOffCircuit(e, w, wh)
 			return
 		}
 		healthy, manual = probe, true
@@ -46,11 +51,18 @@ func (s *Stage) process(e *endpoint, w work) {
 		// The drain deadline cut the request short: it says nothing about
 		// the endpoint (no failure counted, no circuit closed), and the job
 		// stays uncommitted for the next run.
+		s.release(e, start, false, false, 0)
 		healthy(!manual)
 		s.abandon(w)
 		return
 	}
-	healthy(r.Outcome.Class != delivery.Retryable || r.Attempt.StatusCode == http.StatusTooManyRequests)
+	tooMany := r.Attempt.StatusCode == http.StatusTooManyRequests
+	var pause time.Duration
+	if tooMany {
+		pause = RetryAfter(r.Attempt.ResponseHeaders["Retry-After"], s.now())
+	}
+	s.release(e, start, true, r.Outcome.Class == delivery.Retryable, pause)
+	healthy(r.Outcome.Class != delivery.Retryable || tooMany)
 	s.metrics.observe(r)
 	s.finish(w, s.outcome(w.ctx, wh, w.job, r))
 }
@@ -97,44 +109,48 @@ func (s *Stage) manualProbe(endpoint string, job schemas.Job) (func(healthy bool
 	return s.breakers.Probe(endpoint)
 }
 
-// putOff sends a job back to a retry tier without a request: its
-// endpoint's circuit is open or its queue full. Put-offs do not count
-// against the webhook's retries. A job put off because its circuit is open
-// is due when the circuit lets its probe through, so that a probe goes out
-// as soon as the cooldown ends and the rest follow one cooldown after the
-// endpoint recovers at the latest; it never fails without a request. A job
-// put off because its endpoint is busy fails, recorded as an attempt that
-// was never sent, once it is older than the whole retry schedule.
-func (s *Stage) putOff(w work, wh schemas.Webhook, reason string) {
-	s.metrics.deferred.WithLabelValues(reason).Inc()
+// putOffCircuit puts off a job whose endpoint's circuit is open: it is due
+// when the circuit lets its probe through, so that a probe goes out as soon
+// as the cooldown ends and the rest follow one cooldown after the endpoint
+// recovers at the latest; it never fails without a request.
+func (s *Stage) putOffCircuit(e *endpoint, w work, wh schemas.Webhook) {
+	cooldown := s.breakers.Cooldown()
+	wait := time.Until(s.breakers.OpenUntil(wh.ID))
+	if wait <= 0 { // half-open, its probe out: look again soon
+		wait = cooldown / 10
+	}
+	// Spread the followers a little, but never past the delay of the tier
+	// the job goes to: a job due after its tier's delay would hold up the
+	// jobs queued behind it on that tier.
+	room := s.cfg.Schedule[s.cfg.Schedule.tierFor(wait)] - wait
+	wait += time.Duration(float64(min(cooldown/10, max(room, 0))) * s.policy.Rand())
+	e.mu.Lock()
+	due := e.deferUntil(w.job.ResourceID, s.now().Add(wait))
+	e.mu.Unlock()
+	s.putOffUntil(w, wh, whyCircuit, due)
+}
+
+// putOffUntil sends a job back to a retry tier without a request, due at
+// due. Put-offs do not count against the webhook's retries. A job put off
+// for room (not for its circuit) fails, recorded as an attempt that was
+// never sent, once it is older than the whole retry schedule.
+func (s *Stage) putOffUntil(w work, wh schemas.Webhook, why string, due time.Time) {
+	s.metrics.deferred.WithLabelValues(why).Inc()
+	reason := schemas.RetryEndpointBusy
+	if why == whyCircuit {
+		reason = schemas.RetryCircuitOpen
+	} else if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
+		att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", why, age.Round(time.Second)))
+		s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
+		s.finish(w, []kafka.Message{records.Attempt(att), records.DeadJob(w.job, att)})
+		return
+	}
 	next := w.job
 	next.Deferrals++
-	var wait time.Duration
-	switch reason {
-	case schemas.RetryCircuitOpen:
-		cooldown := s.breakers.Cooldown()
-		wait = time.Until(s.breakers.OpenUntil(wh.ID))
-		if wait <= 0 { // half-open, its probe out: look again soon
-			wait = cooldown / 10
-		}
-		// Spread the followers a little, but never past the delay of the
-		// tier the job goes to: a job due after its tier's delay would hold
-		// up the jobs queued behind it on that tier.
-		room := s.cfg.Schedule[s.cfg.Schedule.tierFor(wait)] - wait
-		wait += time.Duration(float64(min(cooldown/10, max(room, 0))) * s.policy.Rand())
-	default:
-		if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
-			att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", reason, age.Round(time.Second)))
-			s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
-			s.finish(w, []kafka.Message{records.Attempt(att), records.DeadJob(w.job, att)})
-			return
-		}
-		wait = s.cfg.Schedule[0]
-		wait -= time.Duration(float64(wait) * 0.2 * s.policy.Rand())
-	}
-	next.DueAt = s.now().Add(wait).UTC()
+	next.DueAt = due.UTC()
 	next.Reason = reason
-	s.finish(w, []kafka.Message{records.Job(s.cfg.Schedule.Topic(s.cfg.Schedule.tierFor(wait)), next)})
+	tier := s.cfg.Schedule.tierFor(max(time.Until(due), 0))
+	s.finish(w, []kafka.Message{records.Job(s.cfg.Schedule.Topic(tier), next)})
 }
 
 // unsent is the record of a delivery that failed without a request.

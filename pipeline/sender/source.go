@@ -10,13 +10,19 @@ import (
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/pipeline/stage"
+	"github.com/hookline/hookline/schemas"
 )
 
-// due is the gate of a retry tier: a job waits until its due_at. Every job
-// of a tier waits at most the tier's delay, so the head of a tier is
-// always the next one due, and holding it holds nothing due earlier.
-func (s *Stage) due(ctx context.Context, m kafka.Message) bool {
-	return sleepUntil(ctx, records.DueAt(m), s.now)
+// due is when the reader may hand a job out: a job of a retry tier at its
+// due_at, read from the header it is written with, and a job of
+// hookline.deliveries at once (not decoded). Every job of a tier waits at
+// most the tier's delay, so the head of a tier's partition is always the
+// next one due there, and holding it holds nothing due earlier.
+func (s *Stage) due(m kafka.Message) time.Time {
+	if m.Topic == schemas.TopicDeliveries {
+		return time.Time{}
+	}
+	return records.DueAt(m)
 }
 
 // Handle queues each job of a batch for its endpoint; a job that does not
@@ -34,19 +40,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 }
 
 // Release is called at the soft stop: the lanes send no more.
-func (s *Stage) Release() { s.stopping.Store(true) }
-
-func sleepUntil(ctx context.Context, t time.Time, now func() time.Time) bool {
-	d := t.Sub(now())
-	if d <= 0 {
-		return true
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+func (s *Stage) Release() {
+	s.stopping.Store(true)
+	s.wakeAll()
 }

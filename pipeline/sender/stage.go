@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +21,9 @@ import (
 	"github.com/hookline/hookline/schemas"
 )
 
-// Group is the sender's consumer group on hookline.deliveries; each retry
-// topic has a group of its own, Group + "." + topic.
+// Group is the sender's consumer group, one over hookline.deliveries and
+// every retry topic. Retry topics used to have groups of their own, Group
+// + "." + topic; Run copies their committed offsets into Group.
 const Group = "hookline-sender"
 
 // StageConfig configures the sender stage.
@@ -32,18 +34,19 @@ type StageConfig struct {
 	Schedule Schedule
 	// Breaker tunes the per-endpoint circuit breakers.
 	Breaker BreakerConfig
-	// EndpointConcurrency is how many requests one endpoint gets at once.
+	// EndpointConcurrency is the concurrency limit an endpoint starts
+	// with; it then adapts between 1 and the webhook's max_concurrency.
 	// Jobs of one resource always go one after another. Default 4.
 	EndpointConcurrency int
-	// EndpointQueue is how many jobs may wait for an endpoint that is
-	// behind (its oldest queued job has waited more than a second); more
-	// are put off to the first retry tier, so that a slow endpoint never
-	// fills the sender. An endpoint that keeps up may queue 16 times as
-	// many, so a burst to a healthy endpoint waits in memory, not on the
-	// retry topic. Default 256.
-	EndpointQueue int
+	// MaxQueueWait bounds an endpoint's predicted wait (its queued jobs
+	// times the time it takes per job): beyond it new jobs are put off to
+	// a retry topic, due when it is predicted to have room, so that a slow
+	// endpoint never fills the sender. Default 10 s.
+	MaxQueueWait time.Duration
 	// MaxInFlight bounds the jobs fetched and not finished, all endpoints
-	// together: beyond it fetching waits (backpressure). Default 10000.
+	// together: beyond it fetching waits (backpressure). An endpoint alone
+	// may hold all of them; beside others it holds at most an even share,
+	// and beyond that its new jobs are put off. Default 10000.
 	MaxInFlight int
 	// MaxUncommitted bounds, per partition, the jobs fetched after the
 	// oldest unfinished one (a slow job holds the commit back, not the
@@ -67,7 +70,7 @@ func (c StageConfig) WithDefaults() StageConfig {
 	}
 	c.Breaker = c.Breaker.WithDefaults()
 	c.EndpointConcurrency = cmp.Or(c.EndpointConcurrency, 4)
-	c.EndpointQueue = cmp.Or(c.EndpointQueue, 256)
+	c.MaxQueueWait = cmp.Or(c.MaxQueueWait, 10*time.Second)
 	c.MaxInFlight = cmp.Or(c.MaxInFlight, 10000)
 	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 50000)
 	c.CommitInterval = cmp.Or(c.CommitInterval, 200*time.Millisecond)
@@ -81,8 +84,8 @@ func (c StageConfig) Validate() error {
 	switch {
 	case c.EndpointConcurrency < 1 || c.EndpointConcurrency > 1000:
 		return fmt.Errorf("endpoint concurrency %d is outside 1 to 1000", c.EndpointConcurrency)
-	case c.EndpointQueue < 1:
-		return fmt.Errorf("endpoint queue %d must be at least 1", c.EndpointQueue)
+	case c.MaxQueueWait < 0 || c.MaxQueueWait > time.Hour:
+		return fmt.Errorf("max queue wait %s is outside 0 to 1h", c.MaxQueueWait)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("max in flight %d must be at least 1", c.MaxInFlight)
 	}
@@ -158,16 +161,36 @@ func (s *Stage) Breakers() *Breakers { return s.breakers }
 // jobs in flight (for at most DrainTimeout), commits and returns.
 func (s *Stage) Run(ctx context.Context) error {
 	s.stopping.Store(false)
+	// One group over every sender topic: the range balancer gives
+	// partition p of each to one process, so one process owns an
+	// endpoint's first attempts and its retries, if the topics have equal
+	// partition counts.
+	retries := s.cfg.Schedule.Topics()
+	topics := append([]string{schemas.TopicDeliveries}, retries...)
+	if want, err := s.b.Partitions(ctx, schemas.TopicDeliveries); err == nil {
+		for _, topic := range retries {
+			if n, err := s.b.Partitions(ctx, topic); err == nil && n != want {
+				s.log.Warn("a retry topic's partition count differs from hookline.deliveries': an endpoint's retries may be sent by another process than its first attempts",
+					"topic", topic, "partitions", n, "deliveries_partitions", want)
+			}
+		}
+	}
+	// Before the group joins: a retry topic's offsets move from the
+	// tier's old group, once.
+	for _, topic := range retries {
+		if _, err := s.b.CopyOffsets(ctx, Group+"."+topic, Group, topic); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("sender: %w", err)
+		}
+	}
 	out := s.b.Writer("", records.Oversize)
 	defer out.Close()
-	sources := []stage.Source{{Reader: s.b.GroupReader(schemas.TopicDeliveries, Group), Topic: schemas.TopicDeliveries}}
-	for _, topic := range s.cfg.Schedule.Topics() {
-		sources = append(sources, stage.Source{Reader: s.b.GroupReader(topic, Group+"."+topic), Topic: topic, Gate: s.due})
-	}
 	r, err := stage.New(stage.Config{
 		Name: "sender", MaxBatch: min(500, s.cfg.MaxInFlight), MaxInFlight: s.cfg.MaxInFlight, MaxUncommitted: s.cfg.MaxUncommitted,
 		CommitInterval: s.cfg.CommitInterval, DrainTimeout: s.cfg.DrainTimeout,
-	}, s, out, s.log, sources...)
+	}, s, out, s.log, stage.Source{Reader: s.b.GroupReaderOf(Group, topics, s.due), Topic: strings.Join(topics, ",")})
 	if err != nil {
 		return fmt.Errorf("sender: %w", err)
 	}

@@ -55,6 +55,15 @@ func (h *hooks) add(id, url string) {
 		ContentType: schemas.ContentTypeJSON, Retries: 5, TimeoutMS: 10000}
 }
 
+// set changes a webhook.
+func (h *hooks) set(id string, change func(*schemas.Webhook)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := h.m[id]
+	change(&w)
+	h.m[id] = w
+}
+
 // stageEnv runs a sender stage against an in-process kfake broker and
 // collects what it produces.
 type stageEnv struct {
@@ -168,14 +177,22 @@ func (e *stageEnv) publishRedelivery(w *broker.Writer, webhookID string) string 
 
 func (e *stageEnv) publishPayload(w *broker.Writer, webhookID string, n int, payload json.RawMessage) []string {
 	e.t.Helper()
+	return e.publishJobs(w, webhookID, n, func(i int) (string, json.RawMessage) { return fmt.Sprint("r", i), payload })
+}
+
+// publishJobs publishes n jobs for a webhook, the ith about the resource
+// and with the payload that job gives.
+func (e *stageEnv) publishJobs(w *broker.Writer, webhookID string, n int, job func(i int) (resource string, payload json.RawMessage)) []string {
+	e.t.Helper()
 	var msgs []kafka.Message
 	var ids []string
 	for i := 0; i < n; i++ {
 		jobSeq++
+		resource, payload := job(i)
 		job := schemas.Job{
 			DeliveryID: fmt.Sprintf("d-%s-%06d", webhookID, jobSeq), WebhookID: webhookID, Tenant: "t",
 			EventIDs: []string{fmt.Sprint("e", jobSeq)}, EventType: "ticket.created",
-			ResourceID: fmt.Sprint("r", i), CreatedAt: time.Now().UTC(), Payload: payload,
+			ResourceID: resource, CreatedAt: time.Now().UTC(), Payload: payload,
 		}
 		v, _ := json.Marshal(job)
 		msgs = append(msgs, kafka.Message{Key: []byte(webhookID), Value: v})

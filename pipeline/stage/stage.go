@@ -89,16 +89,13 @@ type Reader interface {
 	Close() error
 }
 
-// Source is one input of a stage: a reader, and what the stage sees of
-// its messages.
+// Source is one input of a stage: a reader of one topic or several.
 type Source struct {
 	Reader Reader
-	// Topic names the source in logs and commits.
+	// Topic names the source in logs. Offsets are tracked and committed
+	// per partition of the topic each message names (this one for a
+	// message that names none).
 	Topic string
-	// Gate, if set, is called for each message before it counts as in
-	// flight, and may wait (a retry whose time has not come). It returns
-	// false when ctx ended first.
-	Gate func(ctx context.Context, m kafka.Message) bool
 }
 
 // Handler is a stage's work. Handle gets a batch of inputs of one source,
@@ -415,15 +412,12 @@ func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) erro
 		case err != nil:
 			return fmt.Errorf("stage %s: fetch %s: %w", r.cfg.Name, src.Topic, err)
 		}
-		if !src.offsets.WaitForRoom(ctx, m.Partition, r.cfg.MaxUncommitted) {
+		if !src.offsets.WaitForRoom(ctx, m.Topic, m.Partition, r.cfg.MaxUncommitted) {
 			return nil
 		}
 		if broker.IsControl(m) {
 			src.offsets.Track(m)()
 			continue
-		}
-		if src.Gate != nil && !src.Gate(ctx, m) {
-			return nil
 		}
 		select {
 		case r.slots <- struct{}{}:

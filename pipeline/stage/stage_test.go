@@ -276,6 +276,52 @@ func TestTheSoftStopLetsInFlightWorkFinish(t *testing.T) {
 	}
 }
 
+// TestASourceOfSeveralTopicsCommitsEachTopic: one reader over two topics
+// (one group); each input is committed on its own topic and partition.
+func TestASourceOfSeveralTopicsCommitsEachTopic(t *testing.T) {
+	b := startBroker(t, t.TempDir(), 0)
+	defer b.Close()
+	produce(t, b, values("e", 10)...)
+	w := b.Writer(schemas.TopicAttempts, nil)
+	var msgs []kafka.Message
+	for _, v := range values("a", 10) {
+		msgs = append(msgs, kafka.Message{Key: []byte(v), Value: []byte(v)})
+	}
+	if err := w.Write(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	topics := []string{schemas.TopicEvents, schemas.TopicAttempts}
+	out := b.Writer("", nil)
+	defer out.Close()
+	var s seen
+	r, err := New(Config{CommitInterval: 10 * time.Millisecond}, handlerFunc(func(_ context.Context, batch []*Input, out *Outbox) error {
+		s.add(batch)
+		out.Emit(nil, batch...)
+		return nil
+	}), out, quiet, Source{Reader: b.GroupReaderOf("g", topics, nil), Topic: strings.Join(topics, ",")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, "20 handled", func() bool { return s.count() == 20 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range topics {
+		lag, err := b.Lag(context.Background(), "g", topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lag[0]+lag[1] != 0 {
+			t.Errorf("%s: lag %v after the stop", topic, lag)
+		}
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	if err := (Config{}).WithDefaults().Validate(); err != nil {
 		t.Fatalf("defaults refused: %v", err)
