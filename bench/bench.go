@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/client"
+	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -38,43 +40,91 @@ type benchConfig struct {
 	// serveArgs are extra flags for every serve child, e.g.
 	// "--debug-addr 127.0.0.1:6060" to profile it while it runs.
 	serveArgs string
-	// events is how many deliveries each saturation phase aims at; a
-	// scenario publishes events/webhooks events. Default 120,000, so
-	// that the four scenarios take 2 to 3 minutes on 2 cores.
+	// events is, for a closed-loop scenario, how many deliveries its
+	// saturation phase aims at (it publishes events/webhooks events), and
+	// for a burst scenario how many events it publishes. 0 (the default)
+	// is the scenario's own default: 120,000 deliveries closed loop,
+	// burst's and burst-50ms's own counts open loop.
 	events int
-	// rate is how many deliveries per second the fixed-rate phase offers.
-	// Default 1,000.
+	// rate is, for a closed-loop scenario, how many deliveries per second
+	// its fixed-rate phase offers, and for a paced scenario how many
+	// events per second it publishes. Default 1,000.
 	rate int
-	// duration is the length of the fixed-rate phase. Default 10 s.
+	// duration is the length of the fixed-rate phase and of the paced
+	// scenarios' publishing. Default 10 s.
 	duration time.Duration
-	// scenarios is "all" or a comma-separated list of scenario names.
+	// dataBytes is the size of the data object of the open-loop
+	// scenarios' events. Default 1,024.
+	dataBytes int
+	// scenarios is "all", "closed", "open", "every" or a comma-separated
+	// list of scenario names.
 	scenarios string
-	// timeout bounds the whole run. Default 10 min.
+	// timeout bounds the whole run. Default 15 min.
 	timeout time.Duration
 }
 
 const (
-	benchSat   = 0 // phase index: saturation
-	benchFixed = 1 // phase index: fixed rate
+	benchSat   = 0 // phase index: saturation (closed loop)
+	benchFixed = 1 // phase index: fixed rate (closed loop)
+	benchOpen  = 2 // phase index: the one phase of an open-loop scenario
+	// benchPhases is how many phase indexes there are.
+	benchPhases = 3
 	// benchWait bounds every wait for deliveries: the flow-control waits of
-	// the saturation phase and the wait for stragglers after a phase.
+	// the saturation phase and the wait for stragglers after a phase. An
+	// open-loop scenario waits for its deliveries as long as they keep
+	// coming, and gives up after benchWait without one.
 	benchWait = 60 * time.Second
 	// benchSlow is how long the slow endpoint takes to answer.
 	benchSlow = 5 * time.Second
+	// benchLate is how long a late healthy endpoint (burst-50ms) takes to
+	// answer.
+	benchLate = 50 * time.Millisecond
 	// benchJobsPerEndpoint bounds the saturation phase's outstanding jobs
 	// per healthy endpoint, below serve's --endpoint-queue (256), so that
 	// the phase measures delivery, not put-offs to the 10 s retry tier.
 	benchJobsPerEndpoint = 200
 	benchBatchItems      = 100
 	benchSecret          = "whsec_YmVuY2htYXJrLXNlY3JldC1rZXktMzItYnl0ZXM="
+	// benchClosedEvents is the closed-loop scenarios' default --events.
+	benchClosedEvents = 120000
 )
+
+// benchLoop is how a scenario offers its load.
+type benchLoop int
+
+const (
+	// benchClosed: a saturation phase that keeps at most
+	// benchJobsPerEndpoint jobs outstanding per endpoint, then a
+	// fixed-rate phase; events go straight to Kafka.
+	benchClosed benchLoop = iota
+	// benchBurst (open loop): --events events through POST /v1/events as
+	// fast as the API accepts them, never waiting for deliveries.
+	benchBurst
+	// benchPaced (open loop): --rate events/s for --duration through
+	// POST /v1/events, never waiting for deliveries.
+	benchPaced
+)
+
+func (l benchLoop) String() string {
+	if l == benchClosed {
+		return "closed"
+	}
+	return "open"
+}
 
 // benchScenario is one load shape, run on a fresh serve and data dir.
 type benchScenario struct {
 	name     string
-	healthy  int  // webhooks whose endpoint answers 204 at once
+	loop     benchLoop
+	healthy  int  // webhooks whose endpoint answers 204 at once (after benchLate when late)
+	late     bool // the healthy endpoints answer after benchLate
 	bad      bool // adds an endpoint that answers after 5 s and one on a closed port
 	batching bool // the healthy webhooks batch: mode any, 1 s, 100 items
+	// events is the burst's default --events.
+	events int
+	// extra scenarios are left out of "all" to keep it under ~10 minutes
+	// on 2 cores; "every" runs them too.
+	extra bool
 }
 
 // webhooks is how many webhooks every event matches.
@@ -99,6 +149,13 @@ func benchScenarios() []benchScenario {
 		{name: "fan-out-50", healthy: 50},
 		{name: "slow-dead", healthy: 10, bad: true},
 		{name: "batching", healthy: 1, batching: true},
+		{name: "burst", loop: benchBurst, healthy: 1, events: 50000},
+		// At the 500 deliveries/s aimed at, 40 s; at the 70/s of the sender
+		// before issue 11, 5 minutes: not in "all".
+		{name: "burst-50ms", loop: benchBurst, healthy: 1, late: true, events: 20000, extra: true},
+		{name: "paced", loop: benchPaced, healthy: 1},
+		{name: "paced-healthy", loop: benchPaced, healthy: 10},
+		{name: "paced-slow-dead", loop: benchPaced, healthy: 10, bad: true},
 	}
 }
 
@@ -107,52 +164,90 @@ func benchScenarios() []benchScenario {
 // the hookline binary whose `serve` is started for each scenario.
 func Flags(fs *flag.FlagSet, version string, exe func() (string, error)) func(ctx context.Context, stdout, stderr io.Writer) error {
 	c := &benchConfig{version: version, exe: exe}
-	var names []string
+	var names, all, extra []string
 	for _, s := range benchScenarios() {
 		names = append(names, s.name)
+		if s.extra {
+			extra = append(extra, s.name)
+		} else {
+			all = append(all, s.name)
+		}
 	}
-	fs.IntVar(&c.events, "events", 120000, "deliveries each saturation phase aims at (events published = this / webhooks per event)")
-	fs.IntVar(&c.rate, "rate", 1000, "deliveries per second offered in each fixed-rate phase")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each fixed-rate phase")
-	fs.StringVar(&c.scenarios, "scenarios", "all", "scenarios to run: all, or a comma-separated subset of "+strings.Join(names, ","))
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on the whole run; serve children are stopped when it passes")
+	fs.IntVar(&c.events, "events", 0, fmt.Sprintf("closed loop: deliveries each saturation phase aims at (events published = this / webhooks per event); "+
+		"burst: events published; 0: %d closed loop, %s", benchClosedEvents, burstDefaults()))
+	fs.IntVar(&c.rate, "rate", 1000, "closed loop: deliveries/s offered in each fixed-rate phase; paced: events/s published (each event is one delivery per webhook)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each fixed-rate phase and of the paced scenarios' publishing")
+	fs.IntVar(&c.dataBytes, "data-bytes", 1024, "size of each open-loop event's data object (a ticket), 64 to 524288")
+	fs.StringVar(&c.scenarios, "scenarios", "all", "scenarios to run: all ("+strings.Join(all, ",")+
+		"; 6 to 8 minutes on 2 cores), every (all and "+strings.Join(extra, ",")+"), closed (the closed-loop ones), "+
+		"open (the open-loop ones), or a comma-separated list of these and of "+strings.Join(names, ","))
+	fs.DurationVar(&c.timeout, "timeout", 15*time.Minute, "bound on the whole run; serve children are stopped when it passes")
 	fs.StringVar(&c.serveArgs, "serve-args", "", "extra flags for each hookline serve child, space-separated (e.g. \"--debug-addr 127.0.0.1:6060\" to profile it)")
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return bench(ctx, c, stdout, stderr) }
 }
 
 func (c *benchConfig) validate() ([]benchScenario, error) {
 	switch {
-	case c.events < 1 || c.events > 10_000_000:
-		return nil, fmt.Errorf("--events %d must be 1 to 10000000", c.events)
+	case c.events < 0 || c.events > 10_000_000:
+		return nil, fmt.Errorf("--events %d must be 0 (each scenario's default) or 1 to 10000000", c.events)
 	case c.rate < 1 || c.rate > 1_000_000:
 		return nil, fmt.Errorf("--rate %d must be 1 to 1000000", c.rate)
 	case c.duration <= 0 || c.duration > time.Hour:
 		return nil, fmt.Errorf("--duration %v must be positive and at most 1h", c.duration)
+	case c.dataBytes < benchMinData || c.dataBytes > benchMaxData:
+		return nil, fmt.Errorf("--data-bytes %d must be %d to %d", c.dataBytes, benchMinData, benchMaxData)
 	case c.timeout <= 0:
 		return nil, errors.New("--timeout must be positive")
 	}
 	all := benchScenarios()
-	if strings.TrimSpace(c.scenarios) == "all" {
-		return all, nil
-	}
 	var out []benchScenario
 	for _, name := range strings.Split(c.scenarios, ",") {
-		i := slices.IndexFunc(all, func(s benchScenario) bool { return s.name == strings.TrimSpace(name) })
-		if i < 0 {
+		name = strings.TrimSpace(name)
+		var group func(benchScenario) bool
+		switch name {
+		case "all":
+			group = func(s benchScenario) bool { return !s.extra }
+		case "every":
+			group = func(benchScenario) bool { return true }
+		case "closed":
+			group = func(s benchScenario) bool { return s.loop == benchClosed }
+		case "open":
+			group = func(s benchScenario) bool { return s.loop != benchClosed }
+		default:
+			group = func(s benchScenario) bool { return s.name == name }
+		}
+		n := 0
+		for _, s := range all {
+			if group(s) {
+				n++
+				if !slices.ContainsFunc(out, func(o benchScenario) bool { return o.name == s.name }) {
+					out = append(out, s)
+				}
+			}
+		}
+		if n == 0 {
 			return nil, fmt.Errorf("--scenarios: unknown scenario %q", name)
 		}
-		out = append(out, all[i])
 	}
 	return out, nil
 }
 
+// closedEvents is the saturation phase's target in deliveries.
+func (c *benchConfig) closedEvents() int { return cmp.Or(c.events, benchClosedEvents) }
+
+// burstEvents is how many events a burst scenario publishes.
+func (c *benchConfig) burstEvents(sc benchScenario) int { return cmp.Or(c.events, sc.events) }
+
 // bench is `hookline bench`: an end-to-end load test. For each scenario it
 // starts `hookline serve` (this executable) on a fresh data dir with the
 // embedded broker and store, registers webhooks pointing at an in-process
-// receiver, publishes events straight to hookline.events, and measures
-// sustained deliveries/s (saturation phase), publish-to-receipt latency
-// (fixed-rate phase), the child's CPU and peak RSS, lost deliveries and
-// duplicates. It prints one table and fails when a delivery was lost.
+// receiver, and publishes events: closed loop straight to hookline.events
+// (a saturation phase with a window of outstanding jobs, then a fixed-rate
+// phase), open loop through POST /v1/events without ever waiting for
+// deliveries (a burst, or a fixed rate). It measures sustained
+// deliveries/s, publish-to-receipt latency, the child's CPU and peak RSS,
+// put-offs, lost deliveries, duplicates and per-resource order swaps. It
+// prints one table and fails when a delivery was lost.
 func bench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) error {
 	scenarios, err := c.validate()
 	if err != nil {
@@ -214,7 +309,7 @@ type benchPhaseResult struct {
 	offered  float64 // deliveries/s offered (fixed-rate phase)
 }
 
-func runBenchScenario(ctx context.Context, c *benchConfig, sc benchScenario, exe string, log *slog.Logger) ([]benchRow, error) {
+func runBenchScenario(ctx context.Context, c *benchConfig, sc benchScenario, exe string, log *slog.Logger) (_ []benchRow, err error) {
 	dir, err := os.MkdirTemp("", "hookline-bench-")
 	if err != nil {
 		return nil, err
@@ -232,20 +327,37 @@ func runBenchScenario(ctx context.Context, c *benchConfig, sc benchScenario, exe
 		return nil, err
 	}
 	defer child.stop()
+	defer func() {
+		if err != nil {
+			err = child.explain(err)
+		}
+	}()
 	if err := registerBenchWebhooks(ctx, child.base, sc, recv); err != nil {
 		return nil, err
 	}
-	pub, via := newBenchPublisher(child)
-	defer pub.close()
-	log.Info("bench: publishing", "scenario", sc.name, "via", via, "kafka", child.kafka)
-	run := &benchRun{c: c, sc: sc, rec: rec, pub: pub, child: child, log: log}
-	sat, err := run.saturate(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fixed, err := run.fixedRate(ctx)
-	if err != nil {
-		return nil, err
+	run := &benchRun{c: c, sc: sc, rec: rec, child: child, log: log}
+	var rows func(rssKB, putOff int64) []benchRow
+	if sc.loop == benchClosed {
+		pub, via := newBenchPublisher(child)
+		defer pub.close()
+		run.pub = pub
+		log.Info("bench: publishing", "scenario", sc.name, "loop", sc.loop, "via", via, "kafka", child.kafka)
+		sat, err := run.saturate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		fixed, err := run.fixedRate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rows = func(rssKB, putOff int64) []benchRow { return run.rows(sat, fixed, rssKB, putOff, via) }
+	} else {
+		log.Info("bench: publishing", "scenario", sc.name, "loop", sc.loop, "via", benchViaAPI)
+		res, err := run.openLoop(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rows = func(rssKB, putOff int64) []benchRow { return run.openRows(res, rssKB, putOff) }
 	}
 	rss := child.peakRSS()
 	putOff := child.putOffs(ctx)
@@ -255,15 +367,16 @@ func runBenchScenario(ctx context.Context, c *benchConfig, sc benchScenario, exe
 		log.Warn("bench: serve did not stop cleanly", "err", err, "stderr", child.tail.String())
 	}
 	log.Info("bench: serve stopped", "scenario", sc.name, "took", time.Since(stopStart).Round(time.Millisecond))
-	log.Info("bench: scenario done", "scenario", sc.name, "bench_process_cpu", self1-self0, "undecodable_bodies", rec.undecodable())
-	return run.rows(sat, fixed, rss, putOff, via), nil
+	log.Info("bench: scenario done", "scenario", sc.name, "bench_process_cpu", self1-self0, "undecodable_bodies", rec.undecodable(),
+		"retried_deliveries", rec.retried(), "envelopes_without_seq", rec.unordered())
+	return rows(rss, putOff), nil
 }
 
-// saturate publishes c.events deliveries' worth of events as fast as the
-// pipeline absorbs them: no healthy endpoint ever has more than
+// saturate publishes c.closedEvents() deliveries' worth of events as fast
+// as the pipeline absorbs them: no healthy endpoint ever has more than
 // benchJobsPerEndpoint jobs outstanding (published, not yet received).
 func (r *benchRun) saturate(ctx context.Context) (benchPhaseResult, error) {
-	n := max(1, r.c.events/r.sc.webhooks())
+	n := max(1, r.c.closedEvents()/r.sc.webhooks())
 	window := benchJobsPerEndpoint * r.sc.perJob() // deliveries per endpoint
 	chunk := min(1000, max(1, window/2))
 	r.rec.setPhase(benchSat, n)
@@ -387,6 +500,7 @@ func (r *benchRun) publish(ctx context.Context, phase, from, k int) error {
 // benchRow is one line of the table.
 type benchRow struct {
 	name              string
+	loop              benchLoop
 	webhooks, events  int
 	deliveries        int
 	perSec            float64
@@ -398,6 +512,7 @@ type benchRow struct {
 	putOff            int64
 	lost              int // -1: not applicable
 	dups              int
+	swaps             int
 	via               string
 }
 
@@ -412,7 +527,7 @@ func (r *benchRun) rows(sat, fixed benchPhaseResult, rssKB, putOff int64, via st
 			deliveries: s.distinct + f.distinct, perSec: sustainedRate(s.times), offered: fixed.offered,
 			p50: quantile(lat, 0.50), p95: quantile(lat, 0.95), p99: quantile(lat, 0.99), mx: quantile(lat, 1),
 			cpuPer1k: sat.childCPU.Seconds() * 1000 / float64(max(1, s.distinct)), others: sat.others,
-			rssKB: rssKB, putOff: putOff, dups: s.dups + f.dups, via: via,
+			rssKB: rssKB, putOff: putOff, dups: s.dups + f.dups, swaps: s.swaps + f.swaps, via: via,
 			lost: (sat.events*healthy - s.distinct) + (fixed.events*healthy - f.distinct),
 		}
 	}
@@ -477,31 +592,49 @@ func printBenchTable(w io.Writer, c *benchConfig, rows []benchRow) {
 		mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 	}
 	var via []string
+	closed, open := false, false
 	for _, r := range rows {
 		if !slices.Contains(via, r.via) {
 			via = append(via, r.via)
 		}
+		closed = closed || r.loop == benchClosed
+		open = open || r.loop != benchClosed
 	}
 	fmt.Fprintf(w, "\nhookline bench %s  %s  %s/%s, %d cores, %s RAM, %s\n", c.version, time.Now().Format(time.RFC3339),
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), mem, runtime.Version())
-	fmt.Fprintf(w, "saturation: ~%d deliveries per scenario; fixed rate: %d deliveries/s for %v; events published via %s\n\n",
-		c.events, c.rate, c.duration, strings.Join(via, ", "))
+	if closed {
+		fmt.Fprintf(w, "closed loop: saturation ~%d deliveries per scenario, at most %d jobs outstanding per endpoint; fixed rate: %d deliveries/s for %v\n",
+			c.closedEvents(), benchJobsPerEndpoint, c.rate, c.duration)
+	}
+	if open {
+		fmt.Fprintf(w, "open loop: bursts of EVENTS events as fast as the API accepts them, paced %d events/s for %v; data %d bytes an event, %d resources; arrays of <=%d events, %d requests at once\n",
+			c.rate, c.duration, c.dataBytes, benchResources, benchArray(c.dataBytes), benchPublishers)
+	}
+	fmt.Fprintf(w, "events published via %s\n\n", strings.Join(via, ", "))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tWEBHOOKS\tEVENTS\tDELIVERIES\tDELIVERIES/S\tCPU S/1K\tOTHERS\tPEAK RSS\tRATE/S\tP50\tP95\tP99\tMAX\tPUT OFF\tLOST\tDUP")
+	fmt.Fprintln(tw, "SCENARIO\tWEBHOOKS\tEVENTS\tDELIVERIES\tDELIVERIES/S\tLOOP\tCPU S/1K\tOTHERS\tPEAK RSS\tRATE/S\tP50\tP95\tP99\tMAX\tPUT OFF\tSWAPS\tLOST\tDUP")
 	for _, r := range rows {
 		lost := "-"
 		if r.lost >= 0 {
 			lost = strconv.Itoa(r.lost)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.3f\t%.0f%%\t%d MiB\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%d\n",
-			r.name, r.webhooks, r.events, r.deliveries, r.perSec, r.cpuPer1k, 100*r.others, r.rssKB/1024, r.offered,
-			benchDur(r.p50), benchDur(r.p95), benchDur(r.p99), benchDur(r.mx), r.putOff, lost, r.dups)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%.3f\t%.0f%%\t%d MiB\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\n",
+			r.name, r.webhooks, r.events, r.deliveries, r.perSec, r.loop, r.cpuPer1k, 100*r.others, r.rssKB/1024, r.offered,
+			benchDur(r.p50), benchDur(r.p95), benchDur(r.p99), benchDur(r.mx), r.putOff, r.swaps, lost, r.dups)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nDELIVERIES/S: saturation phase, 10th to 90th percentile of receipts. CPU S/1K: serve's user+system CPU\n"+
-		"per 1,000 deliveries in that phase. OTHERS: share of all cores used in that phase by processes other than\n"+
-		"serve and this one (noise). RATE/S and P50..MAX: fixed-rate phase, publish to receipt. PUT OFF: jobs the\n"+
-		"sender sent to a retry topic without a request (endpoint_busy, circuit_open).")
+	if ratio, ok := isolationRatio(rows); ok {
+		fmt.Fprintf(w, "\nisolation: healthy p99 beside the slow and dead endpoints / healthy p99 alone (%s / %s) = %.2f (target <= 1.20)\n",
+			benchIsolationBeside, benchIsolationAlone, ratio)
+	}
+	fmt.Fprintln(w, "\nLOOP closed: DELIVERIES/S from the saturation phase (10th to 90th percentile of receipts), at most\n"+
+		"200 jobs outstanding per endpoint; RATE/S and P50..MAX from the fixed-rate phase, publish to receipt.\n"+
+		"LOOP open: events published without waiting for deliveries; DELIVERIES/S over the whole scenario (10th to\n"+
+		"90th percentile of receipts); RATE/S deliveries/s offered while publishing; P50..MAX from the request's\n"+
+		"start (burst) or the event's due time (paced) to receipt. CPU S/1K: serve's user+system CPU per 1,000\n"+
+		"deliveries (saturation phase or whole scenario). OTHERS: share of all cores used then by other processes\n"+
+		"(noise). PUT OFF: jobs the sender sent to a retry topic without a request (endpoint_busy, circuit_open).\n"+
+		"SWAPS: first-attempt deliveries received after a later event of the same resource at the same endpoint.")
 }
 
 func benchDur(d time.Duration) string {
@@ -515,14 +648,17 @@ func benchDur(d time.Duration) string {
 type benchSubset int
 
 const (
-	benchHealthy benchSubset = iota // endpoints that answer at once
+	benchHealthy benchSubset = iota // endpoints that answer at once (or after benchLate)
 	benchAll                        // every endpoint, the slow one included
+	benchBad                        // the slow endpoint (the dead one never receives)
+	benchSubsets                    // how many subsets there are
 )
 
 // benchStats are one phase's receipts for one subset.
 type benchStats struct {
 	distinct int
 	dups     int
+	swaps    int             // first-attempt receipts after a later event of their resource
 	lat      []time.Duration // publish to first receipt
 	times    []int64         // first receipts, unix ns
 }
@@ -530,8 +666,30 @@ type benchStats struct {
 // benchPhase is what the recorder knows of one phase.
 type benchPhase struct {
 	pub         []atomic.Int64 // publish time by event sequence, unix ns
-	subsets     [2]benchStats
+	subsets     [benchSubsets]benchStats
 	perEndpoint []int // distinct deliveries by healthy endpoint
+}
+
+// benchOrderKey is one resource's events at one endpoint in one phase.
+type benchOrderKey struct {
+	phase, endpoint int
+	resource        string
+}
+
+// benchOrder finds swaps: for every resource at every endpoint it keeps
+// the highest sequence number received so far.
+type benchOrder map[benchOrderKey]int64
+
+// observe records that seq arrived and says whether it is a swap: an event
+// received after a later event of the same resource at the same endpoint.
+// Each such late event counts once, however many later ones overtook it.
+func (o benchOrder) observe(k benchOrderKey, seq int64) (swapped bool) {
+	last, ok := o[k]
+	if ok && seq < last {
+		return true
+	}
+	o[k] = seq
+	return false
 }
 
 // benchRecorder counts deliveries by their id, across the receiver's
@@ -541,13 +699,16 @@ type benchRecorder struct {
 
 	mu       sync.Mutex
 	seen     map[string]struct{}
-	phases   [2]*benchPhase
+	phases   [benchPhases]*benchPhase
+	order    benchOrder
 	bad      int
+	retries  int // receipts of attempts after the first, left out of the order check
+	noSeq    int // first receipts without resource_id or data.seq, left out of the order check
 	progress chan struct{}
 }
 
 func newBenchRecorder(endpoints int) *benchRecorder {
-	return &benchRecorder{endpoints: endpoints, seen: map[string]struct{}{}, progress: make(chan struct{}, 1)}
+	return &benchRecorder{endpoints: endpoints, seen: map[string]struct{}{}, order: benchOrder{}, progress: make(chan struct{}, 1)}
 }
 
 func (r *benchRecorder) setPhase(phase, events int) {
@@ -565,10 +726,19 @@ func (r *benchRecorder) stamp(phase, from, k int, at time.Time) {
 	}
 }
 
-// record counts one delivery (one envelope of a batch) received at at by
-// a healthy endpoint (its index) or the slow one (-1).
-func (r *benchRecorder) record(id, eventID string, endpoint int, at time.Time) {
-	phase, seq, ok := parseBenchEventID(eventID)
+// stampOne sets the publish time of one event of a phase.
+func (r *benchRecorder) stampOne(phase, seq int, at time.Time) {
+	r.mu.Lock()
+	p := r.phases[phase]
+	r.mu.Unlock()
+	p.pub[seq].Store(at.UnixNano())
+}
+
+// record counts one delivery (one envelope of a batch) of attempt number
+// attempt, received at at by a healthy endpoint (its index) or the slow
+// one (-1).
+func (r *benchRecorder) record(env benchEnvelope, attempt, endpoint int, at time.Time) {
+	phase, seq, ok := parseBenchEventID(env.EventID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !ok || r.phases[phase] == nil || seq >= len(r.phases[phase].pub) || endpoint >= r.endpoints {
@@ -576,21 +746,35 @@ func (r *benchRecorder) record(id, eventID string, endpoint int, at time.Time) {
 		return
 	}
 	p := r.phases[phase]
-	_, dup := r.seen[id]
-	r.seen[id] = struct{}{}
+	_, dup := r.seen[env.ID]
+	r.seen[env.ID] = struct{}{}
 	healthy := endpoint >= 0
 	if healthy && !dup {
 		p.perEndpoint[endpoint]++
 	}
+	swapped := false
+	switch {
+	case dup:
+	case attempt > 1:
+		r.retries++
+	case env.ResourceID == "" || env.Data.Seq == nil:
+		r.noSeq++
+	default:
+		swapped = r.order.observe(benchOrderKey{phase: phase, endpoint: endpoint, resource: env.ResourceID}, *env.Data.Seq)
+	}
 	lat := time.Duration(at.UnixNano() - p.pub[seq].Load())
-	for _, sub := range []benchSubset{benchHealthy, benchAll} {
-		if sub == benchHealthy && !healthy {
-			continue
-		}
+	subs := []benchSubset{benchAll, benchBad}
+	if healthy {
+		subs = []benchSubset{benchAll, benchHealthy}
+	}
+	for _, sub := range subs {
 		s := &p.subsets[sub]
 		if dup {
 			s.dups++
 			continue
+		}
+		if swapped {
+			s.swaps++
 		}
 		s.distinct++
 		s.lat = append(s.lat, lat)
@@ -602,9 +786,10 @@ func (r *benchRecorder) record(id, eventID string, endpoint int, at time.Time) {
 	}
 }
 
+// parseBenchEventID splits "bench-<phase>-<seq>".
 func parseBenchEventID(id string) (phase, seq int, ok bool) {
 	rest, ok := strings.CutPrefix(id, "bench-")
-	if !ok || len(rest) < 3 || rest[1] != '-' || (rest[0] != '0' && rest[0] != '1') {
+	if !ok || len(rest) < 3 || rest[1] != '-' || rest[0] < '0' || int(rest[0]-'0') >= benchPhases {
 		return 0, 0, false
 	}
 	seq, err := strconv.Atoi(rest[2:])
@@ -624,12 +809,26 @@ func (r *benchRecorder) undecodable() int {
 	return r.bad
 }
 
+// retried is how many receipts were of an attempt after the first.
+func (r *benchRecorder) retried() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.retries
+}
+
+// unordered is how many first receipts the order check could not place.
+func (r *benchRecorder) unordered() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.noSeq
+}
+
 // stats copies one phase's statistics for a subset.
 func (r *benchRecorder) stats(phase int, sub benchSubset) benchStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.phases[phase].subsets[sub]
-	return benchStats{distinct: s.distinct, dups: s.dups, lat: slices.Clone(s.lat), times: slices.Clone(s.times)}
+	return benchStats{distinct: s.distinct, dups: s.dups, swaps: s.swaps, lat: slices.Clone(s.lat), times: slices.Clone(s.times)}
 }
 
 // waitFor waits until every healthy endpoint has need distinct deliveries
@@ -652,10 +851,16 @@ func (r *benchRecorder) waitFor(ctx context.Context, phase, need int, timeout ti
 	return true, nil
 }
 
-// benchEnvelope is the part of a delivery body the recorder reads.
+// benchEnvelope is the part of a delivery body the recorder reads: the
+// delivery id, the event, and for the order check the resource and the
+// event's sequence number among that resource's events (data.seq).
 type benchEnvelope struct {
-	ID      string `json:"id"`
-	EventID string `json:"event_id"`
+	ID         string `json:"id"`
+	EventID    string `json:"event_id"`
+	ResourceID string `json:"resource_id"`
+	Data       struct {
+		Seq *int64 `json:"seq"`
+	} `json:"data"`
 }
 
 func decodeBenchBody(body []byte) ([]benchEnvelope, error) {
@@ -670,8 +875,14 @@ func decodeBenchBody(body []byte) ([]benchEnvelope, error) {
 	return []benchEnvelope{env}, err
 }
 
-// receive records every envelope of one request and answers 204.
+// receive records every envelope of one request and answers 204. The
+// attempt number is the X-Hookline-Attempt header (SPEC §4), 1 when
+// missing.
 func (r *benchRecorder) receive(w http.ResponseWriter, req *http.Request, endpoint int, at time.Time) {
+	attempt, err := strconv.Atoi(req.Header.Get(delivery.HeaderAttempt))
+	if err != nil {
+		attempt = 1
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 16<<20))
 	var envs []benchEnvelope
 	if err == nil {
@@ -683,14 +894,16 @@ func (r *benchRecorder) receive(w http.ResponseWriter, req *http.Request, endpoi
 		r.mu.Unlock()
 	}
 	for _, env := range envs {
-		r.record(env.ID, env.EventID, endpoint, at)
+		r.record(env, attempt, endpoint, at)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // benchReceiver is the customers' endpoints, in process: /ok/<n> (healthy
-// endpoint n) answers at once, /slow/ after 5 s; dead is a URL on a port
-// nobody listens on.
+// endpoint n) answers at once, /late/<n> (healthy endpoint n) after 50 ms,
+// /slow/ after 5 s; dead is a URL on a port nobody listens on. A request
+// counts as received when it arrives, and is recorded only when it is
+// answered: one given up by the sender while waiting is not received.
 type benchReceiver struct {
 	srv  *http.Server
 	base string
@@ -710,23 +923,31 @@ func startBenchReceiver(rec *benchRecorder) (*benchReceiver, error) {
 	dead := "http://" + closed.Addr().String() + "/"
 	closed.Close()
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ok/{n}", func(w http.ResponseWriter, req *http.Request) {
-		at := time.Now()
+	later := func(w http.ResponseWriter, req *http.Request, endpoint int, at time.Time, after time.Duration) {
+		t := time.NewTimer(after)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			rec.receive(w, req, endpoint, at)
+		case <-req.Context().Done():
+		}
+	}
+	healthy := func(req *http.Request) int {
 		n, err := strconv.Atoi(req.PathValue("n"))
 		if err != nil || n < 0 {
 			n = math.MaxInt // counted as undecodable
 		}
-		rec.receive(w, req, n, at)
+		return n
+	}
+	mux.HandleFunc("/ok/{n}", func(w http.ResponseWriter, req *http.Request) {
+		at := time.Now()
+		rec.receive(w, req, healthy(req), at)
+	})
+	mux.HandleFunc("/late/{n}", func(w http.ResponseWriter, req *http.Request) {
+		later(w, req, healthy(req), time.Now(), benchLate)
 	})
 	mux.HandleFunc("/slow/", func(w http.ResponseWriter, req *http.Request) {
-		at := time.Now()
-		t := time.NewTimer(benchSlow)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			rec.receive(w, req, -1, at)
-		case <-req.Context().Done():
-		}
+		later(w, req, -1, time.Now(), benchSlow)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -743,8 +964,12 @@ func registerBenchWebhooks(ctx context.Context, base string, sc benchScenario, r
 			Events: client.Ptr([]string{"ticket.*"})}
 	}
 	var hooks []schemas.WebhookInput
+	path := "ok"
+	if sc.late {
+		path = "late"
+	}
 	for i := range sc.healthy {
-		h := hook(fmt.Sprintf("bench-%d", i), fmt.Sprintf("%s/ok/%d", recv.base, i))
+		h := hook(fmt.Sprintf("bench-%d", i), fmt.Sprintf("%s/%s/%d", recv.base, path, i))
 		if sc.batching {
 			h.Batching = &schemas.Batching{Mode: schemas.BatchAny, WaitSeconds: 1, MaxItems: benchBatchItems}
 		}
@@ -899,6 +1124,17 @@ func benchChildEnv() []string {
 }
 
 func (c *benchChild) pid() int { return c.cmd.Process.Pid }
+
+// explain adds to err, when serve has exited, how it exited and its last
+// lines of log: an API call failing with EOF says little by itself.
+func (c *benchChild) explain(err error) error {
+	select {
+	case <-c.done:
+		return fmt.Errorf("%w; serve exited (%v), its last lines:\n%s", err, c.err, c.tail)
+	default:
+		return err
+	}
+}
 
 // stop sends SIGTERM and waits for the exit, killing the child if it takes
 // longer than 45 s. Safe to call more than once.

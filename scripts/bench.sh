@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# make bench: the end-to-end load test (hookline bench: four scenarios on a
-# fresh hookline serve each, one table), then the micro-benchmarks of the
-# pipeline and signing packages into bench/micro-new.txt, compared with
-# bench/micro.txt when that baseline exists. BENCH_ARGS passes flags to
-# hookline bench, e.g. BENCH_ARGS='--scenarios 1-webhook --events 20000'.
+# make bench: the end-to-end load test (hookline bench: the closed- and
+# open-loop scenarios of --scenarios all, each on a fresh hookline serve, one
+# table), then the micro-benchmarks of the pipeline and signing packages into
+# bench/micro-new.txt, compared with bench/micro.txt when that baseline
+# exists. BENCH_ARGS passes flags to hookline bench, e.g.
+# BENCH_ARGS='--scenarios 1-webhook --events 20000', BENCH_ARGS='--scenarios
+# burst --events 50000', BENCH_ARGS='--scenarios paced-healthy,paced-slow-dead'
+# or BENCH_ARGS='--scenarios open' (docs/BENCHMARKS.md lists the scenarios).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
