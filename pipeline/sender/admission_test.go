@@ -125,7 +125,8 @@ func TestABurstToAHealthyEndpointIsNeverPutOff(t *testing.T) {
 }
 
 // TestASlowEndpointIsPutOffInOrder: an endpoint that takes 100 ms per
-// request, sent more than it can serve within MaxQueueWait, has the rest
+// request, beside another endpoint with work, sent more than it can serve
+// within MaxQueueWait, has the rest
 // put off (endpoint_busy, resource_order) instead of holding them; they
 // come back at its pace and every resource's jobs still arrive in order.
 func TestASlowEndpointIsPutOffInOrder(t *testing.T) {
@@ -138,6 +139,13 @@ func TestASlowEndpointIsPutOffInOrder(t *testing.T) {
 	e := newStageEnv(t, cfg)
 	e.hooks.add("w", srv.URL)
 	e.hooks.set("w", func(w *schemas.Webhook) { w.MaxConcurrency = 4 })
+	// Another endpoint with work: alone, an endpoint that answers would
+	// hold its jobs in memory instead.
+	other := &orderReceiver{delay: 3 * time.Second, seen: map[string][]int{}}
+	otherSrv := httptest.NewServer(other)
+	defer otherSrv.Close()
+	e.hooks.add("other", otherSrv.URL)
+	e.publish("other", 4)
 	ids := e.publishSeq("w", 200, 10)
 	for _, id := range ids {
 		e.waitState(id, schemas.StateSucceeded, 60*time.Second)

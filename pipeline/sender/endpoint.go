@@ -103,7 +103,12 @@ func (s *Stage) endpoint(wh schemas.Webhook) (*endpoint, int) {
 			conc: newConcurrency(s.cfg.EndpointConcurrency, n), wake: make(chan struct{}), deferred: map[string]deferral{}}
 		s.endpoints[wh.ID] = e
 	}
-	return e, max(1, s.cfg.MaxInFlight/len(s.endpoints))
+	return e, s.shareLocked()
+}
+
+// shareLocked is an endpoint's share of MaxInFlight. Called with s.mu held.
+func (s *Stage) shareLocked() int {
+	return max(1, s.cfg.MaxInFlight/max(1, len(s.endpoints)))
 }
 
 // putOffJob is a job to put off, with its due time and why.
@@ -182,10 +187,22 @@ func (s *Stage) admit(e *endpoint, w work, share int, now time.Time) string {
 		return ""
 	case e.queued+e.inflight >= share:
 		return whyShare
-	case e.predictedWait(now) > s.cfg.MaxQueueWait:
+	case s.pressing(e, share, now) && e.predictedWait(now) > s.cfg.MaxQueueWait:
 		return whyBusy
 	}
 	return ""
+}
+
+// pressing reports whether an endpoint's wait matters to others: it
+// shares the sender with other endpoints with work, or it answers slowly
+// (in more than stallAfter, or not at all). An endpoint that answers and
+// is alone may take every slot: a burst to it waits in memory while
+// fetching waits for room, instead of a round trip through a retry topic
+// that would help no one. Called with e.mu held.
+func (s *Stage) pressing(e *endpoint, share int, now time.Time) bool {
+	alone := share >= s.cfg.MaxInFlight
+	slow := e.latency > stallAfter || (e.inflight > 0 && now.Sub(e.progress) > stallAfter)
+	return !alone || slow
 }
 
 // perJob is how long the endpoint takes per job, all lanes together: the
@@ -202,7 +219,7 @@ func (e *endpoint) perJob(now time.Time) time.Duration {
 	// Requests in flight and unanswered for much longer than the endpoint
 	// takes: it has slowed down (or is new and slow), before any answer
 	// says so. A hiccup of a few latencies is not that.
-	if stall := now.Sub(e.progress); e.inflight > 0 && stall > 4*e.latency+100*time.Millisecond {
+	if stall := now.Sub(e.progress); e.inflight > 0 && stall > max(stallAfter, 4*e.latency) {
 		per = max(per, stall/limit)
 	}
 	return per
@@ -284,9 +301,12 @@ func (s *Stage) trim(e *endpoint, now time.Time) []putOffJob {
 // behind since they were admitted (it slowed down, or a burst came before
 // its pace was known), so that they wait on a retry topic, not in memory.
 func (s *Stage) trimBehind(e *endpoint) {
+	s.mu.Lock()
+	share := s.shareLocked()
+	s.mu.Unlock()
 	e.mu.Lock()
 	now := time.Now()
-	if e.queued == 0 || e.predictedWait(now) <= s.cfg.MaxQueueWait {
+	if e.queued == 0 || !s.pressing(e, share, now) || e.predictedWait(now) <= s.cfg.MaxQueueWait {
 		e.mu.Unlock()
 		return
 	}
@@ -395,6 +415,11 @@ func (s *Stage) acquire(e *endpoint, w work) bool {
 		}
 	}
 }
+
+// stallAfter is the shortest time without an answer, requests in flight,
+// that counts as an endpoint's pace: a cold start or a pause of the
+// process is shorter.
+const stallAfter = time.Second
 
 // ewmaWeight is the weight of a new sample in the endpoint's averages.
 const ewmaWeight = 0.1

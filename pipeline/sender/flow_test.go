@@ -67,7 +67,7 @@ func TestConcurrencyShrinksOnFailuresAndLatency(t *testing.T) {
 }
 
 func flowStage(wait time.Duration) *Stage {
-	return &Stage{cfg: StageConfig{MaxQueueWait: wait, MaxInFlight: 10000}}
+	return &Stage{cfg: StageConfig{MaxQueueWait: wait, MaxInFlight: 100000}}
 }
 
 func flowEndpoint() *endpoint {
@@ -96,15 +96,35 @@ func TestAdmissionIsByTime(t *testing.T) {
 		e := flowEndpoint()
 		e.interval = tt.interval
 		n := 0
-		for ; n < 100000 && s.admit(e, flowJob("r"), 100000, now) == ""; n++ {
+		for ; n < 100000 && s.admit(e, flowJob("r"), 50000, now) == ""; n++ {
 			e.queued++
 		}
 		if n != tt.admitted {
 			t.Errorf("%s endpoint (%v per job): %d admitted, want %d", tt.name, tt.interval, n, tt.admitted)
 		}
-		if why := s.admit(e, flowJob("r"), 100000, now); why != whyBusy {
+		if why := s.admit(e, flowJob("r"), 50000, now); why != whyBusy {
 			t.Errorf("%s endpoint: the next is refused for %q, want %q", tt.name, why, whyBusy)
 		}
+	}
+}
+
+// TestAnEndpointAloneWaitsInMemory: an endpoint that answers and has the
+// sender to itself is not put off for time (fetching waits instead); one
+// that answers slowly is, alone or not.
+func TestAnEndpointAloneWaitsInMemory(t *testing.T) {
+	s := flowStage(5 * time.Second)
+	now := time.Now()
+	e := flowEndpoint()
+	e.interval, e.latency, e.queued = 10*time.Millisecond, 40*time.Millisecond, 5000 // 50 s of work
+	if why := s.admit(e, flowJob("r"), s.cfg.MaxInFlight, now); why != "" {
+		t.Fatalf("answering endpoint alone: %q, want admitted", why)
+	}
+	if why := s.admit(e, flowJob("r"), s.cfg.MaxInFlight/2, now); why != whyBusy {
+		t.Fatalf("answering endpoint beside another: %q, want %q", why, whyBusy)
+	}
+	e.latency = 2 * time.Second
+	if why := s.admit(e, flowJob("r"), s.cfg.MaxInFlight, now); why != whyBusy {
+		t.Fatalf("endpoint answering in 2 s alone: %q, want %q", why, whyBusy)
 	}
 }
 
@@ -145,8 +165,8 @@ func TestPutOffJobsKeepTheirResourcesOrder(t *testing.T) {
 	e := flowEndpoint()
 	now := time.Now()
 	e.interval = 100 * time.Millisecond
-	e.queued = 20 // 2 s of work: busy
-	if why := s.admit(e, flowJob("a"), 10000, now); why != whyBusy {
+	e.queued = 20 // 2 s of work: busy (beside another endpoint)
+	if why := s.admit(e, flowJob("a"), 5000, now); why != whyBusy {
 		t.Fatalf("first job: %q, want %q", why, whyBusy)
 	}
 	first := e.deferUntil("a", e.nextRoom(now, time.Second))
