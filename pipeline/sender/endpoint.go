@@ -33,6 +33,12 @@ const (
 	whyOrder   = "resource_order"          // an earlier job of its resource is put off
 )
 
+// minPutOff is the shortest wait of a job put off for room: long enough
+// that two jobs put off one after the other are both read back (and held
+// until due) before the first is due, even from two retry topics fetched
+// at different times, so they come back in order.
+const minPutOff = time.Second
+
 // orderGap separates the due times of two put-off jobs of one resource, so
 // that they come back in order even from two retry topics.
 const orderGap = 50 * time.Millisecond
@@ -89,6 +95,7 @@ type endpoint struct {
 type deferral struct {
 	n    int       // jobs put off and not yet back
 	last time.Time // due time of the last of them
+	tier int       // retry tier of the last of them
 }
 
 // endpoint returns the queue of a webhook, creating it on first use, and
@@ -111,11 +118,11 @@ func (s *Stage) shareLocked() int {
 	return max(1, s.cfg.MaxInFlight/max(1, len(s.endpoints)))
 }
 
-// putOffJob is a job to put off, with its due time and why.
+// putOffJob is a job to put off, with when, where and why.
 type putOffJob struct {
 	w   work
-	due time.Time
 	why string
+	putOff
 }
 
 // dispatch queues a job for its endpoint, or puts it off when its
@@ -150,7 +157,7 @@ func (s *Stage) dispatch(w work) {
 		if why == whyBusy {
 			off = s.trim(e, now)
 		}
-		off = append(off, putOffJob{w: w, why: why, due: e.deferUntil(w.job.ResourceID, e.nextRoom(now, s.cfg.MaxQueueWait))})
+		off = append(off, putOffJob{w: w, why: why, putOff: s.deferFor(e, w, now)})
 	}
 	s.metrics.setQueued(e)
 	e.mu.Unlock()
@@ -159,7 +166,7 @@ func (s *Stage) dispatch(w work) {
 		go func() { defer s.lanes.Done(); s.runLane(e, lane) }()
 	}
 	for _, p := range off {
-		s.putOffUntil(p.w, wh, p.why, p.due)
+		s.putOffUntil(p.w, wh, p.why, p.putOff)
 	}
 }
 
@@ -236,10 +243,11 @@ func (e *endpoint) predictedWait(now time.Time) time.Duration {
 }
 
 // nextRoom returns when the next job put off for room is due: once the
-// queue is predicted to have drained under the bound, then one job's time
-// after the previous one. Called with e.mu held.
+// queue is predicted to have drained under the bound (in a second at the
+// soonest), then one job's time after the previous one. Called with e.mu
+// held.
 func (e *endpoint) nextRoom(now time.Time, bound time.Duration) time.Time {
-	at := now.Add(max(e.predictedWait(now)-bound, 0))
+	at := now.Add(max(e.predictedWait(now)-bound, minPutOff))
 	if e.room.Before(at) {
 		e.room = at
 	}
@@ -248,17 +256,37 @@ func (e *endpoint) nextRoom(now time.Time, bound time.Duration) time.Time {
 	return due
 }
 
+// putOff is when a put-off job is due and the retry tier it waits on.
+type putOff struct {
+	due  time.Time
+	tier int
+}
+
 // deferUntil returns when a put-off job of a resource is due, at the
-// earliest, behind the resource's jobs already put off, and records it.
-// Called with e.mu held.
-func (e *endpoint) deferUntil(resource string, earliest time.Time) time.Time {
+// earliest, and on which tier, behind the resource's jobs already put off,
+// and records it. A resource's put-off jobs come back in order: a later
+// one is due after the earlier ones and never waits on a lower tier than
+// they do. On the same tier (and partition: jobs are keyed by webhook) it
+// is read after them; on a higher one its wait is longer than the lower
+// tier's delay, which bounds how long they can be held up there. Called
+// with e.mu held.
+func (e *endpoint) deferUntil(resource string, earliest, now time.Time, sched Schedule) putOff {
 	d := e.deferred[resource]
 	due := earliest
 	if d.n > 0 && due.Before(d.last.Add(orderGap)) {
 		due = d.last.Add(orderGap)
 	}
-	e.deferred[resource] = deferral{n: d.n + 1, last: due}
-	return due
+	tier := sched.tierFor(max(due.Sub(now), 0))
+	if d.n > 0 {
+		tier = max(tier, d.tier)
+	}
+	e.deferred[resource] = deferral{n: d.n + 1, last: due, tier: tier}
+	return putOff{due: due, tier: tier}
+}
+
+// deferFor returns the put-off of a job for room. Called with e.mu held.
+func (s *Stage) deferFor(e *endpoint, w work, now time.Time) putOff {
+	return e.deferUntil(w.job.ResourceID, e.nextRoom(now, s.cfg.MaxQueueWait), now, s.cfg.Schedule)
 }
 
 // trim takes jobs off the end of the queue until its predicted wait is
@@ -292,7 +320,7 @@ func (s *Stage) trim(e *endpoint, now time.Time) []putOffJob {
 	slices.Reverse(taken)
 	out := make([]putOffJob, len(taken))
 	for i, w := range taken {
-		out[i] = putOffJob{w: w, why: whyBusy, due: e.deferUntil(w.job.ResourceID, e.nextRoom(now, s.cfg.MaxQueueWait))}
+		out[i] = putOffJob{w: w, why: whyBusy, putOff: s.deferFor(e, w, now)}
 	}
 	return out
 }
@@ -323,7 +351,7 @@ func (s *Stage) trimBehind(e *endpoint) {
 			s.finish(p.w, nil)
 			continue
 		}
-		s.putOffUntil(p.w, wh, p.why, p.due)
+		s.putOffUntil(p.w, wh, p.why, p.putOff)
 	}
 }
 

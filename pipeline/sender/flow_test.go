@@ -67,7 +67,7 @@ func TestConcurrencyShrinksOnFailuresAndLatency(t *testing.T) {
 }
 
 func flowStage(wait time.Duration) *Stage {
-	return &Stage{cfg: StageConfig{MaxQueueWait: wait, MaxInFlight: 100000}}
+	return &Stage{cfg: StageConfig{MaxQueueWait: wait, MaxInFlight: 100000, Schedule: MustSchedule("1s,10s,1m")}}
 }
 
 func flowEndpoint() *endpoint {
@@ -169,12 +169,12 @@ func TestPutOffJobsKeepTheirResourcesOrder(t *testing.T) {
 	if why := s.admit(e, flowJob("a"), 5000, now); why != whyBusy {
 		t.Fatalf("first job: %q, want %q", why, whyBusy)
 	}
-	first := e.deferUntil("a", e.nextRoom(now, time.Second))
+	first := s.deferFor(e, flowJob("a"), now).due
 	e.queued = 0 // the endpoint caught up...
 	if why := s.admit(e, flowJob("a"), 10000, now); why != whyOrder {
 		t.Fatalf("a later job of the resource: %q, want %q", why, whyOrder)
 	}
-	second := e.deferUntil("a", e.nextRoom(now, time.Second))
+	second := s.deferFor(e, flowJob("a"), now).due
 	if !second.After(first) {
 		t.Fatalf("second due %v, not after the first %v", second, first)
 	}
@@ -237,5 +237,31 @@ func TestTrimPutsOffTheLatestJobs(t *testing.T) {
 			t.Fatalf("put-off %d (queued %v, due %v) is not after %d (queued %v, due %v)",
 				i, off[i].w.queued, off[i].due, i-1, off[i-1].w.queued, off[i-1].due)
 		}
+	}
+}
+
+// TestAResourcesPutOffsNeverWaitOnALowerTier: a later put-off of a
+// resource is due after the earlier ones and waits on the same tier as
+// they do or a higher one, so that a short wait on a lower tier cannot
+// bring it back before an earlier job still queued on a higher tier.
+func TestAResourcesPutOffsNeverWaitOnALowerTier(t *testing.T) {
+	sched := MustSchedule("1s,10s,1m")
+	e := flowEndpoint()
+	start := time.Now()
+	first := e.deferUntil("a", start.Add(8*time.Second), start, sched)
+	if first.tier != 1 {
+		t.Fatalf("an 8 s wait on tier %d, want 1 (10s)", first.tier)
+	}
+	later := start.Add(7500 * time.Millisecond) // its wait is now 0.55 s: tier 0 would fit it
+	second := e.deferUntil("a", later.Add(100*time.Millisecond), later, sched)
+	if !second.due.After(first.due) || second.tier != 1 {
+		t.Fatalf("second put-off due %v on tier %d; want after %v, on tier 1", second.due.Sub(start), second.tier, first.due.Sub(start))
+	}
+	third := e.deferUntil("a", later.Add(30*time.Second), later, sched)
+	if third.tier != 2 {
+		t.Fatalf("a 30 s wait on tier %d, want 2 (1m)", third.tier)
+	}
+	if other := e.deferUntil("b", later.Add(time.Second), later, sched); other.tier != 0 {
+		t.Fatalf("another resource's 1 s wait on tier %d, want 0", other.tier)
 	}
 }

@@ -124,17 +124,18 @@ func (s *Stage) putOffCircuit(e *endpoint, w work, wh schemas.Webhook) {
 	// jobs queued behind it on that tier.
 	room := s.cfg.Schedule[s.cfg.Schedule.tierFor(wait)] - wait
 	wait += time.Duration(float64(min(cooldown/10, max(room, 0))) * s.policy.Rand())
+	now := s.now()
 	e.mu.Lock()
-	due := e.deferUntil(w.job.ResourceID, s.now().Add(wait))
+	p := e.deferUntil(w.job.ResourceID, now.Add(max(wait, minPutOff)), now, s.cfg.Schedule)
 	e.mu.Unlock()
-	s.putOffUntil(w, wh, whyCircuit, due)
+	s.putOffUntil(w, wh, whyCircuit, p)
 }
 
-// putOffUntil sends a job back to a retry tier without a request, due at
-// due. Put-offs do not count against the webhook's retries. A job put off
+// putOffUntil sends a job back to a retry tier without a request, due when
+// p says, on its tier. Put-offs do not count against the webhook's retries. A job put off
 // for room (not for its circuit) fails, recorded as an attempt that was
 // never sent, once it is older than the whole retry schedule.
-func (s *Stage) putOffUntil(w work, wh schemas.Webhook, why string, due time.Time) {
+func (s *Stage) putOffUntil(w work, wh schemas.Webhook, why string, p putOff) {
 	s.metrics.deferred.WithLabelValues(why).Inc()
 	reason := schemas.RetryEndpointBusy
 	if why == whyCircuit {
@@ -147,10 +148,9 @@ func (s *Stage) putOffUntil(w work, wh schemas.Webhook, why string, due time.Tim
 	}
 	next := w.job
 	next.Deferrals++
-	next.DueAt = due.UTC()
+	next.DueAt = p.due.UTC()
 	next.Reason = reason
-	tier := s.cfg.Schedule.tierFor(max(time.Until(due), 0))
-	s.finish(w, []kafka.Message{records.Job(s.cfg.Schedule.Topic(tier), next)})
+	s.finish(w, []kafka.Message{records.Job(s.cfg.Schedule.Topic(p.tier), next)})
 }
 
 // unsent is the record of a delivery that failed without a request.
