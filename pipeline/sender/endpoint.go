@@ -501,20 +501,6 @@ func (s *Stage) wakeAll() {
 	}
 }
 
-// concurrencyLimit is an endpoint's current limit, 0 when it has no
-// queue (for tests).
-func (s *Stage) concurrencyLimit(id string) int {
-	s.mu.Lock()
-	e := s.endpoints[id]
-	s.mu.Unlock()
-	if e == nil {
-		return 0
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.conc.current()
-}
-
 // forget drops an idle endpoint so that memory follows the endpoints with
 // work, not every endpoint ever seen. One with jobs put off is kept while
 // it waits for them, so that they come back to its queue in order.
