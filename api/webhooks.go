@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -22,6 +24,12 @@ func (s *Server) publicView(w schemas.Webhook) schemas.PublicWebhook {
 	if s.deps.Breakers != nil {
 		p.BreakerState = s.deps.Breakers.State(w.ID)
 	}
+	now := s.now()
+	for _, prev := range w.PreviousSecrets {
+		if until := prev.Until.UTC(); until.After(now) && (p.PreviousSecretsUntil == nil || until.After(*p.PreviousSecretsUntil)) {
+			p.PreviousSecretsUntil = &until
+		}
+	}
 	return p
 }
 
@@ -32,7 +40,11 @@ func readInput(r *http.Request) (schemas.WebhookInput, *apiError) {
 	if aerr != nil {
 		return in, aerr
 	}
-	return in, decodeObject(body, &in, "")
+	if aerr := decodeObject(body, &in, ""); aerr != nil {
+		return in, aerr
+	}
+	in.MarkNulls(body)
+	return in, nil
 }
 
 // applyInput merges and validates the input into w.
@@ -69,7 +81,11 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("api: webhook created", "tenant", wh.Tenant, "webhook_id", wh.ID)
 	w.Header().Set("Location", "/v1/webhooks/"+wh.ID)
-	writeJSON(w, http.StatusCreated, s.publicView(wh))
+	view := s.publicView(wh)
+	if in.Secret == nil && !in.NoSecret {
+		view.Secret = wh.Secret // generated: shown this once
+	}
+	writeJSON(w, http.StatusCreated, view)
 }
 
 // lookup returns the caller's webhook named by the route, or a 404: another
@@ -131,6 +147,73 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("api: webhook deleted", "tenant", wh.Tenant, "webhook_id", wh.ID)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// rotateRequest is the body of POST /v1/webhooks/{id}/rotate-secret; an
+// empty body takes every default.
+type rotateRequest struct {
+	// Secret is the new secret; absent, Hookline generates one.
+	Secret *string `json:"secret"`
+	// OverlapSeconds is how long the old secret keeps signing beside the
+	// new one. Default 86400.
+	OverlapSeconds *int `json:"overlap_seconds"`
+}
+
+const (
+	defaultOverlapSeconds = 86400
+	maxOverlapSeconds     = 30 * 86400
+)
+
+// rotateSecret gives a webhook a new secret; the old one keeps signing
+// (a second v1 entry of webhook-signature) for the overlap, so receivers
+// can switch without losing a delivery.
+func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	var in rotateRequest
+	body, aerr := readBody(r)
+	if aerr == nil && len(bytes.TrimSpace(body)) > 0 {
+		aerr = decodeObject(body, &in, "")
+	}
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	overlap := defaultOverlapSeconds
+	if in.OverlapSeconds != nil {
+		overlap = *in.OverlapSeconds
+	}
+	if overlap < 0 || overlap > maxOverlapSeconds {
+		writeError(w, invalid("overlap_seconds", "must be between 0 and %d", maxOverlapSeconds))
+		return
+	}
+	secret, generated := schemas.GenerateSecret(), in.Secret == nil
+	if !generated {
+		secret = *in.Secret
+	}
+	if strings.TrimSpace(secret) == "" {
+		writeError(w, invalid("secret", "must not be empty; PATCH with \"secret\": null makes the webhook unsigned"))
+		return
+	}
+	wh, err := s.deps.Webhooks.ChangeWebhook(r.Context(), tenantOf(r), mux.Vars(r)["id"], func(ev *schemas.WebhookEvent) error {
+		ev.Op, ev.At = schemas.OpUpdated, s.now()
+		ev.Webhook.RotateSecret(secret, time.Duration(overlap)*time.Second, ev.At)
+		ev.Webhook.UpdatedAt = ev.At
+		if err := ev.Webhook.Validate(); err != nil {
+			if aerr, ok := fieldError(err, ""); ok {
+				return aerr
+			}
+			return invalid("secret", "%s", err.Error())
+		}
+		return nil
+	})
+	if s.changeFailed(w, r, err) {
+		return
+	}
+	s.log.Info("api: webhook secret rotated", "tenant", wh.Tenant, "webhook_id", wh.ID, "overlap_seconds", overlap)
+	view := s.publicView(wh)
+	if generated {
+		view.Secret = wh.Secret // shown this once
+	}
+	writeJSON(w, http.StatusOK, view)
 }
 
 // changeFailed answers a webhook change that failed, and reports whether

@@ -235,11 +235,10 @@ func (d *Deliverer) newRequest(ctx context.Context, wh schemas.Webhook, job sche
 	if wh.Secret == "" {
 		return req, nil
 	}
-	key, err := signing.Key(wh.Secret)
+	std, github, err := signing.Sign(job.DeliveryID, at, body.bytes, wh.SigningSecrets(at)...)
 	if err != nil {
 		return req, fmt.Errorf("%w: secret: %w", ErrInvalidRequest, err)
 	}
-	std, github := signing.Sign(key, job.DeliveryID, at, body.bytes)
 	h.Set(signing.HeaderSignature, std)
 	h.Set(signing.HeaderSignature256, github)
 	return req, nil

@@ -137,7 +137,7 @@ var (
 
 	fullWebhook = Webhook{
 		ID: "wh_1", Tenant: "d0a3f370", Name: "Ticket sync", URL: "https://example.com/hooks?x=1",
-		Enabled: true, ContentType: ContentTypeForm, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		Enabled: true, ContentType: ContentTypeForm, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecrets: []PreviousSecret{{Secret: "old", Until: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)}},
 		Events: []string{"ticket.*", "order.scanned", "*"}, Identifier: "9c1e",
 		IncludeRelated: true, Condition: `data.priority == "High"`, Fields: []string{"priority", "customer.email"},
 		IncludeAllFields: ptr(false), Batching: &Batching{Mode: BatchSameType, WaitSeconds: 10, MaxItems: 50},

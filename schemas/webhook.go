@@ -1,6 +1,9 @@
 package schemas
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -34,15 +37,18 @@ const (
 // state after a change, secret included. The API never returns it as is; see
 // Public.
 type Webhook struct {
-	ID          string   `json:"id"`
-	Tenant      string   `json:"tenant"`
-	Name        string   `json:"name"`
-	URL         string   `json:"url"`
-	Enabled     bool     `json:"enabled"`
-	ContentType string   `json:"content_type"`
-	Secret      string   `json:"secret,omitempty"`
-	Events      []string `json:"events"`
-	Identifier  string   `json:"identifier,omitempty"`
+	ID          string `json:"id"`
+	Tenant      string `json:"tenant"`
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	Enabled     bool   `json:"enabled"`
+	ContentType string `json:"content_type"`
+	Secret      string `json:"secret,omitempty"`
+	// PreviousSecrets still sign deliveries, beside Secret, until their
+	// time: the overlap of a rotation (SPEC §3).
+	PreviousSecrets []PreviousSecret `json:"previous_secrets,omitempty"`
+	Events          []string         `json:"events"`
+	Identifier      string           `json:"identifier,omitempty"`
 	// IncludeRelated also fires on triggers of related resources (SPEC §3).
 	IncludeRelated bool `json:"include_related,omitempty"`
 	// Condition is a boolean expression over the event (package condition).
@@ -71,6 +77,54 @@ type Webhook struct {
 	// Version grows by one with every change; consumers of the topic ignore
 	// a change older than the state they hold.
 	Version int64 `json:"version"`
+}
+
+// PreviousSecret is a secret replaced by a rotation, valid until Until.
+type PreviousSecret struct {
+	Secret string    `json:"secret"`
+	Until  time.Time `json:"until"`
+}
+
+// SigningSecrets returns the secrets that sign a delivery made at at: the
+// current one first, then the previous ones still valid. None for an
+// unsigned webhook.
+func (w *Webhook) SigningSecrets(at time.Time) []string {
+	if w.Secret == "" {
+		return nil
+	}
+	out := []string{w.Secret}
+	for _, p := range w.PreviousSecrets {
+		if p.Until.After(at) && p.Secret != w.Secret {
+			out = append(out, p.Secret)
+		}
+	}
+	return out
+}
+
+// MaxPreviousSecrets bounds the secrets a rotation keeps signing.
+const MaxPreviousSecrets = 5
+
+// RotateSecret makes secret the webhook's secret; the current one keeps
+// signing for overlap after now. Expired previous secrets are dropped.
+func (w *Webhook) RotateSecret(secret string, overlap time.Duration, now time.Time) {
+	var keep []PreviousSecret
+	if w.Secret != "" && overlap > 0 {
+		keep = append(keep, PreviousSecret{Secret: w.Secret, Until: now.Add(overlap).UTC()})
+	}
+	for _, p := range w.PreviousSecrets {
+		if p.Until.After(now) && len(keep) < MaxPreviousSecrets {
+			keep = append(keep, p)
+		}
+	}
+	w.Secret, w.PreviousSecrets = secret, keep
+}
+
+// GenerateSecret returns a new Standard Webhooks secret: whsec_ and the
+// base64 of 32 random bytes.
+func GenerateSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
+	return signing.SecretPrefix + base64.StdEncoding.EncodeToString(b)
 }
 
 // WebhookOp names a change on hookline.subscriptions.
@@ -105,24 +159,30 @@ type WebhookEvent struct {
 // PublicWebhook is a webhook as the API returns it: credentials are
 // write-only, so the secret is replaced by has_secret.
 type PublicWebhook struct {
-	ID               string            `json:"id"`
-	Name             string            `json:"name"`
-	URL              string            `json:"url"`
-	Enabled          bool              `json:"enabled"`
-	ContentType      string            `json:"content_type"`
-	HasSecret        bool              `json:"has_secret"`
-	Events           []string          `json:"events"`
-	Identifier       string            `json:"identifier,omitempty"`
-	IncludeRelated   bool              `json:"include_related"`
-	Condition        string            `json:"condition,omitempty"`
-	Fields           []string          `json:"fields,omitempty"`
-	IncludeAllFields bool              `json:"include_all_fields"`
-	Batching         *Batching         `json:"batching,omitempty"`
-	Headers          map[string]string `json:"headers,omitempty"`
-	Auth             *PublicAuth       `json:"auth,omitempty"`
-	RateLimit        float64           `json:"rate_limit,omitempty"`
-	MaxConcurrency   int               `json:"max_concurrency"`
-	DisabledReason   string            `json:"disabled_reason,omitempty"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	Enabled     bool   `json:"enabled"`
+	ContentType string `json:"content_type"`
+	HasSecret   bool   `json:"has_secret"`
+	// Secret is set in the answer that generated it only: a create without
+	// a secret, or a rotation.
+	Secret string `json:"secret,omitempty"`
+	// PreviousSecretsUntil is when the last secret replaced by a rotation
+	// stops signing; absent when none does.
+	PreviousSecretsUntil *time.Time        `json:"previous_secrets_until,omitempty"`
+	Events               []string          `json:"events"`
+	Identifier           string            `json:"identifier,omitempty"`
+	IncludeRelated       bool              `json:"include_related"`
+	Condition            string            `json:"condition,omitempty"`
+	Fields               []string          `json:"fields,omitempty"`
+	IncludeAllFields     bool              `json:"include_all_fields"`
+	Batching             *Batching         `json:"batching,omitempty"`
+	Headers              map[string]string `json:"headers,omitempty"`
+	Auth                 *PublicAuth       `json:"auth,omitempty"`
+	RateLimit            float64           `json:"rate_limit,omitempty"`
+	MaxConcurrency       int               `json:"max_concurrency"`
+	DisabledReason       string            `json:"disabled_reason,omitempty"`
 	// BreakerState is the endpoint's circuit: closed, open or half-open.
 	BreakerState string    `json:"breaker_state,omitempty"`
 	Retries      int       `json:"retries"`
@@ -159,16 +219,19 @@ func (w *Webhook) AllFields() bool { return w.IncludeAllFields == nil || *w.Incl
 // WebhookInput is the body of create (POST) and update (PATCH). A nil field
 // is "not given": create applies the default, update keeps the old value.
 type WebhookInput struct {
-	Name        *string            `json:"name"`
-	URL         *string            `json:"url"`
-	Enabled     *bool              `json:"enabled"`
-	ContentType *string            `json:"content_type"`
-	Secret      *string            `json:"secret"`
-	Events      *[]string          `json:"events"`
-	Identifier  *string            `json:"identifier"`
-	Headers     *map[string]string `json:"headers"`
-	Retries     *int               `json:"retries"`
-	TimeoutMS   *int               `json:"timeout_ms"`
+	Name        *string `json:"name"`
+	URL         *string `json:"url"`
+	Enabled     *bool   `json:"enabled"`
+	ContentType *string `json:"content_type"`
+	// Secret absent on create generates one; NoSecret (JSON null) makes
+	// the webhook unsigned.
+	Secret     *string            `json:"secret,omitempty"`
+	NoSecret   bool               `json:"-"`
+	Events     *[]string          `json:"events"`
+	Identifier *string            `json:"identifier"`
+	Headers    *map[string]string `json:"headers"`
+	Retries    *int               `json:"retries"`
+	TimeoutMS  *int               `json:"timeout_ms"`
 
 	IncludeRelated   *bool     `json:"include_related"`
 	IncludeAllFields *bool     `json:"include_all_fields"`
@@ -178,6 +241,28 @@ type WebhookInput struct {
 	RateLimit        *float64  `json:"rate_limit"`
 	MaxConcurrency   *int      `json:"max_concurrency"`
 	Batching         *Batching `json:"batching"`
+}
+
+// MarshalJSON writes "secret": null for NoSecret, so that a client can ask
+// for an unsigned webhook.
+func (in WebhookInput) MarshalJSON() ([]byte, error) {
+	type plain WebhookInput
+	b, err := json.Marshal(plain(in))
+	if err != nil || !in.NoSecret || in.Secret != nil {
+		return b, err
+	}
+	return append([]byte(`{"secret":null,`), b[1:]...), nil
+}
+
+// MarkNulls records the fields given as JSON null where null means more
+// than "not given": "secret": null asks for an unsigned webhook.
+func (in *WebhookInput) MarkNulls(body []byte) {
+	var probe struct {
+		Secret json.RawMessage `json:"secret"`
+	}
+	if json.Unmarshal(body, &probe) == nil && string(probe.Secret) == "null" {
+		in.NoSecret = true
+	}
 }
 
 // Apply merges the input into w (a zero Webhook for a create) and validates
@@ -204,7 +289,14 @@ func (in *WebhookInput) Apply(w *Webhook, create bool) error {
 	}
 	setIf(&w.Enabled, in.Enabled)
 	setIf(&w.ContentType, in.ContentType)
-	setIf(&w.Secret, in.Secret)
+	switch {
+	case in.NoSecret:
+		w.Secret, w.PreviousSecrets = "", nil
+	case in.Secret != nil:
+		w.Secret = *in.Secret
+	case create:
+		w.Secret = GenerateSecret()
+	}
 	setIf(&w.Events, in.Events)
 	setIf(&w.Identifier, in.Identifier)
 	setIf(&w.Headers, in.Headers)
@@ -258,6 +350,9 @@ func (w *Webhook) Validate() error {
 	}
 	if w.ContentType != ContentTypeJSON && w.ContentType != ContentTypeForm {
 		return &FieldError{Field: "content_type", Message: fmt.Sprintf("must be %q or %q", ContentTypeJSON, ContentTypeForm)}
+	}
+	if in := w.Secret; in != "" && strings.TrimSpace(in) == "" {
+		return &FieldError{Field: "secret", Message: "must not be blank; null makes the webhook unsigned"}
 	}
 	if len(w.Secret) > 500 {
 		return &FieldError{Field: "secret", Message: "must be at most 500 characters"}

@@ -3,7 +3,7 @@
 // receivers use it to check that a request came from Hookline, unaltered and
 // recently.
 //
-// Every signed delivery carries two signatures made with the same key:
+// Every signed delivery carries two signatures:
 //
 //	webhook-id:                the delivery id
 //	webhook-timestamp:         unix seconds when the attempt was made
@@ -12,9 +12,13 @@
 //
 // The first is the Standard Webhooks scheme (https://www.standardwebhooks.com)
 // and binds the id and time, so a captured request cannot be replayed later;
-// the second is the GitHub style, for receivers that already check that. The
-// HMAC key is the secret's UTF-8 bytes, except that a secret of the form
-// whsec_<base64> uses the decoded bytes, as Standard Webhooks does.
+// its HMAC key is the secret's UTF-8 bytes, except that a secret of the form
+// whsec_<base64> uses the decoded bytes, as the Standard Webhooks libraries
+// do. During a secret rotation it has one entry per valid secret. The second
+// is the GitHub style, for receivers that already check that (such as
+// @octokit/webhooks-methods verify(secret, body, signature)): its key is
+// always the secret string's UTF-8 bytes, whsec_ prefix included. Verify
+// accepts a request when either matches.
 //
 // A receiver verifies a request before it trusts the body:
 //

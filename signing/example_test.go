@@ -26,9 +26,8 @@ func ExampleVerifyRequest() {
 
 	// What Hookline sends, built here so that the example runs alone.
 	body := []byte(`{"id":"dlv_1","event_type":"ticket.created"}`)
-	key, _ := signing.Key(secret)
 	now := time.Now()
-	std, github := signing.Sign(key, "dlv_1", now, body)
+	std, github, _ := signing.Sign("dlv_1", now, body, secret)
 	send := func(body []byte) int {
 		r := httptest.NewRequest(http.MethodPost, "/webhooks/hookline", bytes.NewReader(body))
 		r.Header.Set(signing.HeaderID, "dlv_1")
@@ -49,10 +48,9 @@ func ExampleVerifyRequest() {
 }
 
 func ExampleVerify() {
-	key, _ := signing.Key("my-secret")
 	ts := time.Unix(1_700_000_000, 0)
 	body := []byte(`{"ok":true}`)
-	std, github := signing.Sign(key, "dlv_42", ts, body)
+	std, github, _ := signing.Sign("dlv_42", ts, body, "my-secret")
 
 	h := http.Header{}
 	h.Set(signing.HeaderID, "dlv_42")

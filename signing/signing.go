@@ -86,17 +86,29 @@ func Timestamp(ts time.Time) string {
 	return strconv.FormatInt(ts.Unix(), 10)
 }
 
-// Sign returns the webhook-signature value ("v1,<base64>") and the
-// X-Hookline-Signature-256 value ("sha256=<hex>") of one request. id is the
-// webhook-id, ts the time sent as webhook-timestamp (to the second), body the
-// exact bytes of the request body.
-func Sign(key []byte, id string, ts time.Time, body []byte) (standard, github string) {
-	mac := hmac.New(sha256.New, key)
-	std := standardMAC(mac, id, Timestamp(ts), body)
-	mac.Reset()
-	gh := githubMAC(mac, body)
-	return versionV1 + "," + base64.StdEncoding.EncodeToString(std),
-		prefixSHA256 + hex.EncodeToString(gh)
+// Sign returns the webhook-signature value and the X-Hookline-Signature-256
+// value of one request. id is the webhook-id, ts the time sent as
+// webhook-timestamp (to the second), body the exact bytes of the request
+// body. webhook-signature has one "v1,<base64>" entry per secret, space
+// separated: the current secret first, then those still valid during a
+// rotation. X-Hookline-Signature-256 ("sha256=<hex>") is made with the
+// first secret, keyed with its string's bytes, as GitHub receivers expect.
+func Sign(id string, ts time.Time, body []byte, secrets ...string) (standard, github string, err error) {
+	if len(secrets) == 0 {
+		return "", "", fmt.Errorf("%w: none given", ErrInvalidSecret)
+	}
+	stamp := Timestamp(ts)
+	entries := make([]string, len(secrets))
+	for i, secret := range secrets {
+		key, err := Key(secret)
+		if err != nil {
+			return "", "", err
+		}
+		mac := hmac.New(sha256.New, key)
+		entries[i] = versionV1 + "," + base64.StdEncoding.EncodeToString(standardMAC(mac, id, stamp, body))
+	}
+	mac := hmac.New(sha256.New, []byte(secrets[0]))
+	return strings.Join(entries, " "), prefixSHA256 + hex.EncodeToString(githubMAC(mac, body)), nil
 }
 
 // standardMAC writes the parts instead of joining them so that a large body
@@ -115,11 +127,18 @@ func githubMAC(mac hash.Hash, body []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// Verify checks a delivery's headers against its body: both signatures must
-// be present and match, and webhook-timestamp must be within tolerance of
-// now (DefaultTolerance when tolerance <= 0). webhook-signature may list
-// several space-separated signatures, as during a secret rotation; one
-// matching v1 entry is enough.
+// Verify checks a delivery's headers against its body, with either
+// signature: webhook-signature when it is sent (Standard Webhooks: one
+// matching "v1,<base64>" entry among several space-separated ones, as
+// during a secret rotation; it needs webhook-id and webhook-timestamp),
+// else X-Hookline-Signature-256 (GitHub style, keyed with the secret
+// string's bytes). So Verify accepts any Standard Webhooks sender as well
+// as Hookline, which sends both, and a receiver still on the old secret
+// during a rotation. A webhook-timestamp sent
+// must be within tolerance of now (DefaultTolerance when tolerance <= 0).
+// A receiver that wants the replay protection of the timestamp for every
+// request should require webhook-signature to be present: the GitHub style
+// alone signs the body only.
 //
 // It returns nil, or an error that wraps ErrInvalidSecret, ErrNoSignature,
 // ErrBadSignature or ErrTimestamp.
@@ -130,30 +149,36 @@ func Verify(secret string, header http.Header, body []byte, now time.Time, toler
 	}
 	std := strings.Join(header.Values(HeaderSignature), " ")
 	gh := header.Get(HeaderSignature256)
-	switch {
-	case strings.TrimSpace(std) == "":
-		return fmt.Errorf("%w: missing %s header", ErrNoSignature, HeaderSignature)
-	case gh == "":
-		return fmt.Errorf("%w: missing %s header", ErrNoSignature, HeaderSignature256)
+	if strings.TrimSpace(std) == "" && gh == "" {
+		return fmt.Errorf("%w: neither %s nor %s", ErrNoSignature, HeaderSignature, HeaderSignature256)
 	}
 	id, ts := header.Get(HeaderID), header.Get(HeaderTimestamp)
-	if id == "" {
-		return fmt.Errorf("%w: missing %s header", ErrBadSignature, HeaderID)
-	}
-	sent, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || sent < 0 {
-		return fmt.Errorf("%w: %s %q is not unix seconds", ErrTimestamp, HeaderTimestamp, ts)
+	var sent int64
+	if ts != "" || strings.TrimSpace(std) != "" {
+		sent, err = strconv.ParseInt(ts, 10, 64)
+		if err != nil || sent < 0 {
+			return fmt.Errorf("%w: %s %q is not unix seconds", ErrTimestamp, HeaderTimestamp, ts)
+		}
 	}
 
-	mac := hmac.New(sha256.New, key)
-	if !matchStandard(standardMAC(mac, id, ts, body), std) {
-		return fmt.Errorf("%w: %s", ErrBadSignature, HeaderSignature)
+	if strings.TrimSpace(std) != "" {
+		if id == "" {
+			return fmt.Errorf("%w: %s without %s", ErrBadSignature, HeaderSignature, HeaderID)
+		}
+		if !matchStandard(standardMAC(hmac.New(sha256.New, key), id, ts, body), std) {
+			return fmt.Errorf("%w: %s", ErrBadSignature, HeaderSignature)
+		}
 	}
-	mac.Reset()
-	if !matchGitHub(githubMAC(mac, body), gh) {
+	// The GitHub style counts only without webhook-signature: during a
+	// rotation it is made with the new secret alone, while a receiver
+	// still on the old one finds its entry in webhook-signature.
+	if strings.TrimSpace(std) == "" && !matchGitHub(githubMAC(hmac.New(sha256.New, []byte(secret)), body), gh) {
 		return fmt.Errorf("%w: %s", ErrBadSignature, HeaderSignature256)
 	}
 
+	if ts == "" {
+		return nil // GitHub style alone carries no time
+	}
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance
 	}

@@ -33,11 +33,10 @@ func independentMAC(key []byte, parts ...string) []byte {
 
 func signedHeader(t *testing.T, secret, id string, ts time.Time, body []byte) http.Header {
 	t.Helper()
-	key, err := signing.Key(secret)
+	std, gh, err := signing.Sign(id, ts, body, secret)
 	if err != nil {
-		t.Fatalf("Key(%q): %v", secret, err)
+		t.Fatalf("Sign with %q: %v", secret, err)
 	}
-	std, gh := signing.Sign(key, id, ts, body)
 	h := http.Header{}
 	h.Set(signing.HeaderID, id)
 	h.Set(signing.HeaderTimestamp, signing.Timestamp(ts))
@@ -65,10 +64,15 @@ func TestSignMatchesIndependentHMAC(t *testing.T) {
 			if !bytes.Equal(key, tt.key) {
 				t.Fatalf("Key = %x, want %x", key, tt.key)
 			}
-			std, gh := signing.Sign(key, "dlv_1", testTime, testBody)
+			std, gh, err := signing.Sign("dlv_1", testTime, testBody, tt.secret)
+			if err != nil {
+				t.Fatal(err)
+			}
 			wantStd := "v1," + base64.StdEncoding.EncodeToString(
 				independentMAC(tt.key, "dlv_1.", strconv.FormatInt(testTime.Unix(), 10), ".", string(testBody)))
-			wantGH := "sha256=" + hex.EncodeToString(independentMAC(tt.key, string(testBody)))
+			// GitHub style: always the secret string's bytes, as octokit's
+			// verify(secret, body, signature) computes it.
+			wantGH := "sha256=" + hex.EncodeToString(independentMAC([]byte(tt.secret), string(testBody)))
 			if std != wantStd {
 				t.Errorf("standard signature = %q, want %q", std, wantStd)
 			}
@@ -83,13 +87,24 @@ func TestSignMatchesIndependentHMAC(t *testing.T) {
 // Standard Webhooks reference libraries, so that receivers using those
 // libraries accept Hookline's signatures.
 func TestStandardWebhooksVector(t *testing.T) {
-	key, err := signing.Key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	const secret, id, body = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", `{"test": 2432232314}`
+	const want = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	ts := time.Unix(1614265330, 0)
+	std, _, err := signing.Sign(id, ts, []byte(body), secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	std, _ := signing.Sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
-	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; std != want {
+	if std != want {
 		t.Fatalf("signature = %q, want %q", std, want)
+	}
+	// Verify accepts the vector as any Standard Webhooks sender sends it:
+	// without Hookline's GitHub-style header.
+	h := http.Header{}
+	h.Set(signing.HeaderID, id)
+	h.Set(signing.HeaderTimestamp, "1614265330")
+	h.Set(signing.HeaderSignature, want)
+	if err := signing.Verify(secret, h, []byte(body), ts, time.Minute); err != nil {
+		t.Fatalf("Verify of the published vector: %v", err)
 	}
 }
 
@@ -157,9 +172,20 @@ func TestVerify(t *testing.T) {
 			wantErr: signing.ErrBadSignature,
 		},
 		{
-			name: "github signature alone tampered",
+			// webhook-signature decides when sent: during a rotation the
+			// GitHub style is made with the new secret only.
+			name: "github signature of another secret beside a matching standard one",
 			header: func() http.Header {
 				h := signedHeader(t, secret, "dlv_1", testTime, testBody)
+				h.Set(signing.HeaderSignature256, "sha256="+strings.Repeat("00", 32))
+				return h
+			},
+		},
+		{
+			name: "github signature alone, tampered",
+			header: func() http.Header {
+				h := signedHeader(t, secret, "dlv_1", testTime, testBody)
+				h.Del(signing.HeaderSignature)
 				h.Set(signing.HeaderSignature256, "sha256="+strings.Repeat("00", 32))
 				return h
 			},
@@ -192,22 +218,35 @@ func TestVerify(t *testing.T) {
 			wantErr: signing.ErrNoSignature,
 		},
 		{
-			name: "github signature missing",
+			// A Standard Webhooks sender sends no GitHub-style header.
+			name: "standard signature alone",
 			header: func() http.Header {
 				h := signedHeader(t, secret, "dlv_1", testTime, testBody)
 				h.Del(signing.HeaderSignature256)
 				return h
 			},
-			wantErr: signing.ErrNoSignature,
 		},
 		{
-			name: "standard signature missing",
+			// A GitHub-style sender sends no webhook-signature.
+			name: "github signature alone",
 			header: func() http.Header {
 				h := signedHeader(t, secret, "dlv_1", testTime, testBody)
 				h.Del(signing.HeaderSignature)
+				h.Del(signing.HeaderID)
+				h.Del(signing.HeaderTimestamp)
 				return h
 			},
-			wantErr: signing.ErrNoSignature,
+		},
+		{
+			name: "github signature alone, keyed with the decoded whsec_ bytes",
+			header: func() http.Header {
+				h := signedHeader(t, secret, "dlv_1", testTime, testBody)
+				h.Del(signing.HeaderSignature)
+				key, _ := signing.Key(secret)
+				h.Set(signing.HeaderSignature256, "sha256="+hex.EncodeToString(independentMAC(key, string(testBody))))
+				return h
+			},
+			wantErr: signing.ErrBadSignature,
 		},
 		{
 			name: "webhook-id missing",
@@ -251,7 +290,7 @@ func TestVerify(t *testing.T) {
 func TestVerifyMultipleSignatures(t *testing.T) {
 	const secret = "new-secret"
 	good := signedHeader(t, secret, "dlv_1", testTime, testBody)
-	oldStd, _ := signing.Sign([]byte("old-secret"), "dlv_1", testTime, testBody)
+	oldStd, _, _ := signing.Sign("dlv_1", testTime, testBody, "old-secret")
 	tests := []struct {
 		name    string
 		value   []string
@@ -340,18 +379,44 @@ func TestVerifyNeverPanics(t *testing.T) {
 }
 
 func BenchmarkSign(b *testing.B) {
-	key, err := signing.Key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-	if err != nil {
-		b.Fatal(err)
-	}
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	for _, size := range []int{256, 4 << 10, 64 << 10} {
 		body := bytes.Repeat([]byte("x"), size)
 		b.Run(fmt.Sprintf("body=%dB", size), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				signing.Sign(key, "dlv_1", testTime, body)
+				signing.Sign("dlv_1", testTime, body, secret)
 			}
 		})
+	}
+}
+
+// TestARotationSignsForBothSecrets: with the new and the old secret,
+// webhook-signature has an entry for each, and a receiver verifies with
+// either; X-Hookline-Signature-256 is the new secret's.
+func TestARotationSignsForBothSecrets(t *testing.T) {
+	std, gh, err := signing.Sign("dlv_1", testTime, testBody, "new-secret", "whsec_b2xkLXNlY3JldA==")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strings.Fields(std)); n != 2 {
+		t.Fatalf("webhook-signature %q has %d entries, want 2", std, n)
+	}
+	h := http.Header{}
+	h.Set(signing.HeaderID, "dlv_1")
+	h.Set(signing.HeaderTimestamp, signing.Timestamp(testTime))
+	h.Set(signing.HeaderSignature, std)
+	h.Set(signing.HeaderSignature256, gh)
+	for _, secret := range []string{"new-secret", "whsec_b2xkLXNlY3JldA=="} {
+		if err := signing.Verify(secret, h, testBody, testTime, time.Minute); err != nil {
+			t.Errorf("verify with %q: %v", secret, err)
+		}
+	}
+	if err := signing.Verify("third", h, testBody, testTime, time.Minute); !errors.Is(err, signing.ErrBadSignature) {
+		t.Errorf("verify with a third secret: %v, want ErrBadSignature", err)
+	}
+	if want := "sha256=" + hex.EncodeToString(independentMAC([]byte("new-secret"), string(testBody))); gh != want {
+		t.Errorf("X-Hookline-Signature-256 = %q, want the new secret's %q", gh, want)
 	}
 }
