@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/client"
+	"github.com/hookline/hookline/schemas"
+	"github.com/hookline/hookline/signing"
+)
+
+// captured is one request a capturing endpoint received.
+type captured struct {
+	header http.Header
+	body   []byte
+}
+
+// TestServeSignsForBothSecretsDuringARotation: a webhook with the Standard
+// Webhooks test vector's secret is rotated with an overlap; the deliveries
+// after it verify with the old secret and with the new one, by signing
+// and by an HMAC computed here from the Standard Webhooks rules alone, and
+// the GitHub-style header is keyed with the new secret string.
+func TestServeSignsForBothSecretsDuringARotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	const oldSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // the Standard Webhooks vector's
+	var mu sync.Mutex
+	var got []captured
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, captured{r.Header.Clone(), b})
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	p := startServe(t, "--data-dir", t.TempDir())
+	defer p.stop(t)
+	ctx := context.Background()
+	api := p.api()
+	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("rotating"), URL: client.Ptr(srv.URL), Secret: client.Ptr(oldSecret)})
+
+	var rotated schemas.PublicWebhook
+	b := p.call(t, http.MethodPost, "/v1/webhooks/"+hook.ID+"/rotate-secret", map[string]int{"overlap_seconds": 600}, http.StatusOK)
+	fatalIf(t, json.Unmarshal(b, &rotated))
+	newSecret := rotated.Secret
+	if !strings.HasPrefix(newSecret, signing.SecretPrefix) {
+		t.Fatalf("rotate answered secret %q, want a generated whsec_ secret", newSecret)
+	}
+	_, err := api.PublishEvents(ctx, schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: "t1", Data: json.RawMessage(`{"n":1}`)})
+	fatalIf(t, err)
+	waitFor(t, "the delivery", 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
+
+	mu.Lock()
+	c := got[0]
+	mu.Unlock()
+	now := time.Now()
+	for _, secret := range []string{oldSecret, newSecret} {
+		if err := signing.Verify(secret, c.header, c.body, now, time.Minute); err != nil {
+			t.Errorf("signing.Verify with %s…: %v", secret[:10], err)
+		}
+		// The Standard Webhooks rule, computed here: key = base64 of what
+		// follows whsec_, content = id.timestamp.body, one v1 entry of the
+		// space-separated list must match.
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+		fatalIf(t, err)
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(c.header.Get("webhook-id") + "." + c.header.Get("webhook-timestamp") + "."))
+		mac.Write(c.body)
+		want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+		if !strings.Contains(" "+c.header.Get("webhook-signature")+" ", " "+want+" ") {
+			t.Errorf("webhook-signature %q has no entry %q for %s…", c.header.Get("webhook-signature"), want, secret[:10])
+		}
+	}
+	mac := hmac.New(sha256.New, []byte(newSecret)) // octokit's verify(secret, body, signature)
+	mac.Write(c.body)
+	if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); c.header.Get("X-Hookline-Signature-256") != want {
+		t.Errorf("X-Hookline-Signature-256 = %q, want %q (keyed with the new secret string)", c.header.Get("X-Hookline-Signature-256"), want)
+	}
+}
