@@ -54,8 +54,8 @@ func TestRotateSecretKeepsTheOldOneSigningForTheOverlap(t *testing.T) {
 	rec := h.do(http.MethodPost, "/v1/webhooks/"+created.ID+"/rotate-secret", "", `{"overlap_seconds":3600}`)
 	mustStatus(t, rec, http.StatusOK)
 	rotated := decodeBody[schemas.PublicWebhook](t, rec)
-	if !strings.HasPrefix(rotated.Secret, signing.SecretPrefix) || rotated.PreviousSecretsUntil == nil {
-		t.Fatalf("rotate answer: secret %q, previous until %v; want a generated secret and the overlap's end", rotated.Secret, rotated.PreviousSecretsUntil)
+	if !strings.HasPrefix(rotated.Secret, signing.SecretPrefix) || rotated.PreviousSecretExpiresAt == nil {
+		t.Fatalf("rotate answer: secret %q, previous until %v; want a generated secret and the overlap's end", rotated.Secret, rotated.PreviousSecretExpiresAt)
 	}
 	stored, _ := h.hooks.Webhook(schemas.DefaultTenant, created.ID)
 	now := t0.Add(time.Minute) // the harness's clock

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -26,8 +25,8 @@ func (s *Server) publicView(w schemas.Webhook) schemas.PublicWebhook {
 	}
 	now := s.now()
 	for _, prev := range w.PreviousSecrets {
-		if until := prev.Until.UTC(); until.After(now) && (p.PreviousSecretsUntil == nil || until.After(*p.PreviousSecretsUntil)) {
-			p.PreviousSecretsUntil = &until
+		if until := prev.Until.UTC(); until.After(now) && (p.PreviousSecretExpiresAt == nil || until.After(*p.PreviousSecretExpiresAt)) {
+			p.PreviousSecretExpiresAt = &until
 		}
 	}
 	return p
@@ -169,11 +168,7 @@ const (
 // can switch without losing a delivery.
 func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	var in rotateRequest
-	body, aerr := readBody(r)
-	if aerr == nil && len(bytes.TrimSpace(body)) > 0 {
-		aerr = decodeObject(body, &in, "")
-	}
-	if aerr != nil {
+	if aerr := s.optionalBody(r, &in); aerr != nil {
 		writeError(w, aerr)
 		return
 	}

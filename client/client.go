@@ -209,6 +209,30 @@ func (c *Client) Redeliver(ctx context.Context, id string, force bool) (projecti
 	return d, err
 }
 
+// SendTest sends a test delivery to a webhook (event type hookline.ping, or
+// eventType when not empty) and returns it, pending.
+func (c *Client) SendTest(ctx context.Context, webhookID, eventType string) (projections.Delivery, error) {
+	var d projections.Delivery
+	var body any
+	if eventType != "" {
+		body = map[string]string{"event_type": eventType}
+	}
+	err := c.Do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(webhookID)+"/test", body, &d)
+	return d, err
+}
+
+// RotateSecret gives a webhook a new secret (generated when secret is
+// empty, and then in the answer), the old one signing too for overlap.
+func (c *Client) RotateSecret(ctx context.Context, webhookID, secret string, overlap time.Duration) (schemas.PublicWebhook, error) {
+	in := map[string]any{"overlap_seconds": int(overlap / time.Second)}
+	if secret != "" {
+		in["secret"] = secret
+	}
+	var w schemas.PublicWebhook
+	err := c.Do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(webhookID)+"/rotate-secret", in, &w)
+	return w, err
+}
+
 // Redelivered is the answer of RedeliverFailed.
 type Redelivered struct {
 	Count       int      `json:"count"`

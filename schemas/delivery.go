@@ -39,7 +39,14 @@ type Job struct {
 	Reason       string `json:"reason,omitempty"`
 	RedeliveryOf string `json:"redelivery_of,omitempty"`
 	ReplayID     string `json:"replay_id,omitempty"`
+	// Test marks a test delivery a person asked for (POST
+	// /v1/webhooks/{id}/test): it goes out even to a disabled webhook, and
+	// through an open circuit as its probe.
+	Test bool `json:"test,omitempty"`
 }
+
+// PingEventType is the event type of a test delivery.
+const PingEventType = "hookline.ping"
 
 // Reasons a job waits on a retry topic.
 const (

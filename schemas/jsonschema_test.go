@@ -154,7 +154,7 @@ var (
 		EventIDs: []string{fullEvent.ID}, EventType: "ticket.updated", ResourceID: "9c1e",
 		CreatedAt: testTime, Payload: mustJSON(fullEnvelope), Attempts: 2,
 		Deferrals: 1, DueAt: testTime.Add(time.Minute), Reason: RetryAfterFailure,
-		RedeliveryOf: "0193a0b4-7c00-7000-8000-000000000000", ReplayID: "rp_1",
+		RedeliveryOf: "0193a0b4-7c00-7000-8000-000000000000", ReplayID: "rp_1", Test: true,
 	}
 
 	fullAttempt = Attempt{

@@ -168,21 +168,21 @@ type PublicWebhook struct {
 	// Secret is set in the answer that generated it only: a create without
 	// a secret, or a rotation.
 	Secret string `json:"secret,omitempty"`
-	// PreviousSecretsUntil is when the last secret replaced by a rotation
+	// PreviousSecretExpiresAt is when the last secret replaced by a rotation
 	// stops signing; absent when none does.
-	PreviousSecretsUntil *time.Time        `json:"previous_secrets_until,omitempty"`
-	Events               []string          `json:"events"`
-	Identifier           string            `json:"identifier,omitempty"`
-	IncludeRelated       bool              `json:"include_related"`
-	Condition            string            `json:"condition,omitempty"`
-	Fields               []string          `json:"fields,omitempty"`
-	IncludeAllFields     bool              `json:"include_all_fields"`
-	Batching             *Batching         `json:"batching,omitempty"`
-	Headers              map[string]string `json:"headers,omitempty"`
-	Auth                 *PublicAuth       `json:"auth,omitempty"`
-	RateLimit            float64           `json:"rate_limit,omitempty"`
-	MaxConcurrency       int               `json:"max_concurrency"`
-	DisabledReason       string            `json:"disabled_reason,omitempty"`
+	PreviousSecretExpiresAt *time.Time        `json:"previous_secret_expires_at,omitempty"`
+	Events                  []string          `json:"events"`
+	Identifier              string            `json:"identifier,omitempty"`
+	IncludeRelated          bool              `json:"include_related"`
+	Condition               string            `json:"condition,omitempty"`
+	Fields                  []string          `json:"fields,omitempty"`
+	IncludeAllFields        bool              `json:"include_all_fields"`
+	Batching                *Batching         `json:"batching,omitempty"`
+	Headers                 map[string]string `json:"headers,omitempty"`
+	Auth                    *PublicAuth       `json:"auth,omitempty"`
+	RateLimit               float64           `json:"rate_limit,omitempty"`
+	MaxConcurrency          int               `json:"max_concurrency"`
+	DisabledReason          string            `json:"disabled_reason,omitempty"`
 	// BreakerState is the endpoint's circuit: closed, open or half-open.
 	BreakerState string    `json:"breaker_state,omitempty"`
 	Retries      int       `json:"retries"`

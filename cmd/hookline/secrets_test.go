@@ -51,14 +51,13 @@ func TestServeSignsForBothSecretsDuringARotation(t *testing.T) {
 	api := p.api()
 	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("rotating"), URL: client.Ptr(srv.URL), Secret: client.Ptr(oldSecret)})
 
-	var rotated schemas.PublicWebhook
-	b := p.call(t, http.MethodPost, "/v1/webhooks/"+hook.ID+"/rotate-secret", map[string]int{"overlap_seconds": 600}, http.StatusOK)
-	fatalIf(t, json.Unmarshal(b, &rotated))
+	rotated, err := api.RotateSecret(ctx, hook.ID, "", 10*time.Minute)
+	fatalIf(t, err)
 	newSecret := rotated.Secret
 	if !strings.HasPrefix(newSecret, signing.SecretPrefix) {
 		t.Fatalf("rotate answered secret %q, want a generated whsec_ secret", newSecret)
 	}
-	_, err := api.PublishEvents(ctx, schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: "t1", Data: json.RawMessage(`{"n":1}`)})
+	_, err = api.PublishEvents(ctx, schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: "t1", Data: json.RawMessage(`{"n":1}`)})
 	fatalIf(t, err)
 	waitFor(t, "the delivery", 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
 
@@ -88,4 +87,37 @@ func TestServeSignsForBothSecretsDuringARotation(t *testing.T) {
 	if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); c.header.Get("X-Hookline-Signature-256") != want {
 		t.Errorf("X-Hookline-Signature-256 = %q, want %q (keyed with the new secret string)", c.header.Get("X-Hookline-Signature-256"), want)
 	}
+}
+
+// TestServeSendsATestDelivery: a test delivery to a disabled webhook goes
+// through the pipeline: the receiver verifies a signed hookline.ping, and
+// the history shows it succeeded.
+func TestServeSendsATestDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	const secret = "whsec_dGVzdC1kZWxpdmVyeS1zZWNyZXQ="
+	recv := newReceiver(t, secret)
+	p := startServe(t, "--data-dir", t.TempDir())
+	defer p.stop(t)
+	ctx := context.Background()
+	api := p.api()
+	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("pinged"), URL: client.Ptr(recv.URL),
+		Secret: client.Ptr(secret), Enabled: client.Ptr(false), Events: client.Ptr([]string{"order.paid"})})
+	d, err := api.SendTest(ctx, hook.ID, "")
+	fatalIf(t, err)
+	waitFor(t, "the test delivery", 30*time.Second, func() bool { _, n, _ := recv.snapshot(); return n > 0 })
+	bodies, _, failures := recv.snapshot()
+	if len(failures) > 0 {
+		t.Fatalf("the receiver refused the test delivery: %v", failures)
+	}
+	var env schemas.Envelope
+	fatalIf(t, json.Unmarshal(bodies[d.ID], &env))
+	if env.EventType != schemas.PingEventType || env.WebhookID != hook.ID {
+		t.Fatalf("received %s, want a hookline.ping for the webhook", bodies[d.ID])
+	}
+	waitFor(t, "the test delivery in the history", 30*time.Second, func() bool {
+		got, err := api.Delivery(ctx, d.ID)
+		return err == nil && got.State == schemas.StateSucceeded && got.EventType == schemas.PingEventType
+	})
 }

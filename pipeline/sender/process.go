@@ -20,7 +20,7 @@ import (
 func (s *Stage) process(e *endpoint, w work) {
 	start := time.Now()
 	wh, ok := s.webhooks.ByID(w.job.WebhookID)
-	if !ok || !wh.Enabled {
+	if !ok || (!wh.Enabled && !w.job.Test) {
 		s.release(e, start, false, false, 0)
 		s.metrics.dropped.Inc()
 		s.finish(w, nil)
@@ -100,10 +100,10 @@ func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job
 	return append([]kafka.Message{records.Attempt(att)}, follow...)
 }
 
-// manualProbe lets the first attempt of a redelivery through an open
-// circuit as its probe (Breakers.Probe); other jobs wait.
+// manualProbe lets the first attempt of a redelivery or a test delivery
+// through an open circuit as its probe (Breakers.Probe); other jobs wait.
 func (s *Stage) manualProbe(endpoint string, job schemas.Job) (func(healthy bool), bool) {
-	if job.RedeliveryOf == "" || job.Attempts > 0 {
+	if (job.RedeliveryOf == "" && !job.Test) || job.Attempts > 0 {
 		return nil, false
 	}
 	return s.breakers.Probe(endpoint)

@@ -1,6 +1,8 @@
 package sender_test
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/hookline/hookline/pipeline/sender"
 	"github.com/hookline/hookline/schemas"
+	"github.com/segmentio/kafka-go"
 )
 
 // scripted is an endpoint that fails until it is told to recover, and
@@ -206,4 +209,30 @@ func TestQueueMetricsFollowTheBacklog(t *testing.T) {
 		}
 	}
 	t.Error("no hookline_sender_queue_wait_seconds")
+}
+
+// TestATestDeliveryGoesOutToADisabledWebhook: a test delivery is sent and
+// recorded even when its webhook is disabled, whose other jobs are
+// dropped.
+func TestATestDeliveryGoesOutToADisabledWebhook(t *testing.T) {
+	srv, requests := statusServer(t, nil, 204)
+	e := newStageEnv(t, testStageConfig())
+	e.hooks.add("w", srv.URL)
+	e.hooks.set("w", func(w *schemas.Webhook) { w.Enabled = false })
+	w := e.b.Writer(schemas.TopicDeliveries, nil)
+	defer w.Close()
+	dropped := e.publishWith(w, "w", 1)[0]
+	job := schemas.Job{DeliveryID: "d-test-1", WebhookID: "w", Tenant: "t", EventIDs: []string{"e-test"},
+		EventType: schemas.PingEventType, ResourceID: "w", CreatedAt: time.Now().UTC(), Payload: json.RawMessage(`{"ping":1}`), Test: true}
+	v, _ := json.Marshal(job)
+	if err := w.Write(context.Background(), []kafka.Message{{Key: []byte("w"), Value: v}}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(job.DeliveryID, schemas.StateSucceeded, 20*time.Second)
+	if n := requests(); n != 1 {
+		t.Fatalf("%d requests, want the test delivery's alone", n)
+	}
+	if _, n := e.final(dropped); n != 0 {
+		t.Fatalf("the disabled webhook's ordinary job made %d attempts, want none", n)
+	}
 }
