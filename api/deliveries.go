@@ -57,10 +57,11 @@ func parseDeliveryQuery(r *http.Request) (projections.DeliveryQuery, *apiError) 
 		return dq, aerr
 	}
 	if v, ok := q.get("cursor"); ok {
-		if v == "" {
+		c, ok := decodeCursor(v)
+		if !ok {
 			return dq, invalid("cursor", "is not a cursor from a previous page")
 		}
-		dq.Cursor = v
+		dq.Cursor = c
 	}
 	return dq, nil
 }
@@ -96,7 +97,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.dependencyFailed(w, r, "list deliveries", err)
 		return
 	}
-	out := list[projections.Delivery]{Data: make([]projections.Delivery, 0, len(page.Deliveries)), NextCursor: page.NextCursor}
+	out := list[projections.Delivery]{Data: make([]projections.Delivery, 0, len(page.Deliveries)), NextCursor: encodeCursor(page.NextCursor)}
 	for _, d := range page.Deliveries {
 		out.Data = append(out.Data, deliveryView(d))
 	}

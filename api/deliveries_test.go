@@ -32,7 +32,7 @@ func TestListDeliveriesPassesTheQueryThrough(t *testing.T) {
 	seedDelivery(h, schemas.DefaultTenant, "d1", wh.ID, schemas.StateSucceeded)
 	h.dels.nextCursor = "opaque-next"
 
-	rec := h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries?state=failed&since=2026-11-01T00:00:00Z&until=2026-11-23T00:00:00.5Z&limit=10&cursor=c1", "", "")
+	rec := h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries?state=failed&since=2026-11-01T00:00:00Z&until=2026-11-23T00:00:00.5Z&limit=10&cursor="+encodeCursor("c1"), "", "")
 	mustStatus(t, rec, http.StatusOK)
 	want := projections.DeliveryQuery{
 		Tenant: schemas.DefaultTenant, WebhookID: wh.ID, State: schemas.StateFailed,
@@ -43,7 +43,7 @@ func TestListDeliveriesPassesTheQueryThrough(t *testing.T) {
 		t.Errorf("store asked %+v, want %+v", got, want)
 	}
 	page := decodeBody[list[projections.Delivery]](t, rec)
-	if len(page.Data) != 1 || page.Data[0].ID != "d2" || page.NextCursor != "opaque-next" {
+	if len(page.Data) != 1 || page.Data[0].ID != "d2" || page.NextCursor != encodeCursor("opaque-next") {
 		t.Errorf("page %+v", page)
 	}
 	if !strings.Contains(rec.Body.String(), `"created_at":"2026-11-22T10:00:00Z"`) {
@@ -70,6 +70,8 @@ func TestListDeliveriesRefusesBadQueries(t *testing.T) {
 		{"status class out of range", "status=6xx", "status"},
 		{"status word", "status=bad", "status"},
 		{"unknown parameter", "from=x", "from"},
+		{"garbage cursor", "cursor=garbage", "cursor"},
+		{"a delivery id as cursor", "cursor=d2", "cursor"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

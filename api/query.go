@@ -1,9 +1,11 @@
 package api
 
 import (
+	"encoding/base64"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -100,4 +102,24 @@ func (q query) time(name string) (time.Time, *apiError) {
 		return time.Time{}, invalid(name, "must be an RFC 3339 time such as 2026-11-22T10:00:00Z")
 	}
 	return t.UTC(), nil
+}
+
+// cursorPrefix marks a cursor the API made: a value that does not carry it
+// is refused, instead of read as a position.
+const cursorPrefix = "c1:"
+
+// encodeCursor makes a store's position opaque; empty stays empty (the
+// last page).
+func encodeCursor(pos string) string {
+	if pos == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + pos))
+}
+
+// decodeCursor reads a cursor of encodeCursor.
+func decodeCursor(v string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	pos, ok := strings.CutPrefix(string(b), cursorPrefix)
+	return pos, err == nil && ok && pos != ""
 }

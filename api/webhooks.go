@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"reflect"
@@ -283,11 +282,11 @@ func parseWebhookFilter(r *http.Request) (webhookFilter, *apiError) {
 		f.resource = v
 	}
 	if v, ok := q.get("cursor"); ok {
-		after, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(after) == 0 {
+		after, ok := decodeCursor(v)
+		if !ok {
 			return f, invalid("cursor", "is not a cursor from a previous page")
 		}
-		f.after = string(after)
+		f.after = after
 	}
 	return f, nil
 }
@@ -328,7 +327,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(out.Data) == f.limit {
 			last := out.Data[len(out.Data)-1].ID
-			out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last))
+			out.NextCursor = encodeCursor(last)
 			break
 		}
 		out.Data = append(out.Data, s.publicView(wh))

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -293,6 +294,8 @@ func TestListWebhooksFilters(t *testing.T) {
 		{"resource with dot", "resource=ticket.created", "resource"},
 		{"empty name", "name=,", "name"},
 		{"forged cursor", "cursor=***", "cursor"},
+		{"garbage cursor", "cursor=garbage", "cursor"},
+		{"base64 that is no cursor", "cursor=" + base64.RawURLEncoding.EncodeToString([]byte("id-0001")), "cursor"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
