@@ -110,6 +110,18 @@ func (ev *Event) Normalize(now time.Time) error {
 	case strings.ContainsAny(ev.Resource, ".* \t"):
 		return &FieldError{Field: "resource", Message: "must be one word without dots or wildcards"}
 	}
+	for _, f := range []struct {
+		name string
+		raw  *json.RawMessage
+	}{{"data", &ev.Data}, {"changes", &ev.Changes}, {"context", &ev.Context}} {
+		v := bytes.TrimSpace(*f.raw)
+		switch {
+		case len(v) == 0 || string(v) == "null":
+			*f.raw = nil // absent
+		case v[0] != '{':
+			return &FieldError{Field: f.name, Message: "must be a JSON object"}
+		}
+	}
 	for i, r := range ev.Related {
 		if r.Resource == "" || r.ID == "" {
 			return &FieldError{Field: fmt.Sprintf("related[%d]", i), Message: "needs resource and id"}

@@ -457,6 +457,8 @@ func TestWebhookSchemaAgreesWithValidate(t *testing.T) {
 		func(w *Webhook) { w.RateLimit = MaxRateLimit },
 		func(w *Webhook) { w.RateLimit = MaxRateLimit + 1 },
 		func(w *Webhook) { w.RateLimit = -0.5 },
+		func(w *Webhook) { w.RateLimit = MinRateLimit },
+		func(w *Webhook) { w.RateLimit = 1e-300 },
 		func(w *Webhook) { w.MaxConcurrency = 1 },
 		func(w *Webhook) { w.MaxConcurrency = MaxMaxConcurrency },
 		func(w *Webhook) { w.MaxConcurrency = MaxMaxConcurrency + 1 },

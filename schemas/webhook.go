@@ -27,6 +27,9 @@ const (
 	MaxRetries       = 50
 	MaxTimeoutMS     = 120000
 	MaxRateLimit     = 100000
+	// MinRateLimit is the lowest rate limit but none (0): one request every
+	// 100 s. Lower would hold an endpoint's deliveries for hours each.
+	MinRateLimit = 0.01
 	// DefaultMaxConcurrency is the most requests in flight to one endpoint
 	// unless the webhook says otherwise; the sender adapts below it.
 	DefaultMaxConcurrency = 32
@@ -381,8 +384,8 @@ func (w *Webhook) Validate() error {
 	if err := w.Batching.Validate(); err != nil {
 		return err
 	}
-	if w.RateLimit < 0 || w.RateLimit > MaxRateLimit || math.IsNaN(w.RateLimit) {
-		return &FieldError{Field: "rate_limit", Message: fmt.Sprintf("must be a number of requests per second from 0 (no limit) to %d", MaxRateLimit)}
+	if w.RateLimit < 0 || (w.RateLimit > 0 && w.RateLimit < MinRateLimit) || w.RateLimit > MaxRateLimit || math.IsNaN(w.RateLimit) {
+		return &FieldError{Field: "rate_limit", Message: fmt.Sprintf("must be 0 (no limit) or a number of requests per second from %g to %d", MinRateLimit, MaxRateLimit)}
 	}
 	if w.MaxConcurrency < 0 || w.MaxConcurrency > MaxMaxConcurrency {
 		return &FieldError{Field: "max_concurrency", Message: fmt.Sprintf("must be between 1 and %d", MaxMaxConcurrency)}

@@ -61,6 +61,7 @@ func TestWebhookValidation(t *testing.T) {
 		{"unknown auth type", `{"name":"n","url":"https://example.com","auth":{"type":"digest"}}`, "auth.type"},
 		{"negative rate limit", `{"name":"n","url":"https://example.com","rate_limit":-1}`, "rate_limit"},
 		{"huge rate limit", `{"name":"n","url":"https://example.com","rate_limit":1e9}`, "rate_limit"},
+		{"tiny rate limit", `{"name":"n","url":"https://example.com","rate_limit":1e-300}`, "rate_limit"},
 		{"zero max concurrency", `{"name":"n","url":"https://example.com","max_concurrency":0}`, "max_concurrency"},
 		{"huge max concurrency", `{"name":"n","url":"https://example.com","max_concurrency":1001}`, "max_concurrency"},
 		{"empty field path", `{"name":"n","url":"https://example.com","fields":["customer..email"]}`, "fields[0]"},
