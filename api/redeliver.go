@@ -51,8 +51,13 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 			Message: "only failed deliveries can be redelivered; this one is " + d.State + " (give force: true to send it again anyway)"})
 		return
 	}
-	if _, ok := s.deps.Webhooks.Webhook(tenantOf(r), d.WebhookID); !ok {
+	wh, ok := s.deps.Webhooks.Webhook(tenantOf(r), d.WebhookID)
+	if !ok {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict, Message: "the delivery's webhook was deleted"})
+		return
+	}
+	if !wh.Enabled {
+		writeError(w, disabledConflict())
 		return
 	}
 	if !bodyStored(d) {
@@ -66,6 +71,14 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, pendingView(job))
+}
+
+// disabledConflict answers a redelivery to a disabled webhook: the sender
+// would drop it, so it is refused instead of answered with an id that
+// never gets an attempt.
+func disabledConflict() *apiError {
+	return &apiError{Status: http.StatusConflict, Code: codeConflict,
+		Message: "the webhook is disabled: enable it first (a test delivery, POST /v1/webhooks/{id}/test, goes out to a disabled webhook)"}
 }
 
 // bodyStored reports whether the history holds the delivery's request
@@ -128,6 +141,10 @@ func (s *Server) redeliverFailed(w http.ResponseWriter, r *http.Request) {
 	wh, aerr := s.lookup(r)
 	if aerr != nil {
 		writeError(w, aerr)
+		return
+	}
+	if !wh.Enabled {
+		writeError(w, disabledConflict())
 		return
 	}
 	failed, aerr := s.failedTips(r, wh, in)
