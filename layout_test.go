@@ -16,7 +16,7 @@ var layers = []struct {
 	name     string
 	prefixes []string
 }{
-	{"languages and signatures", []string{"condition", "payload", "signing"}},
+	{"languages and signatures", []string{"condition", "payload", "sealing", "signing"}},
 	{"wire contracts", []string{"schemas"}},
 	{"shared packages", []string{"pipeline/broker", "pipeline/records", "pipeline/stage", "pipeline/table", "delivery", "projections"}},
 	{"stages", []string{"pipeline/"}},

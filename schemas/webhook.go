@@ -104,6 +104,34 @@ func (w *Webhook) SigningSecrets(at time.Time) []string {
 	return out
 }
 
+// MapSecrets returns a copy of the webhook with f applied to every secret
+// it holds: the signing secret, the previous ones and the endpoint's
+// credentials. The registry seals them with it on the way to
+// hookline.subscriptions and opens them on the way back.
+func (w Webhook) MapSecrets(f func(string) (string, error)) (Webhook, error) {
+	var err error
+	apply := func(s *string) {
+		if err == nil && *s != "" {
+			*s, err = f(*s)
+		}
+	}
+	apply(&w.Secret)
+	if w.PreviousSecrets != nil {
+		w.PreviousSecrets = append([]PreviousSecret(nil), w.PreviousSecrets...)
+		for i := range w.PreviousSecrets {
+			apply(&w.PreviousSecrets[i].Secret)
+		}
+	}
+	if w.Auth != nil {
+		a := *w.Auth
+		for _, s := range []*string{&a.Password, &a.Token, &a.Value, &a.ClientSecret} {
+			apply(s)
+		}
+		w.Auth = &a
+	}
+	return w, err
+}
+
 // MaxPreviousSecrets bounds the secrets a rotation keeps signing.
 const MaxPreviousSecrets = 5
 

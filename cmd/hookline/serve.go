@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/sealing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -42,6 +43,7 @@ type serveConfig struct {
 	httpAddr      string
 	kafkaBrokers  string
 	clickhouseDSN string
+	secretsKey    string
 	apiTokens     string
 	partitions    int
 	retentionDays int
@@ -67,6 +69,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the embedded broker and attempts store")
 	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP API")
 	fs.StringVar(&c.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; empty starts the embedded broker in --data-dir")
+	fs.StringVar(&c.secretsKey, "secrets-key", "", "keys that seal webhook secrets and credentials on hookline.subscriptions: comma-separated base64 of 32 bytes, the sealing one first (older ones still open); empty uses <data-dir>/secrets.key, made on first start")
 	fs.StringVar(&c.clickhouseDSN, "clickhouse-dsn", "", "ClickHouse DSN for the attempts store (clickhouse://host:9000/db); empty uses the embedded store in --data-dir")
 	fs.StringVar(&c.apiTokens, "api-tokens", "", "API bearer tokens as token:tenant,...; empty serves the single tenant \"default\" on loopback only")
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions of each topic created at start (existing topics keep theirs)")
@@ -185,6 +188,10 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
+	box, err := c.sealingBox(log)
+	if err != nil {
+		return err
+	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	scfg := c.senderConfig(metrics)
@@ -215,7 +222,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	stageCtx, stopStages := context.WithCancel(ctx)
 	defer stopStages()
 	g, runCtx := errgroup.WithContext(stageCtx)
-	registry := subscriptions.New(b, log)
+	registry := subscriptions.New(b, box, log)
 	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan error, 1)
 	go func() { regDone <- registry.Run(regCtx) }()
@@ -429,4 +436,26 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 	})
 	fmt.Fprintf(stdout, "hookline ready: http://%s stages=%s\n", ln.Addr(), c.stages)
 	return nil
+}
+
+// sealingBox is the box of --secrets-key, or of the key file in the data
+// directory, made on first start.
+func (c *serveConfig) sealingBox(log *slog.Logger) (*sealing.Box, error) {
+	keys := c.secretsKey
+	if keys == "" {
+		path := filepath.Join(c.dataDir, "secrets.key")
+		k, err := sealing.LoadOrCreateKeyFile(path)
+		if err != nil {
+			return nil, err
+		}
+		keys = k
+		if c.kafkaBrokers != "" {
+			log.Warn("webhook secrets are sealed with the key in "+path+": every replica must have the same key (give it to each with --secrets-key)", "key_file", path)
+		}
+	}
+	box, err := sealing.ParseKeys(keys)
+	if err != nil {
+		return nil, fmt.Errorf("--secrets-key: %w", err)
+	}
+	return box, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hookline/hookline/pipeline/matcher"
 	"github.com/hookline/hookline/pipeline/subscriptions"
 	"github.com/hookline/hookline/schemas"
+	"github.com/hookline/hookline/sealing"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -39,7 +40,11 @@ func startBroker(t *testing.T, dir string) *broker.Broker {
 
 func runRegistry(t *testing.T, b *broker.Broker) (*subscriptions.Registry, func()) {
 	t.Helper()
-	r := subscriptions.New(b, quiet)
+	box, err := sealing.ParseKeys(sealing.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := subscriptions.New(b, box, quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -14,6 +14,7 @@ import (
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/table"
 	"github.com/hookline/hookline/schemas"
+	"github.com/hookline/hookline/sealing"
 )
 
 // Registry holds every webhook: the table folded from
@@ -28,26 +29,43 @@ type Registry struct {
 	byTenant map[string][]schemas.Webhook
 }
 
-// New returns a registry; Run fills it.
-func New(b *broker.Broker, log *slog.Logger) *Registry {
+// New returns a registry; Run fills it. box seals the webhooks' secrets on
+// the topic (package sealing): nothing on hookline.subscriptions, nor in
+// the broker's files, shows a secret or a credential in plain text.
+func New(b *broker.Broker, box *sealing.Box, log *slog.Logger) *Registry {
 	r := &Registry{log: log, byTenant: map[string][]schemas.Webhook{}}
-	r.t = table.New(b, schemas.TopicSubscriptions, codec{}, r.index, log)
+	r.t = table.New(b, schemas.TopicSubscriptions, codec{box: box}, r.index, log)
 	return r
 }
 
 // codec: a message of hookline.subscriptions is a WebhookEvent keyed by
-// the webhook id; its version is the webhook's.
-type codec struct{}
+// the webhook id, its secrets sealed; its version is the webhook's.
+type codec struct{ box *sealing.Box }
 
-func (codec) Decode(value []byte) (schemas.WebhookEvent, error) {
+func (c codec) Decode(value []byte) (schemas.WebhookEvent, error) {
 	var ev schemas.WebhookEvent
-	err := json.Unmarshal(value, &ev)
-	return ev, err
+	if err := json.Unmarshal(value, &ev); err != nil {
+		return ev, err
+	}
+	w, err := ev.Webhook.MapSecrets(c.box.Open)
+	if err != nil {
+		return ev, fmt.Errorf("webhook %s: its secrets do not open with --secrets-key: %w", ev.Webhook.ID, err)
+	}
+	ev.Webhook = w
+	return ev, nil
 }
-func (codec) Encode(ev schemas.WebhookEvent) ([]byte, error) { return json.Marshal(ev) }
-func (codec) Key(ev schemas.WebhookEvent) string             { return ev.Webhook.ID }
-func (codec) Version(ev schemas.WebhookEvent) int64          { return ev.Webhook.Version }
-func (codec) Deleted(ev schemas.WebhookEvent) bool           { return ev.Op == schemas.OpDeleted }
+
+func (c codec) Encode(ev schemas.WebhookEvent) ([]byte, error) {
+	w, err := ev.Webhook.MapSecrets(func(s string) (string, error) { return c.box.Seal(s), nil })
+	if err != nil {
+		return nil, err
+	}
+	ev.Webhook = w
+	return json.Marshal(ev)
+}
+func (codec) Key(ev schemas.WebhookEvent) string    { return ev.Webhook.ID }
+func (codec) Version(ev schemas.WebhookEvent) int64 { return ev.Webhook.Version }
+func (codec) Deleted(ev schemas.WebhookEvent) bool  { return ev.Op == schemas.OpDeleted }
 
 // Run reads every partition of the topic from its first offset and applies
 // each change, until ctx is cancelled.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/schemas"
+	"github.com/hookline/hookline/sealing"
 )
 
 func startBroker(t *testing.T, dir string) *broker.Broker {
@@ -29,9 +31,24 @@ func startBroker(t *testing.T, dir string) *broker.Broker {
 	return b
 }
 
+// testBox is the sealing box of the registry tests: one key for the
+// package, so that a registry started again on a topic opens its secrets.
+var testBox = func() *sealing.Box {
+	box, err := sealing.ParseKeys(sealing.NewKey())
+	if err != nil {
+		panic(err)
+	}
+	return box
+}()
+
 func runRegistry(t *testing.T, b *broker.Broker) (*Registry, func()) {
 	t.Helper()
-	r := New(b, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return runRegistryWith(t, b, testBox)
+}
+
+func runRegistryWith(t *testing.T, b *broker.Broker, box *sealing.Box) (*Registry, func()) {
+	t.Helper()
+	r := New(b, box, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -240,5 +257,53 @@ func TestChangeWebhookIsTheTenantsOnly(t *testing.T) {
 	}
 	if w, err = r.ChangeWebhook(context.Background(), "t", "a", rename); err != nil || w.Name != "b" || w.Version != 2 {
 		t.Fatalf("a rename: %+v %v", w, err)
+	}
+}
+
+// TestTheTopicHoldsNoSecretInPlainText: a webhook's signing secrets and
+// endpoint credentials are sealed on hookline.subscriptions (read back raw
+// here, as any Kafka client could), and the registry gives them back in
+// the clear; a registry with another key does not make them up.
+func TestTheTopicHoldsNoSecretInPlainText(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	r, stop := runRegistry(t, b)
+	secrets := []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "previous-secret-value", "basic-password-value", "oauth-client-secret-value"}
+	w := schemas.Webhook{ID: "w1", Tenant: "t", Name: "n", URL: "https://example.com", Enabled: true, Version: 1,
+		Secret:          secrets[0],
+		PreviousSecrets: []schemas.PreviousSecret{{Secret: secrets[1], Until: time.Now().Add(time.Hour)}},
+		Auth:            &schemas.Auth{Type: schemas.AuthBasic, Username: "user", Password: secrets[2], ClientSecret: secrets[3]}}
+	publish(t, r, schemas.OpCreated, w)
+	got, _ := r.ByID("w1")
+	if got.Secret != secrets[0] || got.PreviousSecrets[0].Secret != secrets[1] || got.Auth.Password != secrets[2] || got.Auth.ClientSecret != secrets[3] {
+		t.Fatalf("the registry gives back %+v, want the secrets in the clear", got)
+	}
+	stop()
+
+	raw, err := b.PartitionsReader(schemas.TopicSubscriptions, map[int]int64{0: kafka.FirstOffset, 1: kafka.FirstOffset, 2: kafka.FirstOffset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := raw.FetchMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if strings.Contains(string(m.Value), s) {
+			t.Errorf("the topic holds %q in plain text: %s", s, m.Value)
+		}
+	}
+	if !strings.Contains(string(m.Value), sealing.Prefix) || !strings.Contains(string(m.Value), `"username":"user"`) {
+		t.Errorf("the message %s has no sealed value, or sealed what is not secret", m.Value)
+	}
+
+	other, _ := sealing.ParseKeys(sealing.NewKey())
+	r2, stop2 := runRegistryWith(t, b, other)
+	defer stop2()
+	if got, ok := r2.ByID("w1"); ok && got.Secret == secrets[0] {
+		t.Fatal("a registry with another key read the secret")
 	}
 }
