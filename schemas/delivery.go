@@ -66,6 +66,9 @@ type Envelope struct {
 	WebhookID      string          `json:"webhook_id"`
 	CurrentContext json.RawMessage `json:"current_context,omitempty"`
 	Data           json.RawMessage `json:"data,omitempty"`
+	// Changes are an update's changed fields, {"field": {"old", "new"}},
+	// unless the webhook's include_changes is false.
+	Changes json.RawMessage `json:"changes,omitempty"`
 }
 
 // Attempt is one HTTP attempt of a delivery, on hookline.attempts keyed by

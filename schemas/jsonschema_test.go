@@ -132,7 +132,7 @@ var (
 	fullEnvelope = Envelope{
 		ID: "0193a0b4-7c00-7000-8000-000000000001", EventID: fullEvent.ID, EventType: fullEvent.Type,
 		EventTime: testTime, Resource: "ticket", ResourceID: "9c1e", WebhookID: "wh_1",
-		CurrentContext: fullEvent.Context, Data: fullEvent.Data,
+		CurrentContext: fullEvent.Context, Data: fullEvent.Data, Changes: fullEvent.Changes,
 	}
 
 	fullWebhook = Webhook{
@@ -140,7 +140,7 @@ var (
 		Enabled: true, ContentType: ContentTypeForm, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecrets: []PreviousSecret{{Secret: "old", Until: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)}},
 		Events: []string{"ticket.*", "order.scanned", "*"}, Identifier: "9c1e",
 		IncludeRelated: true, Condition: `data.priority == "High"`, Fields: []string{"priority", "customer.email"},
-		IncludeAllFields: ptr(false), Batching: &Batching{Mode: BatchSameType, WaitSeconds: 10, MaxItems: 50},
+		IncludeAllFields: ptr(false), IncludeChanges: ptr(false), SelectValues: SelectValuesDisplay, Batching: &Batching{Mode: BatchSameType, WaitSeconds: 10, MaxItems: 50},
 		Headers: map[string]string{"X-Team": "support", "X-Api-Version": "2"},
 		Auth:    &Auth{Type: AuthOAuth2Client, TokenURL: "https://idp.example.com/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"hooks"}},
 		Retries: DefaultRetries, TimeoutMS: DefaultTimeoutMS, RateLimit: 2.5, MaxConcurrency: 8, DisabledReason: "410 Gone",

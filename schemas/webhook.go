@@ -60,12 +60,18 @@ type Webhook struct {
 	Fields []string `json:"fields,omitempty"`
 	// IncludeAllFields false sends only changed fields of updates; nil is
 	// true, the default.
-	IncludeAllFields *bool             `json:"include_all_fields,omitempty"`
-	Batching         *Batching         `json:"batching,omitempty"`
-	Headers          map[string]string `json:"headers,omitempty"`
-	Auth             *Auth             `json:"auth,omitempty"`
-	Retries          int               `json:"retries"`
-	TimeoutMS        int               `json:"timeout_ms"`
+	IncludeAllFields *bool `json:"include_all_fields,omitempty"`
+	// IncludeChanges false leaves an update's changes out of the payload;
+	// nil is true, the default.
+	IncludeChanges *bool `json:"include_changes,omitempty"`
+	// SelectValues sends single-select values ({"id", "display"}) as their
+	// id or display text (SelectID, SelectDisplay); empty sends them as given.
+	SelectValues string            `json:"select_values,omitempty"`
+	Batching     *Batching         `json:"batching,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Auth         *Auth             `json:"auth,omitempty"`
+	Retries      int               `json:"retries"`
+	TimeoutMS    int               `json:"timeout_ms"`
 	// RateLimit caps requests per second to the endpoint; 0 is no limit.
 	RateLimit float64 `json:"rate_limit,omitempty"`
 	// MaxConcurrency caps the requests in flight to the endpoint; the
@@ -208,6 +214,8 @@ type PublicWebhook struct {
 	Condition               string            `json:"condition,omitempty"`
 	Fields                  []string          `json:"fields,omitempty"`
 	IncludeAllFields        bool              `json:"include_all_fields"`
+	IncludeChanges          bool              `json:"include_changes"`
+	SelectValues            string            `json:"select_values,omitempty"`
 	Batching                *Batching         `json:"batching,omitempty"`
 	Headers                 map[string]string `json:"headers,omitempty"`
 	Auth                    *PublicAuth       `json:"auth,omitempty"`
@@ -229,6 +237,7 @@ func (w Webhook) Public() PublicWebhook {
 		ContentType: w.ContentType, HasSecret: w.Secret != "",
 		Events: w.Events, Identifier: w.Identifier, IncludeRelated: w.IncludeRelated,
 		Condition: w.Condition, Fields: w.Fields, IncludeAllFields: w.AllFields(),
+		IncludeChanges: w.Changes(), SelectValues: w.SelectValues,
 		Batching: w.Batching, Headers: w.Headers,
 		Auth: w.Auth.Public(), Retries: w.Retries, TimeoutMS: w.TimeoutMS,
 		RateLimit: w.RateLimit, MaxConcurrency: w.Concurrency(), DisabledReason: w.DisabledReason,
@@ -246,6 +255,15 @@ func (w *Webhook) Concurrency() int {
 
 // AllFields reports whether updates send every field (the default).
 func (w *Webhook) AllFields() bool { return w.IncludeAllFields == nil || *w.IncludeAllFields }
+
+// Changes reports whether updates carry their changes (the default).
+func (w *Webhook) Changes() bool { return w.IncludeChanges == nil || *w.IncludeChanges }
+
+// Single-select modes of select_values.
+const (
+	SelectValuesID      = "id"
+	SelectValuesDisplay = "display"
+)
 
 // WebhookInput is the body of create (POST) and update (PATCH). A nil field
 // is "not given": create applies the default, update keeps the old value.
@@ -266,6 +284,8 @@ type WebhookInput struct {
 
 	IncludeRelated   *bool     `json:"include_related"`
 	IncludeAllFields *bool     `json:"include_all_fields"`
+	IncludeChanges   *bool     `json:"include_changes"`
+	SelectValues     *string   `json:"select_values"`
 	Condition        *string   `json:"condition"`
 	Fields           *[]string `json:"fields"`
 	Auth             *Auth     `json:"auth"`
@@ -341,6 +361,13 @@ func (in *WebhookInput) Apply(w *Webhook, create bool) error {
 	setIf(&w.IncludeRelated, in.IncludeRelated)
 	setIf(&w.Condition, in.Condition)
 	setIf(&w.Fields, in.Fields)
+	if in.IncludeChanges != nil {
+		w.IncludeChanges = nil // true is the default: store nothing
+		if !*in.IncludeChanges {
+			w.IncludeChanges = in.IncludeChanges
+		}
+	}
+	setIf(&w.SelectValues, in.SelectValues)
 	if in.IncludeAllFields != nil {
 		w.IncludeAllFields = nil // true is the default: store nothing
 		if !*in.IncludeAllFields {
@@ -414,6 +441,9 @@ func (w *Webhook) Validate() error {
 	}
 	if w.RateLimit < 0 || (w.RateLimit > 0 && w.RateLimit < MinRateLimit) || w.RateLimit > MaxRateLimit || math.IsNaN(w.RateLimit) {
 		return &FieldError{Field: "rate_limit", Message: fmt.Sprintf("must be 0 (no limit) or a number of requests per second from %g to %d", MinRateLimit, MaxRateLimit)}
+	}
+	if w.SelectValues != "" && w.SelectValues != SelectValuesID && w.SelectValues != SelectValuesDisplay {
+		return &FieldError{Field: "select_values", Message: `must be "id" or "display" (or "" to send single-select values as given)`}
 	}
 	if w.MaxConcurrency < 0 || w.MaxConcurrency > MaxMaxConcurrency {
 		return &FieldError{Field: "max_concurrency", Message: fmt.Sprintf("must be between 1 and %d", MaxMaxConcurrency)}

@@ -35,6 +35,10 @@ func appendEnvelope(b []byte, e *schemas.Envelope) []byte {
 		b = append(b, `,"data":`...)
 		b = append(b, e.Data...)
 	}
+	if len(e.Changes) > 0 {
+		b = append(b, `,"changes":`...)
+		b = append(b, e.Changes...)
+	}
 	return append(b, '}')
 }
 

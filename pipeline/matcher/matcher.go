@@ -153,8 +153,11 @@ func newMatch(w *schemas.Webhook, ev *schemas.Event, at time.Time) Match {
 	if err != nil {
 		return Match{Envelope: env, Err: fmt.Errorf("shaping the payload for webhook %s: %w", w.ID, err)}
 	}
-	env.Data = data
-	body := appendEnvelope(make([]byte, 0, 256+len(data)+len(ev.Context)), &env)
+	env.Data = payload.SelectValues(data, w.SelectValues)
+	if ev.Trigger == payload.TriggerUpdate && w.Changes() {
+		env.Changes = payload.SelectValues(payload.Changes(ev.Changes, w.Fields), w.SelectValues)
+	}
+	body := appendEnvelope(make([]byte, 0, 256+len(env.Data)+len(env.Changes)+len(ev.Context)), &env)
 	return Match{
 		Envelope: env, Batching: w.Batching,
 		Job: schemas.Job{
