@@ -176,8 +176,8 @@ func TestRedeliver(t *testing.T) {
 	// A disabled webhook's sender drops what it is sent: a redelivery to it
 	// is a 409, not an id that never gets an attempt.
 	mustStatus(t, h.do(http.MethodPatch, "/v1/webhooks/id-0001", "", `{"enabled":false}`), http.StatusOK)
-	wantError(t, h.do(http.MethodPost, "/v1/deliveries/d-failed/redeliver", "", ""), http.StatusConflict, codeConflict, "")
-	wantError(t, h.do(http.MethodPost, "/v1/webhooks/id-0001/redeliver-failed", "", `{}`), http.StatusConflict, codeConflict, "")
+	wantError(t, h.do(http.MethodPost, "/v1/deliveries/d-failed/redeliver", "", ""), http.StatusConflict, codeWebhookDisabled, "")
+	wantError(t, h.do(http.MethodPost, "/v1/webhooks/id-0001/redeliver-failed", "", `{}`), http.StatusConflict, codeWebhookDisabled, "")
 	if n := len(h.jobs.all()); n != 2 {
 		t.Fatalf("%d jobs after redeliveries to a disabled webhook, want 2", n)
 	}

@@ -21,6 +21,7 @@ const (
 	codeUnauthorized     = "unauthorized"
 	codeNotFound         = "not_found"
 	codeConflict         = "conflict"
+	codeWebhookDisabled  = "webhook_disabled"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeTooLarge         = "too_large"
 	codeNotImplemented   = "not_implemented"

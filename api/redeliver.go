@@ -53,7 +53,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 	}
 	wh, ok := s.deps.Webhooks.Webhook(tenantOf(r), d.WebhookID)
 	if !ok {
-		writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict, Message: "the delivery's webhook was deleted"})
+		writeError(w, &apiError{Status: http.StatusConflict, Code: codeWebhookDisabled, Message: "the delivery's webhook was deleted"})
 		return
 	}
 	if !wh.Enabled {
@@ -77,7 +77,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 // would drop it, so it is refused instead of answered with an id that
 // never gets an attempt.
 func disabledConflict() *apiError {
-	return &apiError{Status: http.StatusConflict, Code: codeConflict,
+	return &apiError{Status: http.StatusConflict, Code: codeWebhookDisabled,
 		Message: "the webhook is disabled: enable it first (a test delivery, POST /v1/webhooks/{id}/test, goes out to a disabled webhook)"}
 }
 

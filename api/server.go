@@ -91,6 +91,7 @@ func (s *Server) routes() *mux.Router {
 	v1.HandleFunc("/webhooks/{id}", s.deleteWebhook).Methods(http.MethodDelete)
 	v1.HandleFunc("/webhooks/{id}/rotate-secret", s.rotateSecret).Methods(http.MethodPost)
 	v1.HandleFunc("/webhooks/{id}/test", s.testDelivery).Methods(http.MethodPost)
+	v1.HandleFunc("/event-types", s.eventTypes).Methods(get...)
 	v1.HandleFunc("/webhooks/{id}/deliveries", s.listDeliveries).Methods(get...)
 	v1.HandleFunc("/deliveries/{id}", s.getDelivery).Methods(get...)
 	v1.HandleFunc("/events", s.publishEvents).Methods(http.MethodPost)

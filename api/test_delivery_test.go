@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/hookline/hookline/projections"
@@ -47,5 +48,33 @@ func TestTestDeliveryEnqueuesAPing(t *testing.T) {
 	}
 	if n := len(h.jobs.all()); n != 2 {
 		t.Errorf("%d jobs after refused requests, want still 2", n)
+	}
+}
+
+// TestEventTypesAndWarnings: GET /v1/event-types answers the catalogue; a
+// webhook naming a type outside it is created, with a warning that names
+// it; a PATCH of its events warns too, other PATCHes do not.
+func TestEventTypesAndWarnings(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	rec := h.do(http.MethodGet, "/v1/event-types", "", "")
+	mustStatus(t, rec, http.StatusOK)
+	cat := decodeBody[schemas.Catalogue](t, rec)
+	if len(cat.Resources) == 0 || len(cat.Related) == 0 {
+		t.Fatalf("catalogue %+v", cat)
+	}
+	created := createWebhook(t, h, "", `{"name":"n","url":"https://example.com/h","events":["tickt.created","ticket.*"]}`)
+	if len(created.Warnings) != 1 || !strings.Contains(created.Warnings[0], "tickt.created") {
+		t.Fatalf("warnings %q, want one naming tickt.created", created.Warnings)
+	}
+	patched := decodeBody[schemas.PublicWebhook](t, h.do(http.MethodPatch, "/v1/webhooks/"+created.ID, "", `{"events":["ticket.creatd"]}`))
+	if len(patched.Warnings) != 1 {
+		t.Fatalf("PATCH of events: warnings %q, want one", patched.Warnings)
+	}
+	renamed := decodeBody[schemas.PublicWebhook](t, h.do(http.MethodPatch, "/v1/webhooks/"+created.ID, "", `{"name":"m"}`))
+	if len(renamed.Warnings) != 0 {
+		t.Fatalf("PATCH of the name: warnings %q, want none", renamed.Warnings)
+	}
+	if got := decodeBody[schemas.PublicWebhook](t, h.do(http.MethodGet, "/v1/webhooks/"+created.ID, "", "")); len(got.Warnings) != 0 {
+		t.Fatalf("GET shows warnings %q", got.Warnings)
 	}
 }

@@ -83,6 +83,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	if in.Secret == nil && !in.NoSecret {
 		view.Secret = wh.Secret // generated: shown this once
 	}
+	view.Warnings = schemas.CatalogueWarnings(wh.Events)
 	writeJSON(w, http.StatusCreated, view)
 }
 
@@ -131,7 +132,11 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("api: webhook updated", "tenant", wh.Tenant, "webhook_id", wh.ID, "version", wh.Version)
-	writeJSON(w, http.StatusOK, s.publicView(wh))
+	view := s.publicView(wh)
+	if in.Events != nil {
+		view.Warnings = schemas.CatalogueWarnings(wh.Events)
+	}
+	writeJSON(w, http.StatusOK, view)
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
@@ -208,6 +213,11 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		view.Secret = wh.Secret // shown this once
 	}
 	writeJSON(w, http.StatusOK, view)
+}
+
+// eventTypes answers the event catalogue.
+func (s *Server) eventTypes(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, schemas.EventCatalogue())
 }
 
 // changeFailed answers a webhook change that failed, and reports whether

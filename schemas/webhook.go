@@ -205,6 +205,9 @@ type PublicWebhook struct {
 	// Secret is set in the answer that generated it only: a create without
 	// a secret, or a rotation.
 	Secret string `json:"secret,omitempty"`
+	// Warnings name what was accepted but looks wrong, such as an event
+	// type outside the catalogue; in the answer of a create or update only.
+	Warnings []string `json:"warnings,omitempty"`
 	// PreviousSecretExpiresAt is when the last secret replaced by a rotation
 	// stops signing; absent when none does.
 	PreviousSecretExpiresAt *time.Time        `json:"previous_secret_expires_at,omitempty"`
