@@ -21,6 +21,9 @@ type work struct {
 	ctx    context.Context
 	out    *stage.Outbox
 	queued time.Time // when it entered its endpoint's queue
+	// back is set for a job admitted on its return from a put-off: the
+	// resource's jobs still put off come after it.
+	back bool
 }
 
 // Why a job is put off without a request, as hookline_sender_deferred_total
@@ -93,9 +96,11 @@ type endpoint struct {
 }
 
 type deferral struct {
-	n    int       // jobs put off and not yet back
-	last time.Time // due time of the last of them
-	tier int       // retry tier of the last of them
+	// arrivals are when the jobs put off and not yet back came to the
+	// endpoint (queued, or fetched), in the order they come back.
+	arrivals []time.Time
+	last     time.Time // due time of the last of them
+	tier     int       // retry tier of the last of them
 }
 
 // endpoint returns the queue of a webhook, creating it on first use, and
@@ -149,6 +154,7 @@ func (s *Stage) dispatch(w work) {
 	start, lane := false, laneOf(w.job.ResourceID, len(e.lanes))
 	if why == "" {
 		w.queued = now
+		w.back = w.job.Deferrals > 0 && e.returning(w.job)
 		e.lanes[lane] = append(e.lanes[lane], w)
 		e.queued++
 		start = !e.running[lane]
@@ -174,11 +180,11 @@ func (s *Stage) dispatch(w work) {
 // not, or "". A job back from a put-off always joins, so that a resource's
 // jobs keep their order. Called with e.mu held.
 func (s *Stage) admit(e *endpoint, w work, share int, now time.Time) string {
-	back := w.job.Deferrals > 0 && (w.job.Reason == schemas.RetryEndpointBusy || w.job.Reason == schemas.RetryCircuitOpen)
+	back := e.returning(w.job)
 	if d, ok := e.deferred[w.job.ResourceID]; ok {
 		switch {
 		case back:
-			if d.n--; d.n > 0 {
+			if d.arrivals = d.arrivals[1:]; len(d.arrivals) > 0 {
 				e.deferred[w.job.ResourceID] = d
 			} else {
 				delete(e.deferred, w.job.ResourceID)
@@ -210,6 +216,29 @@ func (s *Stage) pressing(e *endpoint, share int, now time.Time) bool {
 	alone := share >= s.cfg.MaxInFlight
 	slow := e.latency > stallAfter || (e.inflight > 0 && now.Sub(e.progress) > stallAfter)
 	return !alone || slow
+}
+
+// returning reports whether a job comes back from a put-off.
+func (e *endpoint) returning(job schemas.Job) bool {
+	return job.Deferrals > 0 && (job.Reason == schemas.RetryEndpointBusy || job.Reason == schemas.RetryCircuitOpen)
+}
+
+// behindPutOff reports whether a job about to be sent must wait behind a
+// job of its resource that came before it and was put off after it was
+// queued (its circuit was open): unless it came back from a put-off
+// itself, the first of them.
+func (s *Stage) behindPutOff(e *endpoint, w work) (putOff, bool) {
+	if w.back {
+		return putOff{}, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now()
+	d, ok := e.deferred[w.job.ResourceID]
+	if !ok || len(d.arrivals) == 0 || !d.arrivals[0].Before(w.queued) || now.After(d.last.Add(deferralGrace)) {
+		return putOff{}, false // none put off, or only jobs that came after it
+	}
+	return e.deferUntil(w.job.ResourceID, now.Add(minPutOff), now, w.queued, s.cfg.Schedule), true
 }
 
 // perJob is how long the endpoint takes per job, all lanes together: the
@@ -270,23 +299,27 @@ type putOff struct {
 // is read after them; on a higher one its wait is longer than the lower
 // tier's delay, which bounds how long they can be held up there. Called
 // with e.mu held.
-func (e *endpoint) deferUntil(resource string, earliest, now time.Time, sched Schedule) putOff {
+func (e *endpoint) deferUntil(resource string, earliest, now, arrived time.Time, sched Schedule) putOff {
 	d := e.deferred[resource]
 	due := earliest
-	if d.n > 0 && due.Before(d.last.Add(orderGap)) {
+	if len(d.arrivals) > 0 && due.Before(d.last.Add(orderGap)) {
 		due = d.last.Add(orderGap)
 	}
 	tier := sched.tierFor(max(due.Sub(now), 0))
-	if d.n > 0 {
+	if len(d.arrivals) > 0 {
 		tier = max(tier, d.tier)
 	}
-	e.deferred[resource] = deferral{n: d.n + 1, last: due, tier: tier}
+	e.deferred[resource] = deferral{arrivals: append(d.arrivals, arrived), last: due, tier: tier}
 	return putOff{due: due, tier: tier}
 }
 
 // deferFor returns the put-off of a job for room. Called with e.mu held.
 func (s *Stage) deferFor(e *endpoint, w work, now time.Time) putOff {
-	return e.deferUntil(w.job.ResourceID, e.nextRoom(now, s.cfg.MaxQueueWait), now, s.cfg.Schedule)
+	arrived := w.queued
+	if arrived.IsZero() { // put off as it came: it arrives now
+		arrived = now
+	}
+	return e.deferUntil(w.job.ResourceID, e.nextRoom(now, s.cfg.MaxQueueWait), now, arrived, s.cfg.Schedule)
 }
 
 // trim takes jobs off the end of the queue until its predicted wait is

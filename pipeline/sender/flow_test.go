@@ -248,20 +248,49 @@ func TestAResourcesPutOffsNeverWaitOnALowerTier(t *testing.T) {
 	sched := MustSchedule("1s,10s,1m")
 	e := flowEndpoint()
 	start := time.Now()
-	first := e.deferUntil("a", start.Add(8*time.Second), start, sched)
+	first := e.deferUntil("a", start.Add(8*time.Second), start, start, sched)
 	if first.tier != 1 {
 		t.Fatalf("an 8 s wait on tier %d, want 1 (10s)", first.tier)
 	}
 	later := start.Add(7500 * time.Millisecond) // its wait is now 0.55 s: tier 0 would fit it
-	second := e.deferUntil("a", later.Add(100*time.Millisecond), later, sched)
+	second := e.deferUntil("a", later.Add(100*time.Millisecond), later, later, sched)
 	if !second.due.After(first.due) || second.tier != 1 {
 		t.Fatalf("second put-off due %v on tier %d; want after %v, on tier 1", second.due.Sub(start), second.tier, first.due.Sub(start))
 	}
-	third := e.deferUntil("a", later.Add(30*time.Second), later, sched)
+	third := e.deferUntil("a", later.Add(30*time.Second), later, later, sched)
 	if third.tier != 2 {
 		t.Fatalf("a 30 s wait on tier %d, want 2 (1m)", third.tier)
 	}
-	if other := e.deferUntil("b", later.Add(time.Second), later, sched); other.tier != 0 {
+	if other := e.deferUntil("b", later.Add(time.Second), later, later, sched); other.tier != 0 {
 		t.Fatalf("another resource's 1 s wait on tier %d, want 0", other.tier)
+	}
+}
+
+// TestAJobQueuedBehindAPutOffWaitsForIt: a job queued behind a job of its
+// resource that was put off from the head of the lane (its circuit was
+// open) is put off behind it, not sent before it; a job queued before the
+// put-off jobs (which trim took from the end of the queue) and a job back
+// from its own put-off are sent.
+func TestAJobQueuedBehindAPutOffWaitsForIt(t *testing.T) {
+	s := flowStage(time.Second)
+	e := flowEndpoint()
+	t0 := time.Now()
+	head := flowJob("r")
+	head.queued = t0
+	e.deferUntil("r", t0.Add(time.Second), t0, head.queued, s.cfg.Schedule) // the head, put off
+	later := flowJob("r")
+	later.queued = t0.Add(time.Millisecond)
+	if _, behind := s.behindPutOff(e, later); !behind {
+		t.Fatal("a job queued after the put-off head was not held behind it")
+	}
+	earlier := flowJob("r")
+	earlier.queued = t0.Add(-time.Millisecond)
+	if _, behind := s.behindPutOff(e, earlier); behind {
+		t.Fatal("a job queued before every put-off job was held behind them")
+	}
+	back := flowJob("r")
+	back.queued, back.back = t0.Add(2*time.Millisecond), true
+	if _, behind := s.behindPutOff(e, back); behind {
+		t.Fatal("a job back from its put-off was held")
 	}
 }

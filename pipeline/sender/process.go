@@ -46,6 +46,12 @@ func (s *Stage) process(e *endpoint, w work) {
 		}
 		healthy, manual = probe, true
 	}
+	if p, behind := s.behindPutOff(e, w); behind {
+		s.release(e, start, false, false, 0)
+		healthy(!manual) // no request: it says nothing of the endpoint
+		s.putOffUntil(w, wh, whyOrder, p)
+		return
+	}
 	r := s.d.Send(w.ctx, wh, w.job)
 	if w.ctx.Err() != nil {
 		// The drain deadline cut the request short: it says nothing about
@@ -126,7 +132,7 @@ func (s *Stage) putOffCircuit(e *endpoint, w work, wh schemas.Webhook) {
 	wait += time.Duration(float64(min(cooldown/10, max(room, 0))) * s.policy.Rand())
 	now := s.now()
 	e.mu.Lock()
-	p := e.deferUntil(w.job.ResourceID, now.Add(max(wait, minPutOff)), now, s.cfg.Schedule)
+	p := e.deferUntil(w.job.ResourceID, now.Add(max(wait, minPutOff)), now, w.queued, s.cfg.Schedule)
 	e.mu.Unlock()
 	s.putOffUntil(w, wh, whyCircuit, p)
 }
