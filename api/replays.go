@@ -25,17 +25,20 @@ type Replays interface {
 	// one that is not the tenant's, schemas.ErrReplayFinished for one that
 	// is over.
 	CancelReplay(ctx context.Context, tenant, id string) (schemas.Replay, error)
+	// Replays returns the tenant's replays, newest first.
+	Replays(tenant string) []schemas.Replay
 }
 
 // replayRoutes serves /v1/replays, or answers 501 there without Replays.
 func (s *Server) replayRoutes(v1 *prefixed) {
 	get := []string{http.MethodGet, http.MethodHead}
 	if s.deps.Replays == nil {
-		v1.HandleFunc("/replays", notImplemented("replays")).Methods(http.MethodPost)
+		v1.HandleFunc("/replays", notImplemented("replays")).Methods(append(get, http.MethodPost)...)
 		v1.HandleFunc("/replays/{id}", notImplemented("replays")).Methods(append(get, http.MethodDelete)...)
 		return
 	}
 	v1.HandleFunc("/replays", s.createReplay).Methods(http.MethodPost)
+	v1.HandleFunc("/replays", s.listReplays).Methods(get...)
 	v1.HandleFunc("/replays/{id}", s.getReplay).Methods(get...)
 	v1.HandleFunc("/replays/{id}", s.cancelReplay).Methods(http.MethodDelete)
 }
@@ -161,4 +164,56 @@ func (s *Server) cancelReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("api: replay cancelled", "tenant", tenant, "replay_id", id)
 	writeJSON(w, http.StatusAccepted, rp.Public())
+}
+
+// listReplays answers the tenant's replays, newest first, a page at a
+// time, optionally of one state.
+func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
+	q, aerr := parseQuery(r.URL.RawQuery, []string{"state", "limit", "cursor"})
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	state, _ := q.get("state")
+	switch state {
+	case "", schemas.ReplayRunning, schemas.ReplayDone, schemas.ReplayCancelled, schemas.ReplayFailed:
+	default:
+		writeError(w, invalid("state", "must be running, done, cancelled or failed"))
+		return
+	}
+	limit, aerr := q.limit()
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	after := ""
+	if v, ok := q.get("cursor"); ok {
+		if after, ok = decodeCursor(v); !ok {
+			writeError(w, invalid("cursor", "is not a cursor from a previous page"))
+			return
+		}
+	}
+	out := list[schemas.PublicReplay]{Data: []schemas.PublicReplay{}}
+	all := s.deps.Replays.Replays(tenantOf(r))
+	start := 0
+	if after != "" {
+		start = len(all)
+		for i, rp := range all {
+			if rp.ID == after {
+				start = i + 1
+				break
+			}
+		}
+	}
+	for _, rp := range all[start:] {
+		if state != "" && rp.State != state {
+			continue
+		}
+		if len(out.Data) == limit {
+			out.NextCursor = encodeCursor(out.Data[len(out.Data)-1].ID)
+			break
+		}
+		out.Data = append(out.Data, rp.Public())
+	}
+	writeJSON(w, http.StatusOK, out)
 }

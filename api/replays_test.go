@@ -85,6 +85,19 @@ func (f *fakeReplays) CancelReplay(_ context.Context, tenant, id string) (schema
 	return r, nil
 }
 
+func (f *fakeReplays) Replays(tenant string) []schemas.Replay {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []schemas.Replay
+	for _, r := range f.byID {
+		if r.Tenant == tenant {
+			out = append(out, r)
+		}
+	}
+	schemas.SortReplays(out)
+	return out
+}
+
 func (f *fakeReplays) add(r schemas.Replay) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -276,5 +289,49 @@ func TestReplaysAnswer501WithoutReplays(t *testing.T) {
 	h := newHarness(t, twoTenants, nil)
 	for _, method := range []string{http.MethodGet, http.MethodDelete} {
 		wantError(t, h.do(method, "/v1/replays/r1", "tok-acme", ""), http.StatusNotImplemented, codeNotImplemented, "")
+	}
+}
+
+// TestListReplays: GET /v1/replays answers the tenant's replays newest
+// first, a page at a time, filtered by state; another tenant's never show.
+func TestListReplays(t *testing.T) {
+	h, replays, _, _ := newReplayHarness(t)
+	for i := range 5 {
+		state := schemas.ReplayDone
+		if i%2 == 0 {
+			state = schemas.ReplayRunning
+		}
+		replays.add(schemas.Replay{ID: fmt.Sprintf("rp-%d", i), Tenant: "acme", State: state, CreatedAt: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	replays.add(schemas.Replay{ID: "rp-globex", Tenant: "globex", State: schemas.ReplayRunning, CreatedAt: t0})
+
+	var ids []string
+	cursor := ""
+	for page := 0; page < 5; page++ {
+		path := "/v1/replays?limit=2"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		rec := h.do(http.MethodGet, path, "tok-acme", "")
+		mustStatus(t, rec, http.StatusOK)
+		l := decodeBody[list[schemas.PublicReplay]](t, rec)
+		for _, r := range l.Data {
+			ids = append(ids, r.ID)
+		}
+		if cursor = l.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if got := strings.Join(ids, ","); got != "rp-4,rp-3,rp-2,rp-1,rp-0" {
+		t.Fatalf("pages gave %s, want acme's five newest first", got)
+	}
+	l := decodeBody[list[schemas.PublicReplay]](t, h.do(http.MethodGet, "/v1/replays?state=running", "tok-acme", ""))
+	if len(l.Data) != 3 {
+		t.Fatalf("%d running replays, want 3", len(l.Data))
+	}
+	for _, bad := range []string{"state=paused", "limit=0", "cursor=garbage"} {
+		if rec := h.do(http.MethodGet, "/v1/replays?"+bad, "tok-acme", ""); rec.Code != http.StatusBadRequest {
+			t.Errorf("?%s: %d, want 400", bad, rec.Code)
+		}
 	}
 }

@@ -3,7 +3,9 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -216,4 +218,14 @@ func (r Replay) Public() PublicReplay {
 		out.Partitions = []ReplayPartition{}
 	}
 	return out
+}
+
+// SortReplays orders replays newest first (by creation, then id).
+func SortReplays(rs []Replay) {
+	slices.SortFunc(rs, func(a, b Replay) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
 }

@@ -222,6 +222,18 @@ func (m *Manager) Replay(tenant, id string) (schemas.Replay, bool) {
 	return r, true
 }
 
+// Replays returns a tenant's replays, newest first.
+func (m *Manager) Replays(tenant string) []schemas.Replay {
+	var out []schemas.Replay
+	m.t.Each(func(_ string, r schemas.Replay) {
+		if r.Tenant == tenant {
+			out = append(out, r)
+		}
+	})
+	schemas.SortReplays(out)
+	return out
+}
+
 // CreateReplay validates a request, fixes the stretch of every partition
 // to read (a time becomes the offset of the first event stored at or after
 // it; no `to` is the end of every partition now) and publishes the replay,

@@ -281,6 +281,12 @@ func create(t *testing.T, m *Manager, tenant string, req schemas.ReplayRequest) 
 	if got, ok := m.Replay(tenant, r.ID); !ok || got.State != schemas.ReplayRunning {
 		t.Fatalf("the replay is not readable after create: %+v %v", got, ok)
 	}
+	if list := m.Replays(tenant); len(list) == 0 || list[0].ID != r.ID {
+		t.Fatalf("the tenant's replays after create: %d, the newest not the one created", len(list))
+	}
+	for _, other := range m.Replays(tenant + "-other") {
+		t.Fatalf("another tenant lists replay %s", other.ID)
+	}
 	return r
 }
 
