@@ -86,6 +86,7 @@ func (s *Server) routes() *mux.Router {
 	v1 := &prefixed{r: r, prefix: "/v1"}
 	v1.HandleFunc("/webhooks", s.createWebhook).Methods(http.MethodPost)
 	v1.HandleFunc("/webhooks", s.listWebhooks).Methods(get...)
+	v1.HandleFunc("/webhooks/bulk", s.bulkWebhooks).Methods(http.MethodPost)
 	v1.HandleFunc("/webhooks/{id}", s.getWebhook).Methods(get...)
 	v1.HandleFunc("/webhooks/{id}", s.updateWebhook).Methods(http.MethodPatch)
 	v1.HandleFunc("/webhooks/{id}", s.deleteWebhook).Methods(http.MethodDelete)
