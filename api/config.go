@@ -23,6 +23,9 @@ type Config struct {
 	Version string
 	// CheckTimeout bounds each readiness check. Default 2s.
 	CheckTimeout time.Duration
+	// MetricsAddr, when set, is where /metrics is served instead (serve's
+	// --metrics-addr): the API's /metrics then says so with a 404.
+	MetricsAddr string
 
 	// Timeouts of the http.Server that HTTPServer builds.
 	ReadHeaderTimeout time.Duration // default 5s

@@ -74,9 +74,15 @@ func (s *Server) routes() *mux.Router {
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/healthz", s.healthz).Methods(get...)
 	r.HandleFunc("/readyz", s.readyz).Methods(get...)
-	if s.deps.Metrics != nil {
+	switch {
+	case s.cfg.MetricsAddr != "":
+		r.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, &apiError{Status: http.StatusNotFound, Code: codeNotFound,
+				Message: "metrics are served on " + s.cfg.MetricsAddr + " (--metrics-addr)"})
+		}).Methods(get...)
+	case s.deps.Metrics != nil:
 		r.Handle("/metrics", s.deps.Metrics).Methods(get...)
-	} else {
+	default:
 		r.HandleFunc("/metrics", notImplemented("metrics")).Methods(get...)
 	}
 	r.HandleFunc(openAPIPath, serveOpenAPI).Methods(get...)
@@ -147,7 +153,10 @@ func tenantOf(r *http.Request) string {
 }
 
 // public paths answer without a token: probes and scrapers have none.
-var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, openAPIPath: true}
+// publicPaths need no token. /metrics does when tokens are set: its series
+// name every tenant's webhooks (serve's --metrics-addr serves it without
+// one, on an address of its own, for Prometheus).
+var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, openAPIPath: true}
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

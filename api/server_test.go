@@ -145,7 +145,7 @@ func TestRoutesSPECListsButThatAreNotBuiltAnswer501(t *testing.T) {
 		})
 	}
 	t.Run("metrics without a handler", func(t *testing.T) {
-		wantError(t, h.do(http.MethodGet, "/metrics", "", ""), http.StatusNotImplemented, codeNotImplemented, "")
+		wantError(t, h.do(http.MethodGet, "/metrics", "tok-acme", ""), http.StatusNotImplemented, codeNotImplemented, "")
 	})
 }
 
@@ -309,5 +309,40 @@ func TestHTTPServerHasTimeouts(t *testing.T) {
 	if hs.ReadHeaderTimeout != DefaultReadHeaderTimeout || hs.ReadTimeout != DefaultReadTimeout ||
 		hs.WriteTimeout != DefaultWriteTimeout || hs.IdleTimeout != DefaultIdleTimeout || hs.Handler == nil {
 		t.Errorf("server %+v", hs)
+	}
+}
+
+// TestMetricsNeedATokenWhenThereAreTokens: /metrics names every tenant's
+// webhooks, so with tokens it needs one; with --metrics-addr it is served
+// there and the API's path says so.
+func TestMetricsNeedATokenWhenThereAreTokens(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("hookline_up 1\n")) })
+	srv, err := New(twoTenants, Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}, Metrics: metrics}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(s *Server, token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := get(srv, ""); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("/metrics without a token: %d, want 401", rec.Code)
+	}
+	if rec := get(srv, "tok-acme"); rec.Code != http.StatusOK || rec.Body.String() != "hookline_up 1\n" {
+		t.Fatalf("/metrics with a token: %d %s", rec.Code, rec.Body)
+	}
+	cfg := twoTenants
+	cfg.MetricsAddr = "127.0.0.1:9464"
+	elsewhere, err := New(cfg, Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}, Metrics: metrics}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(elsewhere, "tok-acme"); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "127.0.0.1:9464") {
+		t.Fatalf("/metrics with --metrics-addr: %d %s, want a 404 naming the address", rec.Code, rec.Body)
 	}
 }

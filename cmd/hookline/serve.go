@@ -60,6 +60,7 @@ type serveConfig struct {
 	maxQueueWait        time.Duration
 	maxInFlight         int
 	debugAddr           string
+	metricsAddr         string
 	maxResponseBody     int
 	maxMessageBytes     int
 }
@@ -87,6 +88,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 10000, "jobs a sender holds at once, all endpoints together; beyond it fetching waits")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 0, "largest message Hookline writes to Kafka; 0 asks the broker (its topics' max.message.bytes, less 1 KiB), or 1000000 when it does not say")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address to serve /metrics on, without a token (for Prometheus, on an internal address); empty serves it on --http-addr, behind a token when --api-tokens are set")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "loopback address for Go's pprof profiles (/debug/pprof/); empty serves none")
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return serve(ctx, c, stdout, stderr) }
 }
@@ -239,6 +241,12 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 
 	metrics.MustRegister(broker.NewLagCollector(b, consumers(stages, scfg)))
 	metrics.MustRegister(b.Collectors()...)
+	if c.metricsAddr != "" {
+		h := promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics})
+		if err := serveSide(runCtx, g, c.metricsAddr, "--metrics-addr", map[string]http.Handler{"/metrics": h}, log); err != nil {
+			return fail(err)
+		}
+	}
 	if c.debugAddr != "" {
 		if err := serveDebug(runCtx, g, c.debugAddr, log); err != nil {
 			return fail(err)
@@ -314,15 +322,22 @@ func serveDebug(ctx context.Context, g *errgroup.Group, addr string, log *slog.L
 	if !loopbackOnly(addr) {
 		return fmt.Errorf("--debug-addr %s: profiles are served on loopback only", addr)
 	}
+	return serveSide(ctx, g, addr, "--debug-addr", map[string]http.Handler{
+		"/debug/pprof/": http.HandlerFunc(pprof.Index), "/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/symbol": http.HandlerFunc(pprof.Symbol), "/debug/pprof/trace": http.HandlerFunc(pprof.Trace),
+	}, log)
+}
+
+// serveSide serves handlers on an address of their own until ctx ends.
+func serveSide(ctx context.Context, g *errgroup.Group, addr, flag string, handlers map[string]http.Handler, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("--debug-addr: %w", err)
+		return fmt.Errorf("%s: %w", flag, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for path, h := range handlers {
+		mux.Handle(path, h)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -331,7 +346,7 @@ func serveDebug(ctx context.Context, g *errgroup.Group, addr string, log *slog.L
 		return nil
 	})
 	g.Go(func() error { <-ctx.Done(); return srv.Close() })
-	log.Info("profiles served", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	log.Info("side address served", "flag", flag, "addr", "http://"+ln.Addr().String())
 	return nil
 }
 
@@ -402,7 +417,7 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 	producer := api.NewProducer(b)
 	deps.Events = producer
 	deps.Jobs = producer
-	server, err := api.New(api.Config{Tokens: tokens, Version: version}, deps, log)
+	server, err := api.New(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr}, deps, log)
 	if err != nil {
 		producer.Close()
 		return err
