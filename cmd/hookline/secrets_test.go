@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,4 +121,32 @@ func TestServeSendsATestDelivery(t *testing.T) {
 		got, err := api.Delivery(ctx, d.ID)
 		return err == nil && got.State == schemas.StateSucceeded && got.EventType == schemas.PingEventType
 	})
+}
+
+// TestServeMetricsOnTheirOwnAddress: with --metrics-addr, /metrics is
+// served there without a token, and the API's /metrics points to it.
+func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fatalIf(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	p := startServe(t, "--data-dir", t.TempDir(), "--metrics-addr", addr, "--api-tokens", "tok:acme")
+	defer p.stop(t)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	fatalIf(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "hookline_sender_attempts_total") && !strings.Contains(string(body), "go_goroutines") {
+		t.Fatalf("--metrics-addr /metrics: %d %.200s", resp.StatusCode, body)
+	}
+	resp, err = http.Get(p.base + "/metrics")
+	fatalIf(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the API's /metrics with --metrics-addr: %d %s", resp.StatusCode, body)
+	}
 }
