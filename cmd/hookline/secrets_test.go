@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -148,5 +149,34 @@ func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("the API's /metrics with --metrics-addr: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestServeRefusesABusyDataDirAndAddressAtOnce: a second serve on a data
+// directory in use says so at once, and one on an address in use fails
+// with that as its only error, before starting anything.
+func TestServeRefusesABusyDataDirAndAddressAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	p := startServe(t, "--data-dir", dir)
+	defer p.stop(t)
+	run := func(args ...string) (string, time.Duration) {
+		start := time.Now()
+		out, err := exec.Command(binary, append([]string{"serve", "--allow-private-targets"}, args...)...).CombinedOutput()
+		if err == nil {
+			t.Fatalf("serve %v succeeded beside a running one", args)
+		}
+		return string(out), time.Since(start)
+	}
+	out, took := run("--data-dir", dir, "--http-addr", "127.0.0.1:0")
+	if !strings.Contains(out, "in use by another hookline serve") || took > 3*time.Second {
+		t.Fatalf("second serve on the data dir, after %v: %s", took, out)
+	}
+	addr := strings.TrimPrefix(p.base, "http://")
+	out, took = run("--data-dir", t.TempDir(), "--http-addr", addr)
+	if !strings.Contains(out, "--http-addr") || !strings.Contains(out, "address already in use") || strings.Contains(out, "level=WARN") || took > 3*time.Second {
+		t.Fatalf("serve on an address in use, after %v: %s", took, out)
 	}
 }

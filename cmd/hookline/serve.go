@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hookline/hookline/delivery"
@@ -190,6 +191,24 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
+	unlock, err := lockDataDir(c.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// The API's address is taken first: an address in use is the first
+	// and only error, before the broker or the store start.
+	var ln net.Listener
+	if stages["api"] {
+		if ln, err = net.Listen("tcp", c.httpAddr); err != nil {
+			return fmt.Errorf("--http-addr: %w", err)
+		}
+		defer func() {
+			if ln != nil {
+				ln.Close()
+			}
+		}()
+	}
 	box, err := c.sealingBox(log)
 	if err != nil {
 		return err
@@ -285,7 +304,9 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 			Metrics:    promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics}),
 			Checks:     map[string]api.Check{"broker": b.Ping, "store": store.Ping},
 		}
-		if err := serveHTTP(runCtx, g, c, b, deps, tokens, log, stdout); err != nil {
+		apiLn := ln
+		ln = nil // serveHTTP owns it now
+		if err := serveHTTP(runCtx, g, c, b, deps, apiLn, tokens, log, stdout); err != nil {
 			return fail(err)
 		}
 	} else {
@@ -412,7 +433,7 @@ func openStore(ctx context.Context, c *serveConfig) (attemptStore, error) {
 	return s, nil
 }
 
-func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker.Broker, deps api.Deps,
+func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker.Broker, deps api.Deps, ln net.Listener,
 	tokens map[string]string, log *slog.Logger, stdout io.Writer) error {
 	producer := api.NewProducer(b)
 	deps.Events = producer
@@ -420,14 +441,10 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 	server, err := api.New(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr}, deps, log)
 	if err != nil {
 		producer.Close()
+		ln.Close()
 		return err
 	}
 	handler := server.Handler()
-	ln, err := net.Listen("tcp", c.httpAddr)
-	if err != nil {
-		producer.Close()
-		return fmt.Errorf("--http-addr: %w", err)
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -473,4 +490,23 @@ func (c *serveConfig) sealingBox(log *slog.Logger) (*sealing.Box, error) {
 		return nil, fmt.Errorf("--secrets-key: %w", err)
 	}
 	return box, nil
+}
+
+// lockDataDir takes an exclusive lock on the data directory, so that a
+// second serve on it says so at once instead of failing later on the
+// broker's or the store's files.
+func lockDataDir(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, "LOCK")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("--data-dir %s is in use by another hookline serve (it holds %s); stop it, or give this one another --data-dir", dir, path)
+		}
+		return nil, fmt.Errorf("--data-dir: lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
