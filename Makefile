@@ -3,10 +3,17 @@
 
 GO        ?= go
 BIN       ?= bin/hookline
-DATA_DIR  ?= ./data
-HTTP_ADDR ?= 127.0.0.1:8080
-RECEIVER_ADDR ?= 127.0.0.1:9000
+# Flags are passed only when these are set, so that HOOKLINE_* variables of
+# the environment (HOOKLINE_HTTP_ADDR=… make run) reach the binary; unset,
+# the binary's defaults apply (data in ./data, the API on 127.0.0.1:8080,
+# the receiver on 127.0.0.1:8090).
+DATA_DIR  ?=
+HTTP_ADDR ?=
+RECEIVER_ADDR ?=
 SECRET    ?=
+# The walkthrough's receiver runs on this machine: allow loopback targets
+# unless the environment says otherwise.
+export HOOKLINE_ALLOW_PRIVATE_TARGETS ?= true
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
@@ -17,11 +24,11 @@ build:
 
 ## run: build and start hookline serve with the embedded broker and store
 run: build
-	$(BIN) serve --data-dir $(DATA_DIR) --http-addr $(HTTP_ADDR) --allow-private-targets
+	$(BIN) serve $(if $(DATA_DIR),--data-dir '$(DATA_DIR)') $(if $(HTTP_ADDR),--http-addr '$(HTTP_ADDR)')
 
 ## receiver: a demo receiver that verifies signatures (SECRET=...) and prints deliveries
 receiver: build
-	$(BIN) receive --addr $(RECEIVER_ADDR) $(if $(SECRET),--secret '$(SECRET)',)
+	$(BIN) receive $(if $(RECEIVER_ADDR),--addr '$(RECEIVER_ADDR)') $(if $(SECRET),--secret '$(SECRET)',)
 
 ## test: every test, with the race detector; installs and starts ClickHouse when it can
 test:

@@ -23,7 +23,7 @@ type receiveConfig struct {
 
 func receiveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
 	c := &receiveConfig{}
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:9000", "address the demo receiver listens on")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8090", "address the demo receiver listens on")
 	fs.StringVar(&c.secret, "secret", "", "webhook secret: when set, deliveries whose signatures do not verify are answered 401")
 	fs.IntVar(&c.status, "status", 200, "status code to answer verified deliveries with")
 	fs.DurationVar(&c.tolerance, "tolerance", 5*time.Minute, "accepted age of webhook-timestamp")
