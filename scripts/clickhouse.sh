@@ -5,6 +5,7 @@
 #
 #   scripts/clickhouse.sh start   # ensure a server runs; prints its DSN
 #   scripts/clickhouse.sh stop    # stop the server this script started
+#   scripts/clickhouse.sh running # exit 0 when a server answers already
 #   scripts/clickhouse.sh dsn     # print the DSN without starting anything
 #
 # Environment (all optional):
@@ -186,5 +187,6 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 dsn) dsn ;;
-*) die "usage: $0 start|stop|dsn" ;;
+running) ping_ok ;;
+*) die "usage: $0 start|stop|dsn|running" ;;
 esac

@@ -7,9 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A server that answers already (someone else's) is left running; one this
+# run starts is stopped when it ends, however it ends.
+already=""
+if bash scripts/clickhouse.sh running 2>/dev/null; then already=1; fi
 if dsn=$(bash scripts/clickhouse.sh start); then
   export HOOKLINE_TEST_CLICKHOUSE_DSN="$dsn"
   echo "make test: ClickHouse at $dsn"
+  if [ -z "$already" ]; then
+    trap 'bash scripts/clickhouse.sh stop' EXIT
+  fi
 else
   if [ "${CI:-}" = "true" ]; then
     echo "make test: ClickHouse could not be started and CI=true: failing." >&2
