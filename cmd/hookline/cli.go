@@ -220,9 +220,11 @@ func runRedeliver(ctx context.Context, c *redeliverConfig, stdout, stderr io.Wri
 // waitDeliveries polls each delivery until it succeeded or failed, with a
 // progress bar of the finished ones on stderr.
 func waitDeliveries(ctx context.Context, cl *client.Client, ids []string, stdout, stderr io.Writer) error {
+	// The rate is ours, over the whole wait: the bar's own divides a jump
+	// of the first poll by the milliseconds since the bar was made.
+	start := time.Now()
 	bar := progressbar.NewOptions(len(ids), progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("redeliveries"), progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(), progressbar.OptionSetItsString("deliveries"),
 		progressbar.OptionThrottle(100*time.Millisecond))
 	pending := append([]string(nil), ids...)
 	succeeded, failed := 0, 0
@@ -254,6 +256,7 @@ func waitDeliveries(ctx context.Context, cl *client.Client, ids []string, stdout
 			}
 		}
 		pending = still
+		bar.Describe("redeliveries, " + rate(succeeded+failed, start, "deliveries"))
 		bar.Set(succeeded + failed)
 	}
 	fmt.Fprintln(stderr)
@@ -357,14 +360,14 @@ func followReplay(ctx context.Context, cl *client.Client, rp schemas.PublicRepla
 		total = -1 // unknown: a spinner
 	}
 	bar := progressbar.NewOptions64(total, progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
 		progressbar.OptionThrottle(100*time.Millisecond))
+	start := rp.CreatedAt // the replay's own time: its rate over its whole run
 	pollCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for rp.State == "running" {
-		bar.Describe(fmt.Sprintf("matched %d, enqueued %d", rp.Matched, rp.Enqueued))
+		bar.Describe(fmt.Sprintf("matched %d, enqueued %d, %s", rp.Matched, rp.Enqueued, rate(int(rp.Scanned), start, "events")))
 		bar.Set64(rp.Scanned)
 		select {
 		case <-pollCtx.Done():
@@ -396,4 +399,11 @@ func followReplay(ctx context.Context, cl *client.Client, rp schemas.PublicRepla
 		return fmt.Errorf("replay %s failed: %s", rp.ID, rp.Error)
 	}
 	return nil
+}
+
+// rate formats n things done since start as a rate per second, over at
+// least a second so that a first jump is not divided by milliseconds.
+func rate(n int, start time.Time, what string) string {
+	secs := max(time.Since(start).Seconds(), 1)
+	return fmt.Sprintf("%.0f %s/s", float64(n)/secs, what)
 }

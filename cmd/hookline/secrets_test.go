@@ -180,3 +180,12 @@ func TestServeRefusesABusyDataDirAndAddressAtOnce(t *testing.T) {
 		t.Fatalf("serve on an address in use, after %v: %s", took, out)
 	}
 }
+
+func TestProgressRateIsOverAtLeastASecond(t *testing.T) {
+	if got := rate(500, time.Now(), "deliveries"); got != "500 deliveries/s" {
+		t.Fatalf("a jump right after the start: %q, want the count over one second", got)
+	}
+	if got := rate(600, time.Now().Add(-time.Minute), "events"); got != "10 events/s" {
+		t.Fatalf("600 over a minute: %q", got)
+	}
+}
