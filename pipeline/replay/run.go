@@ -25,10 +25,11 @@ var errStopped = errors.New("replay: no longer running")
 // partition, the offset after the last event done, and the counters of
 // exactly the events before it, so that a resume counts nothing twice.
 type runner struct {
-	m     *Manager
-	id    string
-	dry   bool
-	match *matcher.Matcher
+	m      *Manager
+	id     string
+	tenant string // only its events count as scanned
+	dry    bool
+	match  *matcher.Matcher
 	// ctx is the replay's own: cancelled by a cancel or a shutdown, it
 	// stops the reading before the next event.
 	ctx context.Context
@@ -65,7 +66,7 @@ func (m *Manager) run(ctx context.Context, id string) error {
 		return nil
 	}
 	ru := &runner{
-		m: m, id: id, dry: r.DryRun, ctx: ctx,
+		m: m, id: id, tenant: r.Tenant, dry: r.DryRun, ctx: ctx,
 		match: matcher.New(newView(m.hooks, r.Tenant, r.WebhookIDs)),
 		parts: slices.Clone(r.Partitions), base: counts{r.Scanned, r.Matched, r.Enqueued},
 		from: r.From.Time, done: map[int][]doneAt{}, upTo: map[int]counts{},
@@ -199,14 +200,16 @@ func (ru *runner) Handle(_ context.Context, batch []*stage.Input, out *stage.Out
 	return nil
 }
 
-// handle matches one event: its counts and jobs.
+// handle matches one event of the replay's tenant: its counts and jobs.
 func (ru *runner) handle(msg kafka.Message) (counts, []kafka.Message) {
-	c := counts{scanned: 1}
 	fallback := schemas.PositionEventID(msg.Topic, msg.Partition, msg.Offset)
 	ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
-	if err != nil {
-		return c, nil
+	if err != nil || ev.Tenant != ru.tenant {
+		// Another tenant's events (and what is no event) are not the
+		// replay's to count: its counters tell nothing of other tenants.
+		return counts{}, nil
 	}
+	c := counts{scanned: 1}
 	var jobs []kafka.Message
 	for _, mt := range ru.match.Matches(matcher.Input{Event: ev, Time: msg.Time}) {
 		c.matched++
