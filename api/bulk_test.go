@@ -1,9 +1,12 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/hookline/hookline/projections"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -39,6 +42,33 @@ func TestBulkWebhooks(t *testing.T) {
 		`{"action":"delete"}`, `{"action":"delete","ids":["x"],"force":true}`, `[]`} {
 		if rec := h.do(http.MethodPost, "/v1/webhooks/bulk", "", bad); rec.Code != http.StatusBadRequest {
 			t.Errorf("bulk %s: %d, want 400", bad, rec.Code)
+		}
+	}
+}
+
+// TestStatsSeriesBucketsByHour: the series counts each delivery in the
+// bucket of its creation hour, oldest bucket first, up to now; bad steps
+// and spans are a 400.
+func TestStatsSeriesBucketsByHour(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	wh := createWebhook(t, h, "", validWebhook)
+	for i, at := range []time.Time{t0.Add(-150 * time.Minute), t0.Add(-90 * time.Minute), t0.Add(-80 * time.Minute), t0.Add(-10 * time.Minute)} {
+		h.dels.add(schemas.DefaultTenant, projections.Delivery{ID: fmt.Sprint("d", i), WebhookID: wh.ID, State: schemas.StateSucceeded, CreatedAt: at})
+	}
+	rec := h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/stats/series?since="+t0.Add(-3*time.Hour).Format(time.RFC3339)+"&step=1h", "", "")
+	mustStatus(t, rec, http.StatusOK)
+	out := decodeBody[seriesView](t, rec)
+	var got []int64
+	for _, b := range out.Buckets {
+		got = append(got, b.Deliveries[schemas.StateSucceeded])
+	}
+	// now is just past t0: the last bucket, t0's hour, has begun and is empty.
+	if fmt.Sprint(got) != "[1 2 1 0]" || out.Step != "1h0m0s" || !out.Buckets[0].Start.Equal(t0.Add(-3*time.Hour)) {
+		t.Fatalf("buckets %v from %v, step %s; want [1 2 1 0] from three hours before", got, out.Buckets[0].Start, out.Step)
+	}
+	for _, bad := range []string{"step=30m", "step=90m", "step=x", "since=" + t0.Add(-30*24*time.Hour).Format(time.RFC3339), "since=" + t0.Add(time.Hour).Format(time.RFC3339), "from=1"} {
+		if rec := h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/stats/series?"+bad, "", ""); rec.Code != http.StatusBadRequest {
+			t.Errorf("?%s: %d, want 400", bad, rec.Code)
 		}
 	}
 }

@@ -201,7 +201,8 @@ func (f *fakeDeliveries) Stats(_ context.Context, q projections.StatsQuery) (pro
 	f.lastStats = &q
 	st := projections.Stats{Deliveries: map[string]int64{}, Attempts: map[string]int64{}}
 	for _, d := range f.deliveries {
-		if f.tenants[d.ID] == q.Tenant && d.WebhookID == q.WebhookID && !d.CreatedAt.Before(q.Since) {
+		if f.tenants[d.ID] == q.Tenant && d.WebhookID == q.WebhookID && !d.CreatedAt.Before(q.Since) &&
+			(q.Until.IsZero() || d.CreatedAt.Before(q.Until)) {
 			st.Deliveries[d.State]++
 		}
 	}

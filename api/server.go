@@ -109,6 +109,7 @@ func (s *Server) routes() *mux.Router {
 	v1.HandleFunc("/webhooks/{id}/redeliver-failed", s.redeliverFailed).Methods(http.MethodPost)
 	s.replayRoutes(v1)
 	v1.HandleFunc("/webhooks/{id}/stats", s.webhookStats).Methods(get...)
+	v1.HandleFunc("/webhooks/{id}/stats/series", s.webhookStatsSeries).Methods(get...)
 	return r
 }
 

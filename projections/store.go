@@ -85,8 +85,10 @@ type Delivery struct {
 type StatsQuery struct {
 	Tenant    string
 	WebhookID string
-	// Since bounds the delivery's creation time; zero is all.
-	Since time.Time
+	// Since and Until bound the delivery's creation time, Since <= t <
+	// Until; a zero bound is open. A store may round both down to the hour
+	// (the embedded one keeps hourly aggregates).
+	Since, Until time.Time
 }
 
 // Stats summarises a webhook's deliveries (SPEC §5).

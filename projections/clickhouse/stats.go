@@ -50,7 +50,7 @@ FROM (
 			GROUP BY delivery_id, n
 		)
 		GROUP BY delivery_id
-		HAVING first_created_ms >= ?
+		HAVING first_created_ms >= ? AND first_created_ms < ?
 	)
 	GROUP BY last_state
 )`
@@ -58,9 +58,12 @@ FROM (
 // Stats answers with one aggregate query over the webhook's attempts,
 // which the primary key (tenant, webhook_id, …) narrows to one range.
 func (s *Store) Stats(ctx context.Context, q projections.StatsQuery) (projections.Stats, error) {
-	since := int64(math.MinInt64)
+	since, until := int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.Since.IsZero() {
 		since = ceilMillis(q.Since)
+	}
+	if !q.Until.IsZero() {
+		until = ceilMillis(q.Until)
 	}
 	var (
 		states      []string
@@ -69,7 +72,7 @@ func (s *Store) Stats(ctx context.Context, q projections.StatsQuery) (projection
 		c5, cerr    uint64
 		percentiles []float64
 	)
-	err := s.conn.QueryRow(ctx, selectStats, q.Tenant, q.WebhookID, since).
+	err := s.conn.QueryRow(ctx, selectStats, q.Tenant, q.WebhookID, since, until).
 		Scan(&states, &counts, &c2, &c3, &c4, &c5, &cerr, &percentiles)
 	if err != nil {
 		return projections.Stats{}, fmt.Errorf("clickhouse: stats: %w", err)

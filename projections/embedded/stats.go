@@ -11,8 +11,9 @@ import (
 
 // Stats adds up the webhook's hourly aggregates from Since's hour on, which
 // the inserts keep current: it reads one small record per hour, never an
-// attempt. Since is therefore rounded down to the hour: deliveries created
-// in Since's hour but before Since count too. Percentiles come from the
+// attempt. Since and Until are therefore rounded down to the hour:
+// deliveries created in Since's hour but before Since count too, and those
+// of Until's hour before Until do not. Percentiles come from the
 // aggregates' histogram (see latencyBucket): exact below 64 ms, within
 // 1.6 % above.
 func (s *Store) Stats(ctx context.Context, q projections.StatsQuery) (projections.Stats, error) {
@@ -27,7 +28,14 @@ func (s *Store) Stats(ctx context.Context, q projections.StatsQuery) (projection
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := webhookPrefix(q.Tenant, q.WebhookID)
 		c := tx.Bucket(bucketStats).Cursor()
+		var stop []byte
+		if !q.Until.IsZero() {
+			stop = statsKey(q.Tenant, q.WebhookID, hourOf(q.Until))
+		}
 		for k, v := c.Seek(statsKey(q.Tenant, q.WebhookID, hourOf(q.Since))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if stop != nil && bytes.Compare(k, stop) >= 0 {
+				break
+			}
 			if err := decodeInto(total, v); err != nil {
 				return err
 			}

@@ -155,6 +155,14 @@ func testStatsSince(h *harness) {
 	})
 	q.Since = hour.Add(27 * time.Hour)
 	checkStats(h, "since after everything", h.stats(q), counts{})
+	q.Since, q.Until = hour, hour.Add(time.Hour)
+	checkStats(h, "the hour alone", h.stats(q), counts{
+		deliveries: map[string]int64{schemas.StateSucceeded: 2}, attempts: map[string]int64{"2xx": 2}, rate: 1,
+	})
+	q.Since, q.Until = time.Time{}, hour
+	checkStats(h, "until the hour", h.stats(q), counts{
+		deliveries: map[string]int64{schemas.StateFailed: 2}, attempts: map[string]int64{"5xx": 2},
+	})
 }
 
 // testDropBefore spreads attempts over three days at noon UTC. The cut is
