@@ -6,6 +6,17 @@ import (
 	"strings"
 )
 
+// OperationalResource is the resource of Hookline's own events
+// (hookline.delivery_failed, hookline.webhook_disabled): delivered only to
+// webhooks that name them, "*" does not include them.
+const OperationalResource = "hookline"
+
+// Operational event types.
+const (
+	TypeDeliveryFailed  = "hookline.delivery_failed"
+	TypeWebhookDisabled = "hookline.webhook_disabled"
+)
+
 // CatalogueResource is one resource of the event catalogue, with its
 // triggers and the event types they make.
 type CatalogueResource struct {

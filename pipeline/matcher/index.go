@@ -38,6 +38,9 @@ func (ti *tenantIndex) candidates(typ, res string, fn func(*entry)) {
 	for _, e := range ti.resource[res] {
 		fn(e)
 	}
+	if res == schemas.OperationalResource {
+		return // "*" does not include Hookline's own events
+	}
 	for _, e := range ti.all {
 		fn(e)
 	}
@@ -87,7 +90,8 @@ func sameSlice(a, b []schemas.Webhook) bool {
 
 // build indexes a tenant's webhooks. A webhook is listed once: under "*"
 // if it has it, else under each resource wildcard, else under each exact
-// type not covered by its own wildcard.
+// type not covered by its own wildcard; a webhook with "*" is also listed
+// under the Hookline events it names, which "*" does not take.
 func (x *index) build(src []schemas.Webhook) *tenantIndex {
 	ti := &tenantIndex{src: src, exact: map[string][]*entry{}, resource: map[string][]*entry{}}
 	for i := range src {
@@ -101,19 +105,27 @@ func (x *index) build(src []schemas.Webhook) *tenantIndex {
 			e.cond, e.broken = c.prog, c.err != nil
 		}
 		ti.related = ti.related || w.IncludeRelated
+		events := w.Events
 		if contains(w.Events, "*") {
 			ti.all = append(ti.all, e)
-			continue
+			// "*" takes every event but Hookline's own, which a webhook
+			// gets only by naming them: list it under those it names.
+			events = nil
+			for _, p := range w.Events {
+				if strings.HasPrefix(p, schemas.OperationalResource+".") {
+					events = append(events, p)
+				}
+			}
 		}
 		wild := map[string]bool{}
-		for _, p := range w.Events {
+		for _, p := range events {
 			if res, ok := strings.CutSuffix(p, ".*"); ok && !wild[res] {
 				wild[res] = true
 				ti.resource[res] = append(ti.resource[res], e)
 			}
 		}
 		seen := map[string]bool{}
-		for _, p := range w.Events {
+		for _, p := range events {
 			res, _, _ := strings.Cut(p, ".")
 			if !strings.HasSuffix(p, ".*") && !wild[res] && !seen[p] {
 				seen[p] = true

@@ -188,3 +188,9 @@ func join(a, b string) string {
 	}
 	return a + "; " + b
 }
+
+// Event is an event Hookline publishes itself (schemas.OperationalResource)
+// on hookline.events, keyed by its resource id like any event.
+func Event(ev schemas.Event) kafka.Message {
+	return kafka.Message{Topic: schemas.TopicEvents, Key: []byte(ev.ResourceID), Value: mustMarshal(ev)}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hookline/hookline/delivery"
@@ -97,10 +98,11 @@ func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job
 		follow = append(follow, records.Job(s.cfg.Schedule.Topic(tier), next))
 	default:
 		att.State = schemas.StateFailed
-		if r.Outcome.DisableWebhook {
-			s.disable(ctx, wh, att)
+		if r.Outcome.DisableWebhook && s.disable(ctx, wh, att) {
+			follow = append(follow, s.operational(wh, job, schemas.TypeWebhookDisabled, "disabled-"+job.DeliveryID, att)...)
 		}
 		follow = append(follow, records.DeadJob(job, att))
+		follow = append(follow, s.operational(wh, job, schemas.TypeDeliveryFailed, "failed-"+job.DeliveryID, att)...)
 	}
 	s.metrics.attempts.WithLabelValues(att.State, statusClass(att.StatusCode)).Inc()
 	return append([]kafka.Message{records.Attempt(att)}, follow...)
@@ -149,7 +151,8 @@ func (s *Stage) putOffUntil(w work, wh schemas.Webhook, why string, p putOff) {
 	} else if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
 		att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", why, age.Round(time.Second)))
 		s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
-		s.finish(w, []kafka.Message{records.Attempt(att), records.DeadJob(w.job, att)})
+		s.finish(w, append([]kafka.Message{records.Attempt(att), records.DeadJob(w.job, att)},
+			s.operational(wh, w.job, schemas.TypeDeliveryFailed, "failed-"+w.job.DeliveryID, att)...))
 		return
 	}
 	next := w.job
@@ -174,15 +177,41 @@ func (s *Stage) unsent(wh schemas.Webhook, job schemas.Job, reason string) schem
 	}
 }
 
-// disable turns a webhook off after its endpoint answered 410 Gone.
-func (s *Stage) disable(ctx context.Context, wh schemas.Webhook, att schemas.Attempt) {
+// disable turns a webhook off after its endpoint answered 410 Gone, and
+// reports whether it did.
+func (s *Stage) disable(ctx context.Context, wh schemas.Webhook, att schemas.Attempt) bool {
 	reason := fmt.Sprintf("endpoint answered 410 Gone to delivery %s", att.DeliveryID)
 	if err := s.webhooks.DisableWebhook(ctx, wh.ID, reason); err != nil {
 		s.log.Error("could not disable webhook after 410", "webhook_id", wh.ID, "err", err)
-		return
+		return false
 	}
 	s.metrics.disabled.Inc()
 	s.log.Warn("webhook disabled", "webhook_id", wh.ID, "reason", reason)
+	return true
+}
+
+// operational is the Hookline event of a delivery that failed for good or
+// a webhook disabled (SPEC §4), on hookline.events for the webhooks of the
+// tenant that name it. A delivery of such an event makes none: a failure
+// to deliver one never loops. Its id derives from the delivery, so a job
+// handled again after a crash publishes the same event.
+func (s *Stage) operational(wh schemas.Webhook, job schemas.Job, typ, id string, att schemas.Attempt) []kafka.Message {
+	if strings.HasPrefix(job.EventType, schemas.OperationalResource+".") {
+		return nil
+	}
+	data, err := records.Marshal(map[string]any{
+		"webhook_id": wh.ID, "webhook_name": wh.Name, "url": wh.URL, "delivery_id": job.DeliveryID,
+		"event_type": job.EventType, "event_ids": job.EventIDs, "attempts": att.N,
+		"status_code": att.StatusCode, "error": att.Error, "disabled_reason": wh.DisabledReason,
+	})
+	if err != nil {
+		return nil
+	}
+	_, trigger, _ := strings.Cut(typ, ".")
+	return []kafka.Message{records.Event(schemas.Event{
+		ID: "hookline-" + id, Type: typ, Resource: schemas.OperationalResource, Trigger: trigger,
+		ResourceID: wh.ID, Tenant: job.Tenant, OccurredAt: s.now().UTC(), Data: data,
+	})}
 }
 
 // finish hands a job's output to the outbox; the job is done once the

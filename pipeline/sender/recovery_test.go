@@ -236,3 +236,50 @@ func TestATestDeliveryGoesOutToADisabledWebhook(t *testing.T) {
 		t.Fatalf("the disabled webhook's ordinary job made %d attempts, want none", n)
 	}
 }
+
+// TestAFailedDeliveryPublishesAHooklineEvent: a delivery that fails for
+// good publishes hookline.delivery_failed on hookline.events for the
+// tenant (SPEC §4); a failed delivery of such an event publishes none.
+func TestAFailedDeliveryPublishesAHooklineEvent(t *testing.T) {
+	srv, _ := statusServer(t, nil, 404)
+	e := newStageEnv(t, testStageConfig())
+	e.hooks.add("w", srv.URL)
+	w := e.b.Writer(schemas.TopicDeliveries, nil)
+	defer w.Close()
+	failed := e.publishWith(w, "w", 1)[0]
+	e.waitState(failed, schemas.StateFailed, 20*time.Second)
+	op := schemas.Job{DeliveryID: "d-op-1", WebhookID: "w", Tenant: "t", EventIDs: []string{"hookline-failed-x"},
+		EventType: schemas.TypeDeliveryFailed, ResourceID: "w", CreatedAt: time.Now().UTC(), Payload: json.RawMessage(`{}`)}
+	v, _ := json.Marshal(op)
+	if err := w.Write(context.Background(), []kafka.Message{{Key: []byte("w"), Value: v}}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(op.DeliveryID, schemas.StateFailed, 20*time.Second)
+
+	r, err := e.b.PartitionsReader(schemas.TopicEvents, map[int]int64{0: kafka.FirstOffset, 1: kafka.FirstOffset, 2: kafka.FirstOffset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var events []schemas.Event
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		m, err := r.FetchMessage(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		ev, err := schemas.DecodeEvent(m.Value, m.Time, "")
+		if err != nil {
+			t.Fatalf("an event that does not decode: %s", m.Value)
+		}
+		events = append(events, ev)
+	}
+	if len(events) != 1 {
+		t.Fatalf("%d events on hookline.events, want one (none for the operational delivery): %+v", len(events), events)
+	}
+	ev := events[0]
+	if ev.Type != schemas.TypeDeliveryFailed || ev.Tenant != "t" || ev.ResourceID != "w" || !strings.Contains(string(ev.Data), failed) {
+		t.Fatalf("event %+v (data %s): want hookline.delivery_failed of tenant t naming the delivery", ev, ev.Data)
+	}
+}
