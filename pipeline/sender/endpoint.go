@@ -166,13 +166,15 @@ func (s *Stage) dispatch(w work) {
 		off = append(off, putOffJob{w: w, why: why, putOff: s.deferFor(e, w, now)})
 	}
 	s.metrics.setQueued(e)
+	// Written under the lock, in the order their due times were given: a
+	// resource's put-offs must reach their partition in that order.
+	for _, p := range off {
+		s.putOffUntil(p.w, wh, p.why, p.putOff)
+	}
 	e.mu.Unlock()
 	if start {
 		s.lanes.Add(1)
 		go func() { defer s.lanes.Done(); s.runLane(e, lane) }()
-	}
-	for _, p := range off {
-		s.putOffUntil(p.w, wh, p.why, p.putOff)
 	}
 }
 
@@ -226,19 +228,30 @@ func (e *endpoint) returning(job schemas.Job) bool {
 // behindPutOff reports whether a job about to be sent must wait behind a
 // job of its resource that came before it and was put off after it was
 // queued (its circuit was open): unless it came back from a put-off
-// itself, the first of them.
-func (s *Stage) behindPutOff(e *endpoint, w work) (putOff, bool) {
+// itself, the first of them. If so it records the put-off and returns it.
+// Called with e.mu held.
+func (s *Stage) behindPutOff(e *endpoint, w work, now time.Time) (putOff, bool) {
 	if w.back {
 		return putOff{}, false
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := time.Now()
 	d, ok := e.deferred[w.job.ResourceID]
 	if !ok || len(d.arrivals) == 0 || !d.arrivals[0].Before(w.queued) || now.After(d.last.Add(deferralGrace)) {
 		return putOff{}, false // none put off, or only jobs that came after it
 	}
 	return e.deferUntil(w.job.ResourceID, now.Add(minPutOff), now, w.queued, s.cfg.Schedule), true
+}
+
+// putOffBehind puts off a job that must wait behind its resource's put-off
+// jobs (behindPutOff), written under the endpoint's lock like every
+// put-off, and reports whether it did.
+func (s *Stage) putOffBehind(e *endpoint, w work, wh schemas.Webhook) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, behind := s.behindPutOff(e, w, time.Now())
+	if behind {
+		s.putOffUntil(w, wh, whyOrder, p)
+	}
+	return behind
 }
 
 // perJob is how long the endpoint takes per job, all lanes together: the
@@ -373,7 +386,7 @@ func (s *Stage) trimBehind(e *endpoint) {
 	}
 	off := s.trim(e, now)
 	s.metrics.setQueued(e)
-	e.mu.Unlock()
+	defer e.mu.Unlock() // written under the lock: see dispatch
 	if len(off) == 0 {
 		return
 	}

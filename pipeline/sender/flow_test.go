@@ -280,17 +280,17 @@ func TestAJobQueuedBehindAPutOffWaitsForIt(t *testing.T) {
 	e.deferUntil("r", t0.Add(time.Second), t0, head.queued, s.cfg.Schedule) // the head, put off
 	later := flowJob("r")
 	later.queued = t0.Add(time.Millisecond)
-	if _, behind := s.behindPutOff(e, later); !behind {
+	if _, behind := s.behindPutOff(e, later, t0); !behind {
 		t.Fatal("a job queued after the put-off head was not held behind it")
 	}
 	earlier := flowJob("r")
 	earlier.queued = t0.Add(-time.Millisecond)
-	if _, behind := s.behindPutOff(e, earlier); behind {
+	if _, behind := s.behindPutOff(e, earlier, t0); behind {
 		t.Fatal("a job queued before every put-off job was held behind them")
 	}
 	back := flowJob("r")
 	back.queued, back.back = t0.Add(2*time.Millisecond), true
-	if _, behind := s.behindPutOff(e, back); behind {
+	if _, behind := s.behindPutOff(e, back, t0); behind {
 		t.Fatal("a job back from its put-off was held")
 	}
 }

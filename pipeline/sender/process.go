@@ -47,10 +47,9 @@ func (s *Stage) process(e *endpoint, w work) {
 		}
 		healthy, manual = probe, true
 	}
-	if p, behind := s.behindPutOff(e, w); behind {
+	if s.putOffBehind(e, w, wh) {
 		s.release(e, start, false, false, 0)
 		healthy(!manual) // no request: it says nothing of the endpoint
-		s.putOffUntil(w, wh, whyOrder, p)
 		return
 	}
 	r := s.d.Send(w.ctx, wh, w.job)
@@ -134,9 +133,8 @@ func (s *Stage) putOffCircuit(e *endpoint, w work, wh schemas.Webhook) {
 	wait += time.Duration(float64(min(cooldown/10, max(room, 0))) * s.policy.Rand())
 	now := s.now()
 	e.mu.Lock()
-	p := e.deferUntil(w.job.ResourceID, now.Add(max(wait, minPutOff)), now, w.queued, s.cfg.Schedule)
-	e.mu.Unlock()
-	s.putOffUntil(w, wh, whyCircuit, p)
+	defer e.mu.Unlock() // written under the lock: see dispatch
+	s.putOffUntil(w, wh, whyCircuit, e.deferUntil(w.job.ResourceID, now.Add(max(wait, minPutOff)), now, w.queued, s.cfg.Schedule))
 }
 
 // putOffUntil sends a job back to a retry tier without a request, due when
