@@ -186,7 +186,15 @@ func TestA429PausesTheEndpoint(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if gap := times[1].Sub(times[0]); gap < 900*time.Millisecond {
-		t.Fatalf("the next request came %v after the 429 with Retry-After: 1, want about 1 s", gap)
+	// One request may already be on its way when the 429 comes back (the
+	// limit can have grown past 1); the rest wait out the second.
+	early := 0
+	for _, at := range times[1:] {
+		if at.Sub(times[0]) < 900*time.Millisecond {
+			early++
+		}
+	}
+	if early > 1 {
+		t.Fatalf("%d of %d requests came within 0.9 s of the 429 with Retry-After: 1, want at most one", early, len(times)-1)
 	}
 }
