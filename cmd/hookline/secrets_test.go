@@ -143,12 +143,14 @@ func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "hookline_sender_attempts_total") && !strings.Contains(string(body), "go_goroutines") {
 		t.Fatalf("--metrics-addr /metrics: %d %.200s", resp.StatusCode, body)
 	}
-	resp, err = http.Get(p.base + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, p.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err = http.DefaultClient.Do(req)
 	fatalIf(t, err)
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("the API's /metrics with --metrics-addr: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), addr) {
+		t.Fatalf("the API's /metrics with --metrics-addr, with a token: %d %s; want a 404 naming %s", resp.StatusCode, body, addr)
 	}
 }
 

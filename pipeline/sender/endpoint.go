@@ -154,7 +154,7 @@ func (s *Stage) dispatch(w work) {
 	start, lane := false, laneOf(w.job.ResourceID, len(e.lanes))
 	if why == "" {
 		w.queued = now
-		w.back = w.job.Deferrals > 0 && e.returning(w.job)
+		w.back = e.returning(w.job)
 		e.lanes[lane] = append(e.lanes[lane], w)
 		e.queued++
 		start = !e.running[lane]
