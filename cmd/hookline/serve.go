@@ -59,6 +59,7 @@ type serveConfig struct {
 	breakerProbes       uint
 	endpointConcurrency int
 	maxQueueWait        time.Duration
+	disableAfter        time.Duration
 	maxInFlight         int
 	debugAddr           string
 	metricsAddr         string
@@ -85,6 +86,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.DurationVar(&c.breakerCooldown, "breaker-cooldown", 30*time.Second, "how long an open circuit waits before half-open probes")
 	fs.UintVar(&c.breakerProbes, "breaker-probes", 1, "requests a half-open circuit lets through; as many successes close it")
 	fs.IntVar(&c.endpointConcurrency, "endpoint-concurrency", 4, "requests at once an endpoint starts with; it adapts from 1 up to the webhook's max_concurrency (one resource's events always go one after another)")
+	fs.DurationVar(&c.disableAfter, "disable-after", 5*24*time.Hour, "disable a webhook whose every delivery has failed for this long (disabled_reason says so; a hookline.webhook_disabled event follows)")
 	fs.DurationVar(&c.maxQueueWait, "max-queue-wait", 10*time.Second, "longest predicted wait in an endpoint's queue; past it new jobs are put off to a retry topic, due when the endpoint has room")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 10000, "jobs a sender holds at once, all endpoints together; beyond it fetching waits")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
@@ -384,6 +386,7 @@ func (c *serveConfig) senderConfig(reg prometheus.Registerer) sender.StageConfig
 		},
 		EndpointConcurrency: c.endpointConcurrency,
 		MaxQueueWait:        c.maxQueueWait,
+		DisableAfter:        c.disableAfter,
 		MaxInFlight:         c.maxInFlight,
 		DrainTimeout:        c.drainTimeout,
 		Registerer:          reg,

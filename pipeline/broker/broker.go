@@ -168,6 +168,7 @@ func (b *Broker) Topics() []kafka.TopicConfig {
 		topic(schemas.TopicEvents, keep),
 		topic(schemas.TopicSubscriptions, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
 		topic(schemas.TopicReplays, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
+		topic(schemas.TopicEndpoints, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
 		topic(schemas.TopicDeliveries, keep),
 		topic(schemas.TopicAttempts, keep),
 		topic(schemas.TopicDead, keep),

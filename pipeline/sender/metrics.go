@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		disabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookline_sender_webhooks_disabled_total",
-			Help: "Webhooks disabled because their endpoint answered 410 Gone.",
+			Help: "Webhooks disabled because their endpoint answered 410 Gone or failed for --disable-after.",
 		}),
 		breakers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hookline_sender_breaker_open",

@@ -83,11 +83,18 @@ func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job
 		// record as large as the payload.
 		att.RequestBody = ""
 	}
+	succeeded := r.Outcome.Class == delivery.Succeeded
+	disable := ""
+	if since := s.health.note(wh.ID, succeeded, att.At); r.Outcome.DisableWebhook {
+		disable = fmt.Sprintf("endpoint answered 410 Gone to delivery %s", att.DeliveryID)
+	} else if !succeeded && s.failingTooLong(wh, since, att.At) {
+		disable = fmt.Sprintf("every delivery failed since %s (--disable-after %s)", since.Format(time.RFC3339), s.cfg.DisableAfter)
+	}
 	var follow []kafka.Message
 	switch {
-	case r.Outcome.Class == delivery.Succeeded:
+	case succeeded:
 		att.State = schemas.StateSucceeded
-	case r.Outcome.Class == delivery.Retryable && job.Attempts < wh.Retries:
+	case r.Outcome.Class == delivery.Retryable && job.Attempts < wh.Retries && disable == "":
 		att.State = schemas.StateRetrying
 		wait, tier := s.policy.Delay(job.Attempts+1, RetryAfter(att.ResponseHeaders["Retry-After"], s.now()))
 		next := job
@@ -97,7 +104,8 @@ func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job
 		follow = append(follow, records.Job(s.cfg.Schedule.Topic(tier), next))
 	default:
 		att.State = schemas.StateFailed
-		if r.Outcome.DisableWebhook && s.disable(ctx, wh, att) {
+		if disable != "" && wh.Enabled && s.disable(ctx, wh, disable) {
+			wh.DisabledReason = disable
 			follow = append(follow, s.operational(wh, job, schemas.TypeWebhookDisabled, "disabled-"+job.DeliveryID, att)...)
 		}
 		follow = append(follow, records.DeadJob(job, att))
@@ -175,12 +183,30 @@ func (s *Stage) unsent(wh schemas.Webhook, job schemas.Job, reason string) schem
 	}
 }
 
-// disable turns a webhook off after its endpoint answered 410 Gone, and
-// reports whether it did.
-func (s *Stage) disable(ctx context.Context, wh schemas.Webhook, att schemas.Attempt) bool {
-	reason := fmt.Sprintf("endpoint answered 410 Gone to delivery %s", att.DeliveryID)
-	if err := s.webhooks.DisableWebhook(ctx, wh.ID, reason); err != nil {
-		s.log.Error("could not disable webhook after 410", "webhook_id", wh.ID, "err", err)
+// failingTooLong reports whether a webhook whose endpoint has failed since
+// since is to be disabled at at: every attempt failed for DisableAfter,
+// counted from the webhook's last change at the earliest (a user who
+// enables it again, or changes its URL, starts the clock again).
+func (s *Stage) failingTooLong(wh schemas.Webhook, since, at time.Time) bool {
+	if since.IsZero() {
+		return false
+	}
+	if wh.UpdatedAt.After(since) {
+		since = wh.UpdatedAt
+	}
+	return at.Sub(since) >= s.cfg.DisableAfter
+}
+
+// disable turns a webhook off, for a 410 Gone or for failing too long,
+// and reports whether it did (not when another lane or a person did
+// first: one hookline.webhook_disabled per disabling).
+func (s *Stage) disable(ctx context.Context, wh schemas.Webhook, reason string) bool {
+	changed, err := s.webhooks.DisableWebhook(ctx, wh.ID, reason)
+	if err != nil {
+		s.log.Error("could not disable webhook", "webhook_id", wh.ID, "reason", reason, "err", err)
+		return false
+	}
+	if !changed {
 		return false
 	}
 	s.metrics.disabled.Inc()

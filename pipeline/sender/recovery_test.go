@@ -256,9 +256,22 @@ func TestAFailedDeliveryPublishesAHooklineEvent(t *testing.T) {
 	}
 	e.waitState(op.DeliveryID, schemas.StateFailed, 20*time.Second)
 
+	events := e.events()
+	if len(events) != 1 {
+		t.Fatalf("%d events on hookline.events, want one (none for the operational delivery): %+v", len(events), events)
+	}
+	ev := events[0]
+	if ev.Type != schemas.TypeDeliveryFailed || ev.Tenant != "t" || ev.ResourceID != "w" || !strings.Contains(string(ev.Data), failed) {
+		t.Fatalf("event %+v (data %s): want hookline.delivery_failed of tenant t naming the delivery", ev, ev.Data)
+	}
+}
+
+// events reads every event on hookline.events.
+func (e *stageEnv) events() []schemas.Event {
+	e.t.Helper()
 	r, err := e.b.PartitionsReader(schemas.TopicEvents, map[int]int64{0: kafka.FirstOffset, 1: kafka.FirstOffset, 2: kafka.FirstOffset})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	defer r.Close()
 	var events []schemas.Event
@@ -267,19 +280,79 @@ func TestAFailedDeliveryPublishesAHooklineEvent(t *testing.T) {
 		m, err := r.FetchMessage(ctx)
 		cancel()
 		if err != nil {
-			break
+			return events
 		}
 		ev, err := schemas.DecodeEvent(m.Value, m.Time, "")
 		if err != nil {
-			t.Fatalf("an event that does not decode: %s", m.Value)
+			e.t.Fatalf("an event that does not decode: %s", m.Value)
 		}
 		events = append(events, ev)
 	}
-	if len(events) != 1 {
-		t.Fatalf("%d events on hookline.events, want one (none for the operational delivery): %+v", len(events), events)
+}
+
+// TestAWebhookFailingForDisableAfterIsDisabled: a webhook whose every
+// delivery fails for --disable-after is disabled, with a disabled_reason
+// and a hookline.webhook_disabled event; one whose endpoint succeeds now
+// and then is not, however long it fails in between.
+func TestAWebhookFailingForDisableAfterIsDisabled(t *testing.T) {
+	cfg := testStageConfig()
+	cfg.DisableAfter = 1500 * time.Millisecond
+	e := newStageEnv(t, cfg)
+	dead, _ := statusServer(t, nil, 500)
+	var mu sync.Mutex
+	n := 0
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		ok := n%4 == 0
+		mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(flaky.Close)
+	for id, url := range map[string]string{"dead": dead.URL, "flaky": flaky.URL} {
+		e.hooks.add(id, url)
+		e.hooks.set(id, func(w *schemas.Webhook) { w.Retries = 0; w.UpdatedAt = time.Now().Add(-time.Hour) })
 	}
-	ev := events[0]
-	if ev.Type != schemas.TypeDeliveryFailed || ev.Tenant != "t" || ev.ResourceID != "w" || !strings.Contains(string(ev.Data), failed) {
-		t.Fatalf("event %+v (data %s): want hookline.delivery_failed of tenant t naming the delivery", ev, ev.Data)
+	w := e.b.Writer(schemas.TopicDeliveries, nil)
+	defer w.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for {
+		e.hooks.mu.Lock()
+		reason, disabled := e.hooks.disabled["dead"]
+		e.hooks.mu.Unlock()
+		if disabled {
+			if !strings.Contains(reason, "every delivery failed since") || !strings.Contains(reason, "--disable-after 1.5s") {
+				t.Fatalf("disabled_reason %q", reason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook failing for longer than --disable-after was not disabled")
+		}
+		last = e.publishWith(w, "dead", 1)[0]
+		e.publishWith(w, "flaky", 1)
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.waitState(last, schemas.StateFailed, 20*time.Second)
+	e.hooks.mu.Lock()
+	_, flakyDisabled := e.hooks.disabled["flaky"]
+	e.hooks.mu.Unlock()
+	if flakyDisabled {
+		t.Fatal("the endpoint that succeeds now and then was disabled")
+	}
+	var disabledEvents int
+	for _, ev := range e.events() {
+		if ev.Type == schemas.TypeWebhookDisabled {
+			disabledEvents++
+			if ev.ResourceID != "dead" || !strings.Contains(string(ev.Data), "every delivery failed since") {
+				t.Fatalf("event %+v (data %s): want the dead webhook's, with its reason", ev, ev.Data)
+			}
+		}
+	}
+	if disabledEvents != 1 {
+		t.Fatalf("%d hookline.webhook_disabled events, want 1", disabledEvents)
 	}
 }

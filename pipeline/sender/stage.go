@@ -59,6 +59,10 @@ type StageConfig struct {
 	// DrainTimeout bounds how long in-flight jobs may take after shutdown
 	// begins. Default 30 s.
 	DrainTimeout time.Duration
+	// DisableAfter disables a webhook whose every attempt has failed for
+	// this long (counted from its last change at the earliest). Default 5
+	// days.
+	DisableAfter time.Duration
 	// Registerer receives the stage's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
@@ -75,6 +79,7 @@ func (c StageConfig) WithDefaults() StageConfig {
 	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 50000)
 	c.CommitInterval = cmp.Or(c.CommitInterval, 200*time.Millisecond)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
+	c.DisableAfter = cmp.Or(c.DisableAfter, 5*24*time.Hour)
 	return c
 }
 
@@ -88,6 +93,8 @@ func (c StageConfig) Validate() error {
 		return fmt.Errorf("max queue wait %s is outside 0 to 1h", c.MaxQueueWait)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("max in flight %d must be at least 1", c.MaxInFlight)
+	case c.DisableAfter < 0:
+		return fmt.Errorf("disable after %s must not be negative", c.DisableAfter)
 	}
 	if err := c.Breaker.Validate(); err != nil {
 		return err
@@ -97,10 +104,11 @@ func (c StageConfig) Validate() error {
 
 // Webhooks is the webhook state the sender reads at send time, so that a
 // change of URL or secret applies to jobs already queued, and changes when
-// an endpoint answers 410 Gone.
+// an endpoint answers 410 Gone or fails for DisableAfter.
 type Webhooks interface {
 	ByID(id string) (schemas.Webhook, bool)
-	DisableWebhook(ctx context.Context, id, reason string) error
+	// DisableWebhook reports whether this call disabled the webhook.
+	DisableWebhook(ctx context.Context, id, reason string) (bool, error)
 }
 
 // Stage consumes hookline.deliveries and the retry topics and delivers. It
@@ -114,6 +122,7 @@ type Stage struct {
 	breakers *Breakers
 	webhooks Webhooks
 	metrics  *metrics
+	health   *health
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -143,6 +152,7 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 		endpoints: map[string]*endpoint{},
 	}
 	s.breakers = NewBreakers(cfg.Breaker, s.breakerChanged)
+
 	for _, d := range cfg.Schedule {
 		s.scheduleSpan += d
 	}
@@ -184,6 +194,19 @@ func (s *Stage) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("sender: %w", err)
 		}
+	}
+	// Endpoint states first: a failing endpoint's clock goes on from where
+	// its last owner left it.
+	s.health = newHealth(s.b, s.log)
+	healthCtx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
+	healthDone := make(chan error, 1)
+	go func() { healthDone <- s.health.run(healthCtx) }()
+	defer func() { stopHealth(); <-healthDone }()
+	if err := s.health.t.Sync(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("sender: read %s: %w", schemas.TopicEndpoints, err)
 	}
 	out := s.b.Writer("", records.Oversize)
 	defer out.Close()

@@ -38,14 +38,17 @@ func (h *hooks) ByID(id string) (schemas.Webhook, bool) {
 	return w, ok
 }
 
-func (h *hooks) DisableWebhook(_ context.Context, id, reason string) error {
+func (h *hooks) DisableWebhook(_ context.Context, id, reason string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	w := h.m[id]
+	w, ok := h.m[id]
+	if !ok || !w.Enabled {
+		return false, nil
+	}
 	w.Enabled = false
 	h.m[id] = w
 	h.disabled[id] = reason
-	return nil
+	return true, nil
 }
 
 func (h *hooks) add(id, url string) {

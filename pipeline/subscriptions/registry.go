@@ -201,12 +201,15 @@ func (r *Registry) change(ctx context.Context, tenant, id string, change func(*s
 }
 
 // DisableWebhook turns a webhook off, as a change on the topic, for a
-// reason the stages found (an endpoint that answered 410 Gone). A webhook
-// already disabled or deleted is left as it is. A change made meanwhile is
-// kept: the webhook is read again and disabled again.
-func (r *Registry) DisableWebhook(ctx context.Context, id, reason string) error {
+// reason the stages found (an endpoint that answered 410 Gone, or failed
+// for --disable-after), and reports whether this call turned it off. A
+// webhook already disabled or deleted is left as it is. A change made
+// meanwhile is kept: the webhook is read again and disabled again.
+func (r *Registry) DisableWebhook(ctx context.Context, id, reason string) (bool, error) {
+	changed := false
 	_, err := r.change(ctx, "", id, func(ev *schemas.WebhookEvent) error {
 		if !ev.Webhook.Enabled {
+			changed = false
 			return schemas.ErrUnchanged
 		}
 		now := time.Now().UTC()
@@ -214,10 +217,11 @@ func (r *Registry) DisableWebhook(ctx context.Context, id, reason string) error 
 		ev.Webhook.Enabled = false
 		ev.Webhook.UpdatedAt = now
 		ev.Webhook.DisabledReason = reason
+		changed = true
 		return nil
 	})
 	if errors.Is(err, schemas.ErrWebhookNotFound) {
-		return nil
+		return false, nil
 	}
-	return err
+	return changed && err == nil, err
 }

@@ -198,8 +198,8 @@ func TestConcurrentChangesAreNeverLost(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := r2.DisableWebhook(context.Background(), "a", "endpoint answered 410 Gone"); err != nil {
-			t.Error(err)
+		if changed, err := r2.DisableWebhook(context.Background(), "a", "endpoint answered 410 Gone"); err != nil || !changed {
+			t.Error(changed, err)
 		}
 	}()
 	wg.Wait()
@@ -221,8 +221,8 @@ func TestDisableWebhookPublishesTheChange(t *testing.T) {
 	r, stop := runRegistry(t, b)
 	defer stop()
 	publish(t, r, schemas.OpCreated, schemas.Webhook{ID: "a", Tenant: "t", Name: "a", Version: 1, Enabled: true})
-	if err := r.DisableWebhook(context.Background(), "a", "endpoint answered 410 Gone"); err != nil {
-		t.Fatal(err)
+	if changed, err := r.DisableWebhook(context.Background(), "a", "endpoint answered 410 Gone"); err != nil || !changed {
+		t.Fatal(changed, err)
 	}
 	w, _ := r.Webhook("t", "a")
 	if w.Enabled || w.Version != 2 || w.DisabledReason == "" {
@@ -234,8 +234,14 @@ func TestDisableWebhookPublishesTheChange(t *testing.T) {
 	if w2, _ := r2.Webhook("t", "a"); w2.Enabled || w2.Version != 2 {
 		t.Fatalf("the change is not on the topic: %+v", w2)
 	}
-	if err := r.DisableWebhook(context.Background(), "missing", "x"); err != nil {
-		t.Fatalf("disabling a deleted webhook: %v", err)
+	if changed, err := r.DisableWebhook(context.Background(), "a", "again"); err != nil || changed {
+		t.Fatalf("disabling a disabled webhook: changed %v, %v", changed, err)
+	}
+	if w, _ := r.Webhook("t", "a"); w.DisabledReason != "endpoint answered 410 Gone" {
+		t.Fatalf("a second disable replaced the reason: %q", w.DisabledReason)
+	}
+	if changed, err := r.DisableWebhook(context.Background(), "missing", "x"); err != nil || changed {
+		t.Fatalf("disabling a deleted webhook: changed %v, %v", changed, err)
 	}
 }
 
