@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,7 +115,49 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
 		s.dependencyFailed(w, r, "get delivery", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, deliveryView(d))
+	view := detailView{Delivery: deliveryView(d)}
+	if view.RedeliveredBy, err = s.redeliveredBy(r, d); err != nil {
+		s.dependencyFailed(w, r, "find redeliveries", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+// detailView is one delivery with the deliveries that redeliver it, so
+// that a redelivery links both ways.
+type detailView struct {
+	projections.Delivery
+	RedeliveredBy []string `json:"redelivered_by,omitempty"`
+}
+
+// redeliveredByScan bounds the deliveries looked through for the
+// redeliveries of one: those created after it, newest first.
+const redeliveredByScan = 2000
+
+// redeliveredBy lists the deliveries that redeliver d, among the
+// redeliveredByScan first created after it (a redelivery comes after its
+// original), oldest first.
+func (s *Server) redeliveredBy(r *http.Request, d projections.Delivery) ([]string, error) {
+	var out []string
+	q := projections.DeliveryQuery{Tenant: tenantOf(r), WebhookID: d.WebhookID, Since: d.CreatedAt, Limit: 500}
+	for scanned := 0; scanned < redeliveredByScan; {
+		page, err := s.deps.Deliveries.ListDeliveries(r.Context(), q)
+		if err != nil {
+			return nil, err
+		}
+		for _, later := range page.Deliveries {
+			if later.RedeliveryOf == d.ID {
+				out = append(out, later.ID)
+			}
+		}
+		scanned += len(page.Deliveries)
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // deliveryView puts every time of a delivery in UTC, whatever the store

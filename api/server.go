@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/hookline/hookline/api/console"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -86,6 +87,7 @@ func (s *Server) routes() *mux.Router {
 		r.HandleFunc("/metrics", notImplemented("metrics")).Methods(get...)
 	}
 	r.HandleFunc(openAPIPath, serveOpenAPI).Methods(get...)
+	console.Register(r)
 
 	// Full paths rather than a /v1 subrouter: a gorilla/mux subrouter
 	// answers a wrong method with 404, not 405.
@@ -162,7 +164,7 @@ var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, openAPIPath
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant := schemas.DefaultTenant
-		if len(s.cfg.Tokens) > 0 && !publicPaths[r.URL.Path] {
+		if len(s.cfg.Tokens) > 0 && !publicPaths[r.URL.Path] && !console.Public(r.URL.Path) {
 			var ok bool
 			tenant, ok = s.tenantForToken(r.Header.Get("Authorization"))
 			if !ok {

@@ -24,15 +24,24 @@ var sensitiveNameParts = []string{
 	"cookie", // cookie, set-cookie
 	"session",
 	"credential",
-	"signature", // webhook-signature, x-hookline-signature-256
+	"signature", // x-signature and the like (not Hookline's own: shownHeaders)
 	"csrf",
 	"xsrf",
 }
+
+// shownHeaders are the signatures Hookline computes itself: recorded in
+// clear, as GitHub's and Svix's delivery logs show them (an HMAC of the
+// request does not reveal its key), so that a receiver's failed check can
+// be compared. A custom header that merely looks like one stays masked.
+var shownHeaders = map[string]bool{"webhook-signature": true, "x-hookline-signature-256": true}
 
 // maskHeader is the one place that decides what of a header an attempt may
 // record: the value itself, or Masked.
 func maskHeader(name, value string) string {
 	lower := strings.ToLower(name)
+	if shownHeaders[lower] {
+		return value
+	}
 	for _, part := range sensitiveNameParts {
 		if strings.Contains(lower, part) {
 			return Masked

@@ -13,8 +13,9 @@ func TestMaskHeader(t *testing.T) {
 	}{
 		{name: "authorization", header: "Authorization", masked: true},
 		{name: "proxy authorization", header: "Proxy-Authorization", masked: true},
-		{name: "standard webhooks signature", header: "Webhook-Signature", masked: true},
-		{name: "github style signature", header: "X-Hookline-Signature-256", masked: true},
+		{name: "standard webhooks signature, shown", header: "Webhook-Signature"},
+		{name: "github style signature, shown", header: "X-Hookline-Signature-256"},
+		{name: "another signature header", header: "X-Signature", masked: true},
 		{name: "api key", header: "X-Api-Key", masked: true},
 		{name: "apikey in one word", header: "Apikey", masked: true},
 		{name: "token", header: "X-Access-Token", masked: true},
