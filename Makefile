@@ -17,7 +17,7 @@ export HOOKLINE_ALLOW_PRIVATE_TARGETS ?= true
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run receiver test test-short clickhouse-start clickhouse-stop vet fmt clean
+.PHONY: build run receiver test test-short screenshots clickhouse-start clickhouse-stop vet fmt clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hookline
@@ -43,6 +43,10 @@ test-short:
 .PHONY: bench
 bench:
 	@GO=$(GO) bash scripts/bench.sh
+
+## screenshots: the console's browser tests, saving PNGs of its pages into docs/ (needs chromium)
+screenshots:
+	HOOKLINE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -run Console -count=1 ./cmd/hookline/
 
 clickhouse-start:
 	@bash scripts/clickhouse.sh start

@@ -20,9 +20,14 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require go.uber.org/goleak v1.3.0
+require (
+	github.com/chromedp/cdproto v0.160.1
+	github.com/chromedp/chromedp v0.23.1
+	github.com/platinummonkey/go-concurrency-limits v0.10.0
+	go.uber.org/goleak v1.3.0
+)
 
-require github.com/platinummonkey/go-concurrency-limits v0.10.0 // indirect
+require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 
 require (
 	github.com/ClickHouse/ch-go v0.61.5 // indirect

@@ -3,7 +3,9 @@
 # with the race detector. ClickHouse
 # integration tests need a server: scripts/clickhouse.sh starts one (and
 # installs it when missing and we are root). Without one the tests skip with
-# a loud message, except under CI=true, where they fail.
+# a loud message, except under CI=true, where they fail. The console's
+# browser tests need Chromium: scripts/chromium.sh finds (or, as root,
+# installs) it, with the same skip-or-fail rule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,27 @@ else
 ################################################################################
 #  ClickHouse is not available: its integration tests will be SKIPPED.         #
 #  Run `make test` as root to install it, or install clickhouse-server.        #
+################################################################################
+MSG
+fi
+
+# The console's browser tests (cmd/hookline/console_test.go) drive a headless
+# Chromium: scripts/chromium.sh finds it, or installs Debian's chromium when
+# we are root. Without one they skip with a loud message, except under
+# CI=true, where this fails.
+if chromium=$(bash scripts/chromium.sh ensure); then
+  export HOOKLINE_TEST_CHROMIUM="$chromium"
+  echo "make test: Chromium at $chromium"
+else
+  if [ "${CI:-}" = "true" ]; then
+    echo "make test: Chromium is not available and CI=true: failing." >&2
+    exit 1
+  fi
+  cat >&2 <<'MSG'
+################################################################################
+#  Chromium is not available: the console's browser tests will be SKIPPED.     #
+#  Run `make test` as root to install it, or: apt-get install -y chromium      #
+#  (or set HOOKLINE_TEST_CHROMIUM to a Chrome/Chromium binary).                #
 ################################################################################
 MSG
 fi
