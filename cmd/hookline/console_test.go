@@ -59,15 +59,17 @@ func chromiumForTests(t *testing.T) string {
 	if p, err := exec.LookPath("chromium"); err == nil {
 		return p
 	}
-	msg := "\n" + strings.Repeat("#", 78) + "\n" +
-		"#  NO CHROMIUM: the console's browser test " + t.Name() + " is SKIPPED.\n" +
-		"#  Install Debian's chromium (apt-get install -y chromium; `make test` does it\n" +
-		"#  as root) or set HOOKLINE_TEST_CHROMIUM to a Chrome/Chromium binary.\n" +
-		strings.Repeat("#", 78)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + "\nCI=true: failing instead of skipping.")
+	banner := func(what string) string {
+		return "\n" + strings.Repeat("#", 78) + "\n" +
+			"#  NO CHROMIUM: the console's browser test " + t.Name() + " " + what + ".\n" +
+			"#  Install Debian's chromium (apt-get install -y chromium; `make test` does it\n" +
+			"#  as root) or set HOOKLINE_TEST_CHROMIUM to a Chrome/Chromium binary.\n" +
+			strings.Repeat("#", 78)
 	}
-	t.Skip(msg)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(banner("FAILS (CI=true)"))
+	}
+	t.Skip(banner("is SKIPPED"))
 	return ""
 }
 
@@ -432,11 +434,14 @@ func listWebhooks(t *testing.T, api *client.Client) []schemas.PublicWebhook {
 	return out.Data
 }
 
-func skipShortConsole(t *testing.T) {
+// consoleTest skips a console test in -short mode, and without a browser
+// (chromiumForTests), before it starts anything.
+func consoleTest(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test")
 	}
+	chromiumForTests(t)
 }
 
 // TestConsoleCreatesAWebhookThroughTheForm: the form shows the server's
@@ -445,7 +450,7 @@ func skipShortConsole(t *testing.T) {
 // webhook it made delivers, signed with that secret, only what the
 // condition lets through.
 func TestConsoleCreatesAWebhookThroughTheForm(t *testing.T) {
-	skipShortConsole(t)
+	consoleTest(t)
 	endpoint := newConsoleEndpoint(t)
 	p := startServe(t, "--data-dir", t.TempDir())
 	b := newConsoleBrowser(t, p.base)
@@ -540,7 +545,7 @@ func TestConsoleCreatesAWebhookThroughTheForm(t *testing.T) {
 // redelivered from its page, and both pages and the webhook's list show
 // the link between the two.
 func TestConsoleShowsDeliveriesAndRedelivers(t *testing.T) {
-	skipShortConsole(t)
+	consoleTest(t)
 	endpoint := newConsoleEndpoint(t)
 	p := startServe(t, "--data-dir", t.TempDir())
 	ctx := context.Background()
@@ -730,7 +735,7 @@ func TestConsoleShowsDeliveriesAndRedelivers(t *testing.T) {
 // selected and deleted after the confirmation, and only the third is left,
 // in the page and in the API.
 func TestConsoleBulkDeletesWebhooks(t *testing.T) {
-	skipShortConsole(t)
+	consoleTest(t)
 	endpoint := newConsoleEndpoint(t)
 	p := startServe(t, "--data-dir", t.TempDir())
 	ctx := context.Background()
@@ -816,7 +821,7 @@ func TestConsoleBulkDeletesWebhooks(t *testing.T) {
 // events of the last hour its webhook matches, and delivers nothing; the
 // replay is listed on /replays.
 func TestConsoleRunsADryRunReplay(t *testing.T) {
-	skipShortConsole(t)
+	consoleTest(t)
 	endpoint := newConsoleEndpoint(t)
 	p := startServe(t, "--data-dir", t.TempDir())
 	ctx := context.Background()
@@ -880,7 +885,7 @@ func TestConsoleRunsADryRunReplay(t *testing.T) {
 // TestConsoleSignsInWithAToken: with API tokens the console asks for one,
 // keeps it for the session, and shows the tenant's webhooks.
 func TestConsoleSignsInWithAToken(t *testing.T) {
-	skipShortConsole(t)
+	consoleTest(t)
 	endpoint := newConsoleEndpoint(t)
 	p := startServe(t, "--data-dir", t.TempDir(), "--api-tokens", "tok1:acme")
 	hook, err := client.New(p.base, "tok1", nil).CreateWebhook(context.Background(),
@@ -922,7 +927,7 @@ func TestConsoleSignsInWithAToken(t *testing.T) {
 // TestConsoleFitsAPhone: at a phone's width the grid does not scroll
 // sideways.
 func TestConsoleFitsAPhone(t *testing.T) {
-	skipShortConsole(t)
+	consoleTest(t)
 	endpoint := newConsoleEndpoint(t)
 	p := startServe(t, "--data-dir", t.TempDir())
 	for _, name := range []string{"billing", "a webhook with a rather long name for a small screen"} {
