@@ -31,7 +31,7 @@
       else if (k === 'style') e.style.cssText = v; // CSSOM: allowed by the page's CSP, unlike the attribute
       else e.setAttribute(k, v === true ? '' : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -634,6 +634,7 @@
     sendTest.addEventListener('click', async () => {
       try {
         const d = await api('POST', base + '/test', {});
+        queued.set(d.id, d);
         flash(`Test event sent as delivery ${shortId(d.id)}; it shows below in a moment.`);
         refreshDeliveries();
       } catch (err) { showError(err.message); }
@@ -881,14 +882,27 @@
       el('tr', { 'data-header': n }, el('th', { scope: 'row' }, n), el('td', { class: 'mono' }, headers[n])))));
   }
 
+  // queued holds deliveries this browser just asked for (a redelivery, a
+  // test): the history shows one at its first attempt, so until then its
+  // page shows it as queued and looks again every second.
+  const queued = new Map();
+
   async function pageDelivery(id) {
-    const d = await get('/v1/deliveries/' + encodeURIComponent(id));
+    let d;
+    try { d = await get('/v1/deliveries/' + encodeURIComponent(id)); } catch (err) {
+      if (!(err instanceof APIError && err.status === 404 && queued.has(id))) throw err;
+      d = { ...queued.get(id), attempts: [], request: null, queued: true };
+      every(1000, async () => {
+        try { await get('/v1/deliveries/' + encodeURIComponent(id)); queued.delete(id); render({ keepMessages: true }); } catch (_) { /* not yet */ }
+      });
+    }
     const failed = d.state === 'failed';
     const redeliver = el('button', { type: 'button', id: 'redeliver', class: failed ? 'primary' : '' }, failed ? 'Redeliver' : 'Redeliver anyway');
     redeliver.addEventListener('click', async () => {
       if (!failed && !(await confirmDialog(`This delivery ${d.state === 'succeeded' ? 'succeeded' : 'is ' + d.state}. Send it again anyway, under a new id?`, 'Redeliver anyway'))) return;
       try {
         const n = await api('POST', `/v1/deliveries/${encodeURIComponent(d.id)}/redeliver`, failed ? {} : { force: true });
+        queued.set(n.id, n);
         navigate('/deliveries/' + encodeURIComponent(n.id), { keepMessages: true });
         flash(`Redelivered as ${n.id}. Its first attempt shows here in a moment.`);
       } catch (err) { showError(err.message); }
@@ -920,8 +934,9 @@
     });
     return [
       el('h1', {}, 'Delivery ', el('span', { class: 'mono' }, d.id)),
-      el('div', { class: 'actions' }, redeliver, el('a', { class: 'button', href: '/webhooks/' + encodeURIComponent(d.webhook_id) }, 'Back to the webhook')),
+      el('div', { class: 'actions' }, d.queued ? null : redeliver, el('a', { class: 'button', href: '/webhooks/' + encodeURIComponent(d.webhook_id) }, 'Back to the webhook')),
       facts,
+      d.queued ? el('p', { class: 'note', id: 'queued' }, 'Queued: the request and its attempts show here once its first attempt is made.') : null,
       el('h2', {}, 'Request'),
       el('p', { class: 'hint' }, 'Credentials are masked; the signatures are shown as sent.'),
       headerTable('request-headers', '', req.headers),
