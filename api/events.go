@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	fastjson "github.com/segmentio/encoding/json"
+
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -65,7 +67,7 @@ func (s *Server) decodeEvents(body []byte, tenant string) ([]schemas.Event, *api
 		return []schemas.Event{ev}, nil
 	}
 	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
+	if err := fastjson.Unmarshal(body, &raws); err != nil {
 		return nil, decodeError(err, "")
 	}
 	switch {

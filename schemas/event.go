@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	fastjson "github.com/segmentio/encoding/json"
+
 	"github.com/google/uuid"
 )
 
@@ -84,7 +86,7 @@ func DecodeEvent(raw []byte, now time.Time, defaultID string) (Event, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return ev, fmt.Errorf("%w: message must be a JSON object", ErrNotJSON)
 	}
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	if err := fastjson.Unmarshal(raw, &ev); err != nil {
 		return ev, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
 	if ev.ID == "" {

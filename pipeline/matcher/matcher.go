@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	fastjson "github.com/segmentio/encoding/json"
+
 	"github.com/google/uuid"
 
 	"github.com/hookline/hookline/condition"
@@ -136,7 +138,7 @@ func decodeObject(raw json.RawMessage) any {
 		return map[string]any{}
 	}
 	var v any
-	if json.Unmarshal(raw, &v) != nil {
+	if fastjson.Unmarshal(raw, &v) != nil {
 		return map[string]any{}
 	}
 	return v

@@ -3,10 +3,11 @@ package projector
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -132,7 +133,7 @@ func Decode(msgs []kafka.Message) (attempts []schemas.Attempt, dead []kafka.Mess
 			continue
 		}
 		var a schemas.Attempt
-		err := json.Unmarshal(m.Value, &a)
+		err := fastjson.Unmarshal(m.Value, &a)
 		switch {
 		case err != nil:
 			dead = append(dead, broker.DeadLetter(m, "attempt record is not valid JSON: "+err.Error()))
