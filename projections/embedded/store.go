@@ -3,9 +3,10 @@ package embedded
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -53,7 +54,9 @@ func (s *Store) InsertAttempts(ctx context.Context, attempts []schemas.Attempt) 
 			return err
 		}
 		rows[i] = normalize(a)
-		v, err := json.Marshal(rows[i])
+		// segmentio/encoding: the same JSON as encoding/json, in about
+		// half the time (BenchmarkInsertAttempts).
+		v, err := fastjson.Marshal(rows[i])
 		if err != nil {
 			return fmt.Errorf("embedded: encode attempt %d of %s: %w", a.N, a.DeliveryID, err)
 		}
@@ -118,7 +121,7 @@ func (s *Store) GetDelivery(ctx context.Context, tenant, id string) (projections
 
 func decode(v []byte) (schemas.Attempt, error) {
 	var a schemas.Attempt
-	if err := json.Unmarshal(v, &a); err != nil {
+	if err := fastjson.Unmarshal(v, &a); err != nil {
 		return a, fmt.Errorf("embedded: decode attempt: %w", err)
 	}
 	return a, nil
