@@ -557,3 +557,55 @@ func TestConsoleCreateRefusesABadURLAndMakesUnsignedWebhooks(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleOpensADeliveryByItsRowAndDeletesFromTheEditPage: as in BMS, a
+// click anywhere on a delivery's row opens it; the edit page deletes its
+// webhook after a confirmation (Cancel keeps it).
+func TestConsoleOpensADeliveryByItsRowAndDeletesFromTheEditPage(t *testing.T) {
+	consoleTest(t)
+	endpoint := newConsoleEndpoint(t)
+	p := startServe(t, "--data-dir", t.TempDir())
+	ctx := context.Background()
+	api := p.api()
+	w, err := api.CreateWebhook(ctx, schemas.WebhookInput{Name: client.Ptr("rows"), URL: client.Ptr(endpoint.URL + "/rows"),
+		Events: client.Ptr([]string{"ticket.created"}), Retries: client.Ptr(0)})
+	fatalIf(t, err)
+	_, err = api.PublishEvents(ctx, schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: "T-1"})
+	fatalIf(t, err)
+	var delivery string
+	waitFor(t, "the delivery in the API", 30*time.Second, func() bool {
+		list := deliveriesOf(t, p, w.ID, client.DeliveryQuery{})
+		if len(list.Data) == 1 {
+			delivery = list.Data[0].ID
+		}
+		return delivery != ""
+	})
+	b := newConsoleBrowser(t, p.base)
+
+	b.open("/webhooks/"+w.ID, "webhook")
+	row := fmt.Sprintf(`table#deliveries tbody tr[data-id=%q]`, delivery)
+	b.waitJS("the delivery's row", fmt.Sprintf(`!!document.querySelector(%s)`, js(row)), consoleWait)
+	b.click(row + " td.event-type")
+	b.waitPage("delivery")
+	if got := b.path(); got != "/deliveries/"+delivery {
+		b.fatalf("a click on the row opened %s, want /deliveries/%s", got, delivery)
+	}
+
+	b.open("/webhooks/"+w.ID+"/edit", "webhook-form")
+	b.click("form#webhook-form button#delete-webhook")
+	b.waitJS("dialog#confirm to open", `(d => !!d && d.open)(document.querySelector("dialog#confirm"))`, consoleWait)
+	b.click("dialog#confirm #confirm-cancel")
+	if hooks := listWebhooks(t, api); len(hooks) != 1 {
+		b.fatalf("Cancel deleted the webhook: %+v", hooks)
+	}
+	b.click("form#webhook-form button#delete-webhook")
+	b.waitJS("dialog#confirm to open again", `(d => !!d && d.open)(document.querySelector("dialog#confirm"))`, consoleWait)
+	b.click("dialog#confirm #confirm-ok")
+	b.waitPage("webhooks")
+	if got := b.path(); got != "/" {
+		b.fatalf("after the delete the console is at %s, want the grid", got)
+	}
+	if hooks := listWebhooks(t, api); len(hooks) != 0 {
+		b.fatalf("the webhook is still there after Delete: %+v", hooks)
+	}
+}

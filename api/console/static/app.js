@@ -475,7 +475,9 @@
           field('max_concurrency', 'Max concurrency', el('input', { type: 'number', name: 'max_concurrency', min: 1, value: v.max_concurrency || 32 })))),
       el('div', { class: 'actions' },
         el('button', { type: 'submit', id: 'save', class: 'primary' }, w ? 'Save' : 'Create webhook'),
-        el('a', { id: 'cancel', class: 'button', href: w ? '/webhooks/' + encodeURIComponent(w.id) : '/' }, 'Cancel')));
+        el('a', { id: 'cancel', class: 'button', href: w ? '/webhooks/' + encodeURIComponent(w.id) : '/' }, 'Cancel'),
+        w ? el('span', { class: 'grow' }) : null,
+        w ? el('button', { type: 'button', id: 'delete-webhook', class: 'danger', onclick: () => deleteWebhook(w) }, 'Delete webhook') : null));
 
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -615,6 +617,16 @@
       el('div', { class: 'actions' }, button), out);
   }
 
+  // deleteWebhook asks, deletes and goes back to the grid.
+  async function deleteWebhook(w) {
+    if (!(await confirmDialog(`Delete ${w.name}? Its delivery history stays.`, 'Delete'))) return;
+    try {
+      await api('DELETE', '/v1/webhooks/' + encodeURIComponent(w.id));
+      navigate('/');
+      flash(`Deleted ${w.name}.`);
+    } catch (err) { showError(err.message); }
+  }
+
   // ---- webhook page ----------------------------------------------------------
 
   async function pageWebhook(id) {
@@ -639,11 +651,7 @@
         refreshDeliveries();
       } catch (err) { showError(err.message); }
     });
-    const del = el('button', { type: 'button', id: 'delete-webhook', class: 'danger' }, 'Delete');
-    del.addEventListener('click', async () => {
-      if (!(await confirmDialog(`Delete ${w.name}? Its delivery history stays.`, 'Delete'))) return;
-      try { await api('DELETE', base); navigate('/'); flash(`Deleted ${w.name}.`); } catch (err) { showError(err.message); }
-    });
+    const del = el('button', { type: 'button', id: 'delete-webhook', class: 'danger', onclick: () => deleteWebhook(w) }, 'Delete');
 
     const { section: deliveries, refresh: refreshDeliveries } = deliveriesSection(w);
     return [
@@ -828,7 +836,9 @@
       try { page = await get(base + '/deliveries' + query({ ...filters, limit: 25, cursor })); } catch (err) { empty.hidden = false; empty.textContent = err.message; return; }
       const redeliveredBy = {};
       for (const d of page.data) if (d.redelivery_of) (redeliveredBy[d.redelivery_of] = redeliveredBy[d.redelivery_of] || []).push(d.id);
-      put(tbody, ...page.data.map((d) => el('tr', { 'data-id': d.id, 'data-state': d.state },
+      put(tbody, ...page.data.map((d) => el('tr', { 'data-id': d.id, 'data-state': d.state, class: 'clickable',
+        // As in BMS, a click anywhere on the row opens the delivery.
+        onclick: (e) => { if (!e.target.closest('a, button, input')) navigate('/deliveries/' + encodeURIComponent(d.id)); } },
         el('td', {}, stateIcon(d.state)),
         el('td', {}, el('a', { class: 'delivery mono', href: '/deliveries/' + encodeURIComponent(d.id) }, shortId(d.id)),
           d.redelivery_of ? el('a', { class: 'redelivered', href: '/deliveries/' + encodeURIComponent(d.redelivery_of), title: 'Redelivery of ' + d.redelivery_of }, '↻ redelivery of ' + shortId(d.redelivery_of)) : null,
