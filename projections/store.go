@@ -13,6 +13,22 @@ import (
 // tenant.
 var ErrNotFound = errors.New("not found")
 
+// Record is an attempt with the JSON it came in as (a value of
+// hookline.attempts). Its Attempt may lack the request and response bodies:
+// they are in JSON.
+type Record struct {
+	Attempt schemas.Attempt
+	JSON    []byte
+}
+
+// RecordStore is a store that keeps attempts as their records' JSON, so
+// that the projector need not decode their bodies nor the store encode
+// them again (the embedded store).
+type RecordStore interface {
+	// InsertRecords is InsertAttempts for records.
+	InsertRecords(ctx context.Context, records []Record) error
+}
+
 // Store is the attempts store. Every method is safe for concurrent use.
 type Store interface {
 	// InsertAttempts stores a batch durably before returning nil. An attempt

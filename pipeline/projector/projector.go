@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/stage"
+	"github.com/hookline/hookline/projections"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -106,15 +107,26 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 	for i, in := range batch {
 		msgs[i] = in.Message
 	}
-	attempts, dead := Decode(msgs)
-	if len(attempts) > 0 {
+	var n int
+	var insert func() error
+	var dead []kafka.Message
+	if rs, ok := s.store.(projections.RecordStore); ok {
+		var records []projections.Record
+		records, dead = DecodeRecords(msgs)
+		n, insert = len(records), func() error { return rs.InsertRecords(ctx, records) }
+	} else {
+		var attempts []schemas.Attempt
+		attempts, dead = Decode(msgs)
+		n, insert = len(attempts), func() error { return s.store.InsertAttempts(ctx, attempts) }
+	}
+	if n > 0 {
 		start := time.Now()
-		if err := s.store.InsertAttempts(ctx, attempts); err != nil {
+		if err := insert(); err != nil {
 			s.metrics.errors.Inc()
-			return fmt.Errorf("projector: insert %d attempts: %w", len(attempts), err)
+			return fmt.Errorf("projector: insert %d attempts: %w", n, err)
 		}
 		s.metrics.duration.Observe(time.Since(start).Seconds())
-		s.metrics.inserted.Add(float64(len(attempts)))
+		s.metrics.inserted.Add(float64(n))
 	}
 	for _, d := range dead {
 		s.log.Warn("dead-lettering attempt record", "partition", broker.Header(d, broker.HeaderPartition), "offset", broker.Header(d, broker.HeaderOffset))
@@ -127,21 +139,51 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 // Decode parses attempt records; those that are not valid become dead
 // letters.
 func Decode(msgs []kafka.Message) (attempts []schemas.Attempt, dead []kafka.Message) {
-	attempts = make([]schemas.Attempt, 0, len(msgs))
+	records, dead := decode(msgs, func(v []byte, a *schemas.Attempt) error { return fastjson.Unmarshal(v, a) })
+	attempts = make([]schemas.Attempt, len(records))
+	for i, r := range records {
+		attempts[i] = r.Attempt
+	}
+	return attempts, dead
+}
+
+// DecodeRecords is Decode for a projections.RecordStore: each attempt
+// with its record's JSON, its bodies left undecoded (the store keeps the
+// JSON), which is most of the decoding of a first attempt.
+func DecodeRecords(msgs []kafka.Message) (records []projections.Record, dead []kafka.Message) {
+	return decode(msgs, func(v []byte, a *schemas.Attempt) error {
+		// The outer fields shadow the Attempt's: the bodies stay raw, the
+		// JSON string they are is not unescaped.
+		lazy := struct {
+			*schemas.Attempt
+			RequestBody  skipped `json:"request_body"`
+			ResponseBody skipped `json:"response_body"`
+		}{Attempt: a}
+		return fastjson.Unmarshal(v, &lazy)
+	})
+}
+
+// skipped takes a JSON value without looking at it.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
+func decode(msgs []kafka.Message, parse func([]byte, *schemas.Attempt) error) (records []projections.Record, dead []kafka.Message) {
+	records = make([]projections.Record, 0, len(msgs))
 	for _, m := range msgs {
 		if broker.IsControl(m) {
 			continue
 		}
 		var a schemas.Attempt
-		err := fastjson.Unmarshal(m.Value, &a)
+		err := parse(m.Value, &a)
 		switch {
 		case err != nil:
 			dead = append(dead, broker.DeadLetter(m, "attempt record is not valid JSON: "+err.Error()))
 		case a.DeliveryID == "" || a.WebhookID == "" || a.Tenant == "" || a.N < 1:
 			dead = append(dead, broker.DeadLetter(m, "attempt record lacks delivery_id, webhook_id, tenant or n"))
 		default:
-			attempts = append(attempts, a)
+			records = append(records, projections.Record{Attempt: a, JSON: m.Value})
 		}
 	}
-	return attempts, dead
+	return records, dead
 }

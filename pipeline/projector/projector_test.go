@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,50 @@ func TestDecode(t *testing.T) {
 	}
 	if len(dead) != 2 {
 		t.Fatalf("%d dead letters, want 2", len(dead))
+	}
+}
+
+// TestDecodeRecordsLeavesTheBodiesInTheJSON: for a record store, the
+// attempt is decoded without its bodies (the costly part), the record's
+// JSON is kept whole, and the embedded store answers with the same
+// delivery as for a fully decoded attempt.
+func TestDecodeRecordsLeavesTheBodiesInTheJSON(t *testing.T) {
+	a := attempt(1, 1, schemas.StateFailed)
+	a.RequestBody = `{"html":"<b>\"quoted\" & more</b>"}`
+	a.ResponseBody = "no \"thanks\""
+	a.At = a.At.Add(1234567 * time.Nanosecond) // finer than the stores keep
+	v, _ := json.Marshal(a)
+	records, dead := DecodeRecords([]kafka.Message{{Value: v}, {Value: []byte(`{"delivery_id": 5}`)}})
+	if len(records) != 1 || len(dead) != 1 {
+		t.Fatalf("%d records, %d dead letters; want 1 and 1", len(records), len(dead))
+	}
+	r := records[0]
+	if r.Attempt.DeliveryID != a.DeliveryID || r.Attempt.N != 1 || r.Attempt.RequestBody != "" || r.Attempt.ResponseBody != "" || string(r.JSON) != string(v) {
+		t.Fatalf("record %+v, JSON %s", r.Attempt, r.JSON)
+	}
+	ctx := context.Background()
+	var got []projections.Delivery
+	for _, insert := range []func(*embedded.Store) error{
+		func(s *embedded.Store) error { return s.InsertRecords(ctx, records) },
+		func(s *embedded.Store) error { return s.InsertAttempts(ctx, []schemas.Attempt{a}) },
+	} {
+		s, err := embedded.Open(filepath.Join(t.TempDir(), "attempts.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := insert(s); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.GetDelivery(ctx, a.Tenant, a.DeliveryID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d)
+	}
+	records0, attempts0 := fmt.Sprintf("%+v %+v", got[0], got[0].Request), fmt.Sprintf("%+v %+v", got[1], got[1].Request)
+	if !reflect.DeepEqual(got[0], got[1]) || got[0].Request == nil || got[0].Request.Body != a.RequestBody || got[0].Attempts[0].ResponseBody != a.ResponseBody {
+		t.Fatalf("stored from the record:\n%s\nfrom the attempt:\n%s", records0, attempts0)
 	}
 }
 

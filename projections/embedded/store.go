@@ -42,25 +42,35 @@ func Open(path string) (*Store, error) {
 
 // InsertAttempts writes the batch in one transaction, synced to disk before
 // it returns, with the index and stats it changes. A repeated attempt
-// overwrites itself, so it is kept and counted once.
+// (same delivery and n) is kept once.
 func (s *Store) InsertAttempts(ctx context.Context, attempts []schemas.Attempt) error {
-	if len(attempts) == 0 {
-		return nil
-	}
-	rows := make([]schemas.Attempt, len(attempts))
-	keys, values := make([][]byte, len(attempts)), make([][]byte, len(attempts))
+	records := make([]projections.Record, len(attempts))
 	for i, a := range attempts {
-		if err := checkKeys(a); err != nil {
-			return err
-		}
-		rows[i] = normalize(a)
 		// segmentio/encoding: the same JSON as encoding/json, in about
 		// half the time (BenchmarkInsertAttempts).
-		v, err := fastjson.Marshal(rows[i])
+		v, err := fastjson.Append(nil, normalize(a), fastjson.SortMapKeys)
 		if err != nil {
 			return fmt.Errorf("embedded: encode attempt %d of %s: %w", a.N, a.DeliveryID, err)
 		}
-		keys[i], values[i] = attemptKey(a), v
+		records[i] = projections.Record{Attempt: a, JSON: v}
+	}
+	return s.InsertRecords(ctx, records)
+}
+
+var _ projections.RecordStore = (*Store)(nil)
+
+// InsertRecords is InsertAttempts for attempts given with their JSON,
+// which is stored as it is (decode normalizes its times when it is read).
+func (s *Store) InsertRecords(ctx context.Context, records []projections.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	rows := make([]schemas.Attempt, len(records))
+	for i, r := range records {
+		if err := checkKeys(r.Attempt); err != nil {
+			return err
+		}
+		rows[i] = normalize(r.Attempt)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -68,7 +78,7 @@ func (s *Store) InsertAttempts(ctx context.Context, attempts []schemas.Attempt) 
 	return s.db.Update(func(tx *bolt.Tx) error {
 		l := newLedger(tx)
 		for i, a := range rows {
-			if err := l.put(a, keys[i], values[i]); err != nil {
+			if err := l.put(a, attemptKey(a), records[i].JSON); err != nil {
 				return err
 			}
 		}
@@ -124,7 +134,7 @@ func decode(v []byte) (schemas.Attempt, error) {
 	if err := fastjson.Unmarshal(v, &a); err != nil {
 		return a, fmt.Errorf("embedded: decode attempt: %w", err)
 	}
-	return a, nil
+	return normalize(a), nil
 }
 
 // Ping fails once the store is closed.
