@@ -1,6 +1,7 @@
 // Command hookline runs the Hookline webhook delivery pipeline and its tools.
 //
 //	hookline serve     run the pipeline stages and the HTTP API
+//	hookline broker    run the embedded Kafka broker alone (local scale-out)
 //	hookline receive   a demo receiver that verifies and prints deliveries
 //
 // Every flag can also be set by an environment variable: HOOKLINE_ and the
@@ -34,6 +35,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the pipeline stages and the HTTP API", serveFlags},
+		{"broker", "run the embedded Kafka broker alone, for several serve processes to share", brokerFlags},
 		{"receive", "run a demo receiver that verifies signatures and prints deliveries", receiveFlags},
 		{"bench", "run an end-to-end load test of hookline serve and print a table", func(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
 			return bench.Flags(fs, version, os.Executable)

@@ -43,6 +43,7 @@ type serveConfig struct {
 	dataDir       string
 	httpAddr      string
 	kafkaBrokers  string
+	kafkaAddr     string
 	clickhouseDSN string
 	secretsKey    string
 	apiTokens     string
@@ -72,6 +73,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the embedded broker and attempts store")
 	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP API")
 	fs.StringVar(&c.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; empty starts the embedded broker in --data-dir")
+	fs.StringVar(&c.kafkaAddr, "kafka-addr", "", "address of the embedded broker (host:port; empty: a random loopback port), so that other processes can reach it at a known place")
 	fs.StringVar(&c.secretsKey, "secrets-key", "", "keys that seal webhook secrets and credentials on hookline.subscriptions: comma-separated base64 of 32 bytes, the sealing one first (older ones still open); empty uses <data-dir>/secrets.key, made on first start")
 	fs.StringVar(&c.clickhouseDSN, "clickhouse-dsn", "", "ClickHouse DSN for the attempts store (clickhouse://host:9000/db); empty uses the embedded store in --data-dir")
 	fs.StringVar(&c.apiTokens, "api-tokens", "", "API bearer tokens as token:tenant,...; empty serves the single tenant \"default\" on loopback only")
@@ -97,6 +99,9 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 }
 
 func (c *serveConfig) validate() (stages map[string]bool, tokens map[string]string, err error) {
+	if c.kafkaAddr != "" && c.kafkaBrokers != "" {
+		return nil, nil, errors.New("--kafka-addr is the embedded broker's address: it cannot go with --kafka-brokers (use one or the other)")
+	}
 	stages = map[string]bool{}
 	for _, s := range strings.Split(c.stages, ",") {
 		s = strings.TrimSpace(s)
@@ -219,7 +224,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	scfg := c.senderConfig(metrics)
 	bcfg := broker.Config{DataDir: c.dataDir, Partitions: c.partitions, RetentionDays: c.retentionDays,
-		RetryTopics: scfg.Schedule.Topics(), MaxMessageBytes: c.maxMessageBytes}
+		RetryTopics: scfg.Schedule.Topics(), MaxMessageBytes: c.maxMessageBytes, Addr: c.kafkaAddr}
 	if c.kafkaBrokers != "" {
 		bcfg.Brokers = strings.Split(c.kafkaBrokers, ",")
 	}

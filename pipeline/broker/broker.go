@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -38,6 +39,10 @@ type Config struct {
 	// it, less 1 KiB for the batch header, or DefaultMaxMessageBytes when
 	// the broker does not say.
 	MaxMessageBytes int
+	// Addr is the embedded broker's listen address (host:port), so that
+	// processes started later, or the broker after a restart, find it at
+	// the same place. Empty: a random port on 127.0.0.1.
+	Addr string
 }
 
 // WithDefaults returns the config with every unset field at its default.
@@ -58,6 +63,14 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionDays < 1 {
 		return fmt.Errorf("broker: retention days must be at least 1, got %d", c.RetentionDays)
+	}
+	if c.Addr != "" {
+		if len(c.Brokers) > 0 {
+			return errors.New("broker: an address is for the embedded broker; it cannot go with brokers to connect to")
+		}
+		if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+			return fmt.Errorf("broker: address %q is not host:port", c.Addr)
+		}
 	}
 	if c.MaxMessageBytes != 0 && (c.MaxMessageBytes < minMessageBytes || c.MaxMessageBytes > 100<<20) {
 		return fmt.Errorf("broker: max message bytes must be %d to %d, got %d", minMessageBytes, 100<<20, c.MaxMessageBytes)
@@ -94,13 +107,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 			Help: "Messages over the broker's size limit, replaced (a dead letter, an attempt without its bodies) instead of written."},
 			[]string{"topic"})}
 	if len(b.addrs) == 0 {
-		cluster, err := kfake.NewCluster(
-			kfake.DataDir(filepath.Join(cfg.DataDir, "kafka")),
-			kfake.NumBrokers(1),
-			kfake.DefaultNumPartitions(cfg.Partitions),
-		)
+		cluster, err := StartEmbedded(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("broker: start embedded kafka: %w", err)
+			return nil, err
 		}
 		b.cluster = cluster
 		b.addrs = cluster.ListenAddrs()
@@ -118,6 +127,36 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 	}
 	log.Debug("message size limit", "bytes", b.maxBytes)
 	return b, nil
+}
+
+// StartEmbedded starts the embedded broker (kfake) on disk in
+// cfg.DataDir/kafka, at cfg.Addr or a random loopback port. Start uses it;
+// `hookline broker` runs it alone, for processes on one machine to share.
+func StartEmbedded(cfg Config) (*kfake.Cluster, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := []kfake.Opt{
+		kfake.DataDir(filepath.Join(cfg.DataDir, "kafka")),
+		kfake.NumBrokers(1),
+		kfake.DefaultNumPartitions(cfg.Partitions),
+	}
+	if cfg.Addr != "" {
+		host, port, _ := net.SplitHostPort(cfg.Addr)
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("broker: address %q: port must be 1 to 65535", cfg.Addr)
+		}
+		opts = append(opts, kfake.Ports(n), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, net.JoinHostPort(host, port))
+		}))
+	}
+	cluster, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: start embedded kafka: %w", err)
+	}
+	return cluster, nil
 }
 
 // brokerMaxBytes is the smallest max.message.bytes of Hookline's topics,

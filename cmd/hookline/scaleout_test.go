@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/client"
+	"github.com/hookline/hookline/schemas"
+)
+
+// freeAddr is a loopback address no one listens on (a moment ago).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fatalIf(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// startBroker runs `hookline broker` on dir at addr until the test ends
+// or stop is called (SIGTERM, a clean exit required).
+func startBroker(t *testing.T, dir, addr string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command(binary, "broker", "--data-dir", dir, "--addr", addr, "--partitions", "2")
+	stdout, err := cmd.StdoutPipe()
+	fatalIf(t, err)
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	cmd.Stderr = logs
+	fatalIf(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := regexp.MustCompile(`hookline broker ready: (\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
+			}
+		}
+	}()
+	select {
+	case got := <-ready:
+		if got != addr {
+			t.Fatalf("broker ready at %s, want %s", got, addr)
+		}
+	case err := <-done:
+		t.Fatalf("hookline broker exited before ready: %v", err)
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("hookline broker not ready in 30s")
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("hookline broker exited with %v after SIGTERM", err)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("hookline broker did not stop within 30s of SIGTERM")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestServeOnAStandaloneBrokerSurvivesItsRestart: `hookline broker` runs
+// the embedded broker alone at a fixed address; a serve process uses it
+// through --kafka-brokers, and goes on delivering after the broker is
+// stopped and started again at that address, with its topics and webhooks.
+func TestServeOnAStandaloneBrokerSurvivesItsRestart(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	stopBroker := startBroker(t, dir, addr)
+	recv := newReceiver(t, "scale-secret")
+	p := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr)
+	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("s"), URL: client.Ptr(recv.URL),
+		Secret: client.Ptr("scale-secret"), Events: client.Ptr([]string{"ticket.*"})})
+	publish := func(id string) {
+		t.Helper()
+		_, err := p.api().PublishEvents(context.Background(), schemas.Event{ID: id, Resource: "ticket", Trigger: "create", ResourceID: id})
+		fatalIf(t, err)
+	}
+	received := func(n int) func() bool {
+		return func() bool { _, count, _ := recv.snapshot(); return count >= n }
+	}
+	publish("before")
+	waitFor(t, "the delivery before the broker's restart", 30*time.Second, received(1))
+
+	stopBroker()
+	startBroker(t, dir, addr)
+	// serve reconnects on its own; events published once it has are
+	// delivered, and the webhook made before the restart is still there.
+	waitFor(t, "a publish after the broker's restart", 60*time.Second, func() bool {
+		_, err := p.api().PublishEvents(context.Background(), schemas.Event{ID: "after", Resource: "ticket", Trigger: "create", ResourceID: "after"})
+		return err == nil
+	})
+	waitFor(t, "the delivery after the broker's restart", 60*time.Second, received(2))
+	if _, _, failures := recv.snapshot(); len(failures) > 0 {
+		t.Fatalf("the receiver refused deliveries: %v", failures)
+	}
+	waitFor(t, "both deliveries in the history", 30*time.Second, func() bool {
+		return len(deliveriesOf(t, p, hook.ID, client.DeliveryQuery{State: "succeeded"}).Data) == 2
+	})
+}
+
+// TestKafkaAddrIsTheEmbeddedBrokersOnly: --kafka-addr goes with the
+// embedded broker, never with --kafka-brokers.
+func TestKafkaAddrIsTheEmbeddedBrokersOnly(t *testing.T) {
+	out, err := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:1", "--kafka-brokers", "127.0.0.1:2").CombinedOutput()
+	if err == nil || !regexp.MustCompile(`--kafka-addr .*--kafka-brokers`).Match(out) {
+		t.Fatalf("serve with both: %v\n%s", err, out)
+	}
+}
