@@ -23,6 +23,9 @@ type Server struct {
 	deps   Deps
 	log    *slog.Logger
 	router *mux.Router
+	// probesOnly: the process runs no api stage; it serves /healthz,
+	// /readyz and /metrics alone (NewProbes).
+	probesOnly bool
 }
 
 // New builds the API. cfg gets its defaults applied; a nil logger discards.
@@ -39,6 +42,29 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, deps: deps, log: logger}
+	s.router = s.routes()
+	return s, nil
+}
+
+// NewProbes builds the HTTP server of a process that runs no api stage:
+// /healthz, /readyz (deps.Checks: the process's own dependencies) and
+// /metrics (deps.Metrics), with the same authentication as the API; every
+// other path is a 404 that says where the API is not.
+func NewProbes(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for name, c := range deps.Checks {
+		if name == "" || c == nil {
+			return nil, errors.New("api: every readiness check needs a name and a function")
+		}
+	}
+	deps.setDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, deps: deps, log: logger, probesOnly: true}
 	s.router = s.routes()
 	return s, nil
 }
@@ -67,8 +93,11 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 func (s *Server) routes() *mux.Router {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{Status: http.StatusNotFound, Code: codeNotFound,
-			Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+		msg := fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)
+		if s.probesOnly {
+			msg += " (this process runs no api stage: it serves /healthz, /readyz and /metrics)"
+		}
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: msg})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 
@@ -85,6 +114,9 @@ func (s *Server) routes() *mux.Router {
 		r.Handle("/metrics", s.deps.Metrics).Methods(get...)
 	default:
 		r.HandleFunc("/metrics", notImplemented("metrics")).Methods(get...)
+	}
+	if s.probesOnly {
+		return r
 	}
 	r.HandleFunc(openAPIPath, serveOpenAPI).Methods(get...)
 	console.Register(r)

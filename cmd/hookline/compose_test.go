@@ -238,6 +238,13 @@ func TestComposeCheckFindsProblems(t *testing.T) {
 			want: []string{`service "api"`, "listens on port 9090"},
 		},
 		{
+			name: "sender without healthcheck",
+			edit: edit{compose: func(t *testing.T, services *yaml.Node) {
+				deleteKey(serviceNode(t, services, "sender"), "healthcheck")
+			}},
+			want: []string{`service "sender"`, "no healthcheck"},
+		},
+		{
 			name: "API published without tokens",
 			edit: edit{compose: func(t *testing.T, services *yaml.Node) {
 				setEnvNode(t, services, "api", "HOOKLINE_API_TOKENS", "")
@@ -770,8 +777,10 @@ func checkHooklineService(p *problems, cf *composeFile, refs *composeRefs, name 
 		}
 	}
 
-	// The API: published only with tokens, and probed by the healthcheck.
-	if contains(stages, "api") {
+	// Every process serves HTTP (/healthz, /readyz, /metrics; the api stage
+	// its routes too): beyond loopback only with tokens, and probed by the
+	// healthcheck.
+	{
 		addr, addrKnown := value("http-addr")
 		tokens, tokensKnown := value("api-tokens")
 		_, port, err := net.SplitHostPort(addr)
@@ -785,7 +794,7 @@ func checkHooklineService(p *problems, cf *composeFile, refs *composeRefs, name 
 				p.addf("service %q: --http-addr %s is not loopback but --api-tokens/HOOKLINE_API_TOKENS is empty: hookline serve refuses to start", name, addr)
 			}
 		}
-		checkAPIHealthcheck(p, name, s, df, port)
+		checkHealthcheck(p, name, s, df, port)
 	}
 
 	if addr, known := value("debug-addr"); known && addr != "" && !loopbackOnly(addr) {
@@ -872,11 +881,11 @@ func setEnvFlags(fs *flag.FlagSet, env []envVar, unknownValue map[string]bool) [
 	return p
 }
 
-// checkAPIHealthcheck checks the healthcheck of a service serving the API on
-// port (empty if unknown).
-func checkAPIHealthcheck(p *problems, name string, s *composeService, df *dockerfile, port string) {
+// checkHealthcheck checks the healthcheck of a hookline service serving
+// HTTP on port (empty if unknown).
+func checkHealthcheck(p *problems, name string, s *composeService, df *dockerfile, port string) {
 	if !hasHealthcheck(s) {
-		p.addf("service %q: serves the API but has no healthcheck (probe /readyz)", name)
+		p.addf("service %q: serves /readyz but has no healthcheck (probe it)", name)
 		return
 	}
 	test, err := healthcheckTest(s.Healthcheck.Test)
@@ -901,7 +910,7 @@ func checkAPIHealthcheck(p *problems, name string, s *composeService, df *docker
 			continue
 		}
 		if port != "" && u.Port() != port {
-			p.addf("service %q: healthcheck probes %s, but the API listens on port %s", name, a, port)
+			p.addf("service %q: healthcheck probes %s, but the process listens on port %s", name, a, port)
 		}
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -123,5 +125,35 @@ func TestKafkaAddrIsTheEmbeddedBrokersOnly(t *testing.T) {
 	out, err := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:1", "--kafka-brokers", "127.0.0.1:2").CombinedOutput()
 	if err == nil || !regexp.MustCompile(`--kafka-addr .*--kafka-brokers`).Match(out) {
 		t.Fatalf("serve with both: %v\n%s", err, out)
+	}
+}
+
+// TestEveryProcessServesProbesAndMetrics: a process without the api stage
+// serves /healthz, /readyz (its own dependencies: the broker) and /metrics
+// (its stage's series and its group's lag) on --http-addr, and answers the
+// API's paths with a 404 that says why.
+func TestEveryProcessServesProbesAndMetrics(t *testing.T) {
+	addr := freeAddr(t)
+	startBroker(t, t.TempDir(), addr)
+	p := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--stages", "sender")
+	if body := string(p.call(t, "GET", "/healthz", nil, 200)); !strings.Contains(body, `"ok"`) {
+		t.Fatalf("/healthz: %s", body)
+	}
+	var ready struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	fatalIf(t, json.Unmarshal(p.call(t, "GET", "/readyz", nil, 200), &ready))
+	if ready.Checks["broker"] != "ok" || len(ready.Checks) != 1 {
+		t.Fatalf("/readyz of a sender: %+v, want the broker's check alone", ready)
+	}
+	metrics := string(p.call(t, "GET", "/metrics", nil, 200))
+	for _, want := range []string{"hookline_sender_webhooks_disabled_total", `hookline_consumer_lag{group="hookline-sender"`} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("/metrics of a sender lacks %s", want)
+		}
+	}
+	if body := string(p.call(t, "GET", "/v1/webhooks", nil, 404)); !strings.Contains(body, "no api stage") {
+		t.Fatalf("/v1/webhooks on a sender: %s", body)
 	}
 }

@@ -122,7 +122,7 @@ func (c *serveConfig) validate() (stages map[string]bool, tokens map[string]stri
 	if _, _, err := net.SplitHostPort(c.httpAddr); err != nil {
 		return nil, nil, fmt.Errorf("--http-addr: %w", err)
 	}
-	if len(tokens) == 0 && stages["api"] && !loopbackOnly(c.httpAddr) {
+	if len(tokens) == 0 && !loopbackOnly(c.httpAddr) {
 		return nil, nil, fmt.Errorf("--http-addr %s is not a loopback address: set --api-tokens to serve beyond this machine", c.httpAddr)
 	}
 	if c.drainTimeout <= 0 {
@@ -203,19 +203,19 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer unlock()
-	// The API's address is taken first: an address in use is the first
-	// and only error, before the broker or the store start.
-	var ln net.Listener
-	if stages["api"] {
-		if ln, err = net.Listen("tcp", c.httpAddr); err != nil {
-			return fmt.Errorf("--http-addr: %w", err)
-		}
-		defer func() {
-			if ln != nil {
-				ln.Close()
-			}
-		}()
+	// The HTTP address is taken first (every process serves /healthz,
+	// /readyz and /metrics on it; the api stage its routes too): an address
+	// in use is the first and only error, before the broker or the store
+	// start.
+	ln, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
 	}
+	defer func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}()
 	box, err := c.sealingBox(log)
 	if err != nil {
 		return err
@@ -317,7 +317,19 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 			return fail(err)
 		}
 	} else {
-		fmt.Fprintf(stdout, "hookline ready: stages=%s\n", c.stages)
+		checks := map[string]api.Check{"broker": b.Ping}
+		if store != nil {
+			checks["store"] = store.Ping
+		}
+		probes, err := api.NewProbes(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr},
+			api.Deps{Checks: checks, Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics})}, log)
+		if err != nil {
+			return fail(err)
+		}
+		probesLn := ln
+		ln = nil // runHTTP owns it now
+		runHTTP(runCtx, g, probes.Handler(), probesLn, c.drainTimeout, nil)
+		fmt.Fprintf(stdout, "hookline ready: http://%s stages=%s\n", probesLn.Addr(), c.stages)
 	}
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -452,7 +464,14 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 		ln.Close()
 		return err
 	}
-	handler := server.Handler()
+	runHTTP(ctx, g, server.Handler(), ln, c.drainTimeout, func() { producer.Close() })
+	fmt.Fprintf(stdout, "hookline ready: http://%s stages=%s\n", ln.Addr(), c.stages)
+	return nil
+}
+
+// runHTTP serves handler on ln until ctx ends, then shuts the server down
+// (for at most drain) and calls stopped, if any.
+func runHTTP(ctx context.Context, g *errgroup.Group, handler http.Handler, ln net.Listener, drain time.Duration, stopped func()) {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -468,14 +487,14 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.drainTimeout)
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 		defer cancel()
 		err := srv.Shutdown(shutdownCtx)
-		producer.Close()
+		if stopped != nil {
+			stopped()
+		}
 		return err
 	})
-	fmt.Fprintf(stdout, "hookline ready: http://%s stages=%s\n", ln.Addr(), c.stages)
-	return nil
 }
 
 // sealingBox is the box of --secrets-key, or of the key file in the data
