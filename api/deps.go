@@ -80,8 +80,8 @@ type Deps struct {
 	Metrics http.Handler
 	// Replays serves /v1/replays; nil answers 501 there.
 	Replays Replays
-	// Breakers, when the sender runs in this process, adds breaker_state
-	// to every webhook; nil leaves it out.
+	// Breakers adds breaker_state (and concurrency_limit, if it has a
+	// Limit(webhookID) int method) to every webhook; nil leaves them out.
 	Breakers Breakers
 	// Now is the clock; default time.Now.
 	Now func() time.Time

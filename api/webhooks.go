@@ -14,13 +14,17 @@ import (
 )
 
 // publicView is the webhook as the API answers it, times in UTC, with its
-// endpoint's breaker state when the sender runs in this process.
+// endpoint's breaker state and concurrency limit as its sender published
+// them (hookline.endpoints).
 func (s *Server) publicView(w schemas.Webhook) schemas.PublicWebhook {
 	p := w.Public()
 	p.CreatedAt = p.CreatedAt.UTC()
 	p.UpdatedAt = p.UpdatedAt.UTC()
 	if s.deps.Breakers != nil {
 		p.BreakerState = s.deps.Breakers.State(w.ID)
+		if l, ok := s.deps.Breakers.(interface{ Limit(string) int }); ok {
+			p.ConcurrencyLimit = l.Limit(w.ID)
+		}
 	}
 	now := s.now()
 	for _, prev := range w.PreviousSecrets {

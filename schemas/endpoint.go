@@ -12,7 +12,13 @@ type EndpointState struct {
 	// one that succeeded; zero when the last attempt succeeded. A webhook
 	// failing for --disable-after is disabled.
 	FailingSince time.Time `json:"failing_since,omitzero"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	// Breaker is the endpoint's circuit breaker: closed, open or
+	// half-open.
+	Breaker string `json:"breaker_state,omitempty"`
+	// ConcurrencyLimit is the requests at once the sender allows the
+	// endpoint now (it adapts up to the webhook's max_concurrency).
+	ConcurrencyLimit int       `json:"concurrency_limit,omitempty"`
+	UpdatedAt        time.Time `json:"updated_at"`
 	// Version grows by one with every change.
 	Version int64 `json:"version"`
 }

@@ -226,11 +226,14 @@ type PublicWebhook struct {
 	MaxConcurrency          int               `json:"max_concurrency"`
 	DisabledReason          string            `json:"disabled_reason,omitempty"`
 	// BreakerState is the endpoint's circuit: closed, open or half-open.
-	BreakerState string    `json:"breaker_state,omitempty"`
-	Retries      int       `json:"retries"`
-	TimeoutMS    int       `json:"timeout_ms"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	BreakerState string `json:"breaker_state,omitempty"`
+	// ConcurrencyLimit is the requests at once the sender allows the
+	// endpoint now, as its owner last published it (hookline.endpoints).
+	ConcurrencyLimit int       `json:"concurrency_limit,omitempty"`
+	Retries          int       `json:"retries"`
+	TimeoutMS        int       `json:"timeout_ms"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 // Public returns the API view of the webhook.

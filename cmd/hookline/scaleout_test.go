@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -155,5 +159,40 @@ func TestEveryProcessServesProbesAndMetrics(t *testing.T) {
 	}
 	if body := string(p.call(t, "GET", "/v1/webhooks", nil, 404)); !strings.Contains(body, "no api stage") {
 		t.Fatalf("/v1/webhooks on a sender: %s", body)
+	}
+}
+
+// TestTheAPIShowsTheBreakerASenderElsewhereOpened: the api process shows
+// the breaker state and the concurrency limit that a sender in another
+// process published on hookline.endpoints.
+func TestTheAPIShowsTheBreakerASenderElsewhereOpened(t *testing.T) {
+	addr := freeAddr(t)
+	startBroker(t, t.TempDir(), addr)
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)) // every process seals alike
+	front := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", key, "--stages", "api,matcher,projector")
+	back := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", key, "--stages", "sender",
+		"--breaker-failures", "2", "--breaker-cooldown", "1m")
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(dead.Close)
+	hook := createHook(t, front, schemas.WebhookInput{Name: client.Ptr("dead"), URL: client.Ptr(dead.URL),
+		Events: client.Ptr([]string{"ticket.*"}), Retries: client.Ptr(0)})
+	for i := range 3 {
+		_, err := front.api().PublishEvents(context.Background(), schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: fmt.Sprint("T-", i)})
+		fatalIf(t, err)
+	}
+	var last schemas.PublicWebhook
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		w, err := front.api().Webhook(context.Background(), hook.ID)
+		if err == nil && w.BreakerState == "open" && w.ConcurrencyLimit >= 1 {
+			break
+		}
+		last = w
+		if time.Now().After(deadline) {
+			d := deliveriesOf(t, front, hook.ID, client.DeliveryQuery{})
+			t.Fatalf("the api process shows breaker %q, concurrency limit %d; deliveries %+v\nsender's log:\n%s",
+				last.BreakerState, last.ConcurrencyLimit, d.Data, back.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -282,13 +282,11 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		mcfg := matcher.StageConfig{Registerer: metrics, DrainTimeout: c.drainTimeout}
 		g.Go(func() error { return matcher.NewStage(b, registry, mcfg, log).Run(runCtx) })
 	}
-	var breakers api.Breakers
 	if stages["sender"] {
 		s, err := sender.NewStage(b, registry, scfg, log)
 		if err != nil {
 			return fail(err)
 		}
-		breakers = s.Breakers()
 		g.Go(func() error { return s.Run(runCtx) })
 	}
 	if stages["projector"] {
@@ -303,6 +301,11 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 			return fail(err)
 		}
 		g.Go(func() error { return replays.Run(runCtx) })
+		// The breaker and the concurrency limit the API shows come from
+		// hookline.endpoints, whichever process owns the endpoint.
+		endpoints := sender.NewEndpointStates(b, log)
+		g.Go(func() error { return endpoints.Run(runCtx) })
+		breakers := endpoints
 		deps := api.Deps{
 			Replays:    replays,
 			Webhooks:   registry,

@@ -134,7 +134,7 @@ type putOffJob struct {
 // endpoint has no room, so that one slow endpoint never holds the fetch
 // loop nor takes every slot.
 func (s *Stage) dispatch(w work) {
-	wh, ok := s.webhooks.ByID(w.job.WebhookID)
+	wh, ok := s.webhookByID(w.ctx, w.job.WebhookID)
 	if !ok || (!wh.Enabled && !w.job.Test) {
 		s.metrics.dropped.Inc()
 		s.finish(w, nil)
@@ -564,6 +564,9 @@ func (s *Stage) forget(e *endpoint) {
 	if e.queued == 0 && e.inflight == 0 && !anyTrue(e.running) && len(e.deferred) == 0 && s.endpoints[e.id] == e {
 		delete(s.endpoints, e.id)
 		e.gone = true
+		if h := s.health; h != nil {
+			h.setLimit(e.id, e.conc.current()) // its last, as flushes no longer see it
+		}
 	}
 }
 

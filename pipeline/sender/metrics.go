@@ -87,6 +87,9 @@ func (s *Stage) breakerChanged(endpoint, from, to string) {
 		s.metrics.breakers.DeleteLabelValues(endpoint)
 	}
 	s.log.Info("circuit breaker", "webhook_id", endpoint, "from", from, "to", to)
+	if h := s.health; h != nil {
+		h.breakerChanged(endpoint, to)
+	}
 }
 
 // setQueued reports an endpoint's backlog and concurrency limit: series

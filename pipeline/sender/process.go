@@ -20,7 +20,7 @@ import (
 // letter. It holds one of the endpoint's slots (acquire) and gives it back.
 func (s *Stage) process(e *endpoint, w work) {
 	start := time.Now()
-	wh, ok := s.webhooks.ByID(w.job.WebhookID)
+	wh, ok := s.webhookByID(w.ctx, w.job.WebhookID)
 	if !ok || (!wh.Enabled && !w.job.Test) {
 		s.release(e, start, false, false, 0)
 		s.metrics.dropped.Inc()
@@ -71,6 +71,41 @@ func (s *Stage) process(e *endpoint, w work) {
 	healthy(r.Outcome.Class != delivery.Retryable || tooMany)
 	s.metrics.observe(r)
 	s.finish(w, s.outcome(w.ctx, wh, w.job, r))
+}
+
+// resyncEvery bounds how often one unknown webhook id makes the registry
+// catch up: the jobs of a deleted webhook are dropped without a wait.
+const resyncEvery = 10 * time.Second
+
+// webhookByID is the job's webhook. One this process has not seen may be
+// new: the API and the matcher that made the job run elsewhere and saw it
+// first. Before such a job is dropped, the registry catches up with
+// hookline.subscriptions (at most once every resyncEvery per id, for at
+// most 5 s) and is asked again.
+func (s *Stage) webhookByID(ctx context.Context, id string) (schemas.Webhook, bool) {
+	if wh, ok := s.webhooks.ByID(id); ok {
+		return wh, true
+	}
+	now := time.Now()
+	s.mu.Lock()
+	last, seen := s.synced[id]
+	due := !seen || now.Sub(last) >= resyncEvery
+	if due {
+		if len(s.synced) > 10000 { // ids of deleted webhooks; forget them now and then
+			clear(s.synced)
+		}
+		s.synced[id] = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return schemas.Webhook{}, false
+	}
+	syncCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.webhooks.Sync(syncCtx); err != nil && ctx.Err() == nil {
+		s.log.Warn("could not catch up with the webhooks' topic", "webhook_id", id, "err", err)
+	}
+	return s.webhooks.ByID(id)
 }
 
 // outcome decides what follows an attempt and returns the messages that

@@ -356,3 +356,35 @@ func TestAWebhookFailingForDisableAfterIsDisabled(t *testing.T) {
 		t.Fatalf("%d hookline.webhook_disabled events, want 1", disabledEvents)
 	}
 }
+
+// TestAJobOfAWebhookNotYetReadIsDeliveredAfterCatchingUp: a job can come
+// from a process that saw its webhook made before this one did; the
+// sender catches up with the webhooks' topic before it drops a job of an
+// unknown webhook, at most once every few seconds per id.
+func TestAJobOfAWebhookNotYetReadIsDeliveredAfterCatchingUp(t *testing.T) {
+	srv, requests := statusServer(t, nil, 204)
+	e := newStageEnv(t, testStageConfig())
+	e.hooks.add("new", srv.URL)
+	e.hooks.mu.Lock()
+	e.hooks.pending = map[string]schemas.Webhook{"new": e.hooks.m["new"]}
+	delete(e.hooks.m, "new")
+	e.hooks.mu.Unlock()
+	w := e.b.Writer(schemas.TopicDeliveries, nil)
+	defer w.Close()
+	id := e.publishWith(w, "new", 1)[0]
+	e.waitState(id, schemas.StateSucceeded, 20*time.Second)
+	if n := requests(); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+	// A deleted (never known) webhook: its jobs are dropped, and the
+	// registry is asked to catch up once for them, not once a job.
+	e.publishWith(w, "gone", 5)
+	ok := e.publishWith(w, "new", 1)[0]
+	e.waitState(ok, schemas.StateSucceeded, 20*time.Second)
+	e.hooks.mu.Lock()
+	syncs := e.hooks.syncs
+	e.hooks.mu.Unlock()
+	if syncs != 2 {
+		t.Fatalf("%d catch-ups, want 2 (one for the new webhook, one for the unknown one's five jobs)", syncs)
+	}
+}

@@ -107,6 +107,10 @@ func (c StageConfig) Validate() error {
 // an endpoint answers 410 Gone or fails for DisableAfter.
 type Webhooks interface {
 	ByID(id string) (schemas.Webhook, bool)
+	// Sync waits until every change on the topic when it is called has
+	// been read: a job can come from a process that saw its webhook made
+	// before this one did.
+	Sync(ctx context.Context) error
 	// DisableWebhook reports whether this call disabled the webhook.
 	DisableWebhook(ctx context.Context, id, reason string) (bool, error)
 }
@@ -133,6 +137,9 @@ type Stage struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
+	// synced is when an unknown webhook id last made the registry catch up
+	// (webhookByID).
+	synced map[string]time.Time
 	// scheduleSpan is the sum of the retry delays: how long a delivery may
 	// be put off before it fails.
 	scheduleSpan time.Duration
@@ -149,7 +156,7 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 		cfg: cfg, b: b, webhooks: webhooks, log: log, now: time.Now,
 		policy:    Policy{Schedule: cfg.Schedule, Jitter: 0.2, Rand: rand.Float64},
 		metrics:   newMetrics(cfg.Registerer),
-		endpoints: map[string]*endpoint{},
+		endpoints: map[string]*endpoint{}, synced: map[string]time.Time{},
 	}
 	s.breakers = NewBreakers(cfg.Breaker, s.breakerChanged)
 
@@ -162,6 +169,24 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 	}
 	s.d = d
 	return s, nil
+}
+
+// endpointLimits is the concurrency limit of every endpoint the sender
+// holds, for hookline.endpoints.
+func (s *Stage) endpointLimits() map[string]int {
+	s.mu.Lock()
+	es := make([]*endpoint, 0, len(s.endpoints))
+	for _, e := range s.endpoints {
+		es = append(es, e)
+	}
+	s.mu.Unlock()
+	out := make(map[string]int, len(es))
+	for _, e := range es {
+		e.mu.Lock()
+		out[e.id] = e.conc.current()
+		e.mu.Unlock()
+	}
+	return out
 }
 
 // Breakers exposes the per-endpoint breakers, for the API.
@@ -197,7 +222,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 	// Endpoint states first: a failing endpoint's clock goes on from where
 	// its last owner left it.
-	s.health = newHealth(s.b, s.log)
+	s.health = newHealth(s.b, s.endpointLimits, s.log)
 	healthCtx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
 	healthDone := make(chan error, 1)
 	go func() { healthDone <- s.health.run(healthCtx) }()

@@ -29,6 +29,9 @@ type hooks struct {
 	mu       sync.Mutex
 	m        map[string]schemas.Webhook
 	disabled map[string]string
+	// pending are webhooks this process has not read yet: Sync reads them.
+	pending map[string]schemas.Webhook
+	syncs   int
 }
 
 func (h *hooks) ByID(id string) (schemas.Webhook, bool) {
@@ -36,6 +39,17 @@ func (h *hooks) ByID(id string) (schemas.Webhook, bool) {
 	defer h.mu.Unlock()
 	w, ok := h.m[id]
 	return w, ok
+}
+
+func (h *hooks) Sync(context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.syncs++
+	for id, w := range h.pending {
+		h.m[id] = w
+		delete(h.pending, id)
+	}
+	return nil
 }
 
 func (h *hooks) DisableWebhook(_ context.Context, id, reason string) (bool, error) {

@@ -217,6 +217,27 @@ func (t *Table[T]) publish(ctx context.Context, v T) error {
 	return nil
 }
 
+// Put writes rows in one write, without comparing versions and without
+// waiting for the fold: for a table whose rows each have one writer at a
+// time (the sender that owns an endpoint). Each row must carry a version
+// above the one it replaces, or the fold ignores it.
+func (t *Table[T]) Put(ctx context.Context, rows []T) error {
+	msgs := make([]kafka.Message, 0, len(rows))
+	for _, v := range rows {
+		value, err := t.codec.Encode(v)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", t.codec.Key(v), err)
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(t.codec.Key(v)), Value: value})
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	return t.w.Write(ctx, msgs)
+}
+
 // maxConflicts bounds how often Update makes a change again.
 const maxConflicts = 20
 
