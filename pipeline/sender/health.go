@@ -179,14 +179,16 @@ func (endpointCodec) Decode(value []byte) (schemas.EndpointState, error) {
 	return st, err
 }
 func (endpointCodec) Encode(st schemas.EndpointState) ([]byte, error) { return json.Marshal(st) }
-func (endpointCodec) Key(st schemas.EndpointState) string            { return st.WebhookID }
-func (endpointCodec) Version(st schemas.EndpointState) int64         { return st.Version }
-func (endpointCodec) Deleted(schemas.EndpointState) bool             { return false }
+func (endpointCodec) Key(st schemas.EndpointState) string             { return st.WebhookID }
+func (endpointCodec) Version(st schemas.EndpointState) int64          { return st.Version }
+func (endpointCodec) Deleted(schemas.EndpointState) bool              { return false }
 
 // EndpointStates is every endpoint's state as its owning sender published
 // it on hookline.endpoints, for any process (the API shows the breaker and
 // the concurrency limit of endpoints whose sender runs elsewhere).
-type EndpointStates struct{ t *table.Table[schemas.EndpointState] }
+type EndpointStates struct {
+	t *table.Table[schemas.EndpointState]
+}
 
 // NewEndpointStates returns the states; Run fills them.
 func NewEndpointStates(b *broker.Broker, log *slog.Logger) *EndpointStates {
