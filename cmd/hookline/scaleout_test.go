@@ -196,3 +196,43 @@ func TestTheAPIShowsTheBreakerASenderElsewhereOpened(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestAReplayRunsOnceAcrossAPIProcesses: two API processes share the
+// replays; the one that holds a replay's partition of hookline.replays
+// runs it, so each replayed event reaches the endpoint once, and both
+// show the replay done.
+func TestAReplayRunsOnceAcrossAPIProcesses(t *testing.T) {
+	addr := freeAddr(t)
+	startBroker(t, t.TempDir(), addr)
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	one := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", key)
+	two := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", key, "--stages", "api")
+	ctx := context.Background()
+	const n = 20
+	for i := range n {
+		_, err := one.api().PublishEvents(ctx, schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: fmt.Sprint("T-", i)})
+		fatalIf(t, err)
+	}
+	recv := newReceiver(t, "replay-twice-secret")
+	hook := createHook(t, one, schemas.WebhookInput{Name: client.Ptr("late"), URL: client.Ptr(recv.URL),
+		Secret: client.Ptr("replay-twice-secret"), Events: client.Ptr([]string{"ticket.*"})})
+	var r schemas.PublicReplay
+	waitFor(t, "the second API process to know the webhook and take the replay", 30*time.Second, func() bool {
+		var err error
+		r, err = two.api().CreateReplay(ctx, schemas.ReplayRequest{WebhookIDs: []string{hook.ID},
+			From: &schemas.ReplayPosition{Time: client.Ptr(time.Now().Add(-time.Hour))}})
+		return err == nil
+	})
+	for _, p := range []*process{one, two} {
+		waitFor(t, "the replay done in both API processes", 60*time.Second, func() bool {
+			got, err := p.api().Replay(ctx, r.ID)
+			return err == nil && got.State == schemas.ReplayDone && got.Enqueued == n
+		})
+	}
+	waitFor(t, "every replayed event delivered", 60*time.Second, func() bool { _, count, _ := recv.snapshot(); return count >= n })
+	time.Sleep(2 * time.Second) // a second runner's deliveries would come now
+	bodies, count, failures := recv.snapshot()
+	if count != n || len(bodies) != n || len(failures) > 0 {
+		t.Fatalf("the endpoint got %d requests of %d distinct deliveries (failures %v), want %d once each", count, len(bodies), failures, n)
+	}
+}

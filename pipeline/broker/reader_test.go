@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/schemas"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -568,4 +569,67 @@ func TestCopyOffsets(t *testing.T) {
 	if first[0] != 3 || first[1] != 1 {
 		t.Fatalf("the new group read from %v, want 0:3 1:1", first)
 	}
+}
+
+// TestMembershipSharesPartitionsAndHandsThemOver: two members of a group
+// hold the topic's partitions between them, none twice; when one leaves,
+// the other holds them all, and the leaver's release ran first.
+func TestMembershipSharesPartitionsAndHandsThemOver(t *testing.T) {
+	b := startWith(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var released []int
+	m1 := b.Membership("owners", schemas.TopicReplays, func(ps []int) { mu.Lock(); released = append(released, ps...); mu.Unlock() })
+	m2 := b.Membership("owners", schemas.TopicReplays, nil)
+	ctx1, stop1 := context.WithCancel(ctx)
+	done1 := make(chan error, 1)
+	go func() { done1 <- m1.Run(ctx1) }()
+	done2 := make(chan error, 1)
+	go func() { done2 <- m2.Run(ctx) }()
+	n, err := b.Partitions(ctx, schemas.TopicReplays)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := func(m *Membership) (out []int) {
+		for p := range n {
+			if m.Holds(p) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	for len(held(m1)) == 0 || len(held(m2)) == 0 || len(held(m1))+len(held(m2)) != n {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the two members hold %v and %v of %d partitions", held(m1), held(m2), n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, p := range held(m1) {
+		if m2.Holds(p) {
+			t.Fatalf("partition %d held by both", p)
+		}
+	}
+	had := held(m1)
+	stop1()
+	if err := <-done1; err != nil {
+		t.Fatal(err)
+	}
+	for len(held(m2)) != n {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after the first left, the second holds %v of %d", held(m2), n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range had {
+		if !slices.Contains(released, p) {
+			t.Fatalf("the leaver released %v, not all of %v", released, had)
+		}
+	}
+	cancel()
+	<-done2
 }

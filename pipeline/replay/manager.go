@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookline/hookline/pipeline/broker"
@@ -16,6 +17,7 @@ import (
 	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/pipeline/table"
 	"github.com/hookline/hookline/schemas"
+	"github.com/segmentio/kafka-go"
 )
 
 // Webhooks is the webhook state replays read (subscriptions.Registry).
@@ -106,10 +108,18 @@ type Manager struct {
 	// mu guards what runs here. It is taken inside the table's lock (by
 	// the fold's hook), so nothing reads the table while holding it.
 	mu       sync.RWMutex
-	active   map[string]context.CancelFunc
+	active   map[string]*running
 	failures map[string]int       // replay → failed starts in a row
 	retryAt  map[string]time.Time // replay → not restarted before
 	kick     chan struct{}
+
+	// owner is this process's membership of the group hookline-replays
+	// over hookline.replays: a replay runs only in the process that holds
+	// its partition, so exactly one runs it, and another takes it over
+	// (from its checkpoint) when that one stops or dies.
+	owner *broker.Membership
+	// partitions is hookline.replays' partition count (Run reads it).
+	partitions atomic.Int32
 
 	// beforeEvent, when set (by tests), is called before each event a
 	// replay reads; beforeRun before a replay starts (or resumes) reading.
@@ -126,11 +136,60 @@ func New(b *broker.Broker, webhooks Webhooks, cfg Config, log *slog.Logger) (*Ma
 	m := &Manager{
 		cfg: cfg, b: b, hooks: webhooks, log: log.With("component", "replay"),
 		jobs:   b.Writer(schemas.TopicDeliveries, records.Oversize),
-		active: map[string]context.CancelFunc{}, failures: map[string]int{}, retryAt: map[string]time.Time{},
+		active: map[string]*running{}, failures: map[string]int{}, retryAt: map[string]time.Time{},
 		kick: make(chan struct{}, 1),
 	}
 	m.t = table.New(b, schemas.TopicReplays, codec{}, m.applied, m.log)
+	m.owner = b.Membership(OwnerGroup, schemas.TopicReplays, m.release)
 	return m, nil
+}
+
+// OwnerGroup is the consumer group whose partitions of hookline.replays
+// say which API process runs which replay.
+const OwnerGroup = "hookline-replays"
+
+// running is a replay that runs here.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed once it has stopped (its checkpoint written)
+}
+
+// partitionOf is the partition of hookline.replays that holds the replay:
+// the writer's balancer (kafka.Hash) on its id.
+func (m *Manager) partitionOf(id string) int {
+	n := int(m.partitions.Load())
+	if n <= 0 {
+		return -1
+	}
+	parts := make([]int, n)
+	for i := range parts {
+		parts[i] = i
+	}
+	return (&kafka.Hash{}).Balance(kafka.Message{Key: []byte(id)}, parts...)
+}
+
+// release stops the replays of partitions this process no longer holds
+// and waits for them to stop (for at most DrainTimeout and a little), so
+// that the next owner never runs one beside it.
+func (m *Manager) release(partitions []int) {
+	var wait []chan struct{}
+	m.mu.RLock()
+	for id, r := range m.active {
+		if slices.Contains(partitions, m.partitionOf(id)) {
+			r.cancel()
+			wait = append(wait, r.done)
+		}
+	}
+	m.mu.RUnlock()
+	deadline := time.After(m.cfg.DrainTimeout + 5*time.Second)
+	for _, done := range wait {
+		select {
+		case <-done:
+		case <-deadline:
+			m.log.Warn("a replay did not stop in time for its partition's next owner")
+			return
+		}
+	}
 }
 
 // codec: a message of hookline.replays is the whole replay, keyed by its
@@ -159,6 +218,12 @@ func (m *Manager) Run(ctx context.Context) error {
 	go func() { readErr <- m.read(readCtx) }()
 
 	runCtx, stopRunning := context.WithCancel(ctx)
+	// The membership outlives the replays: leaving the group revokes its
+	// partitions, which waits for them to stop.
+	ownCtx, stopOwning := context.WithCancel(context.WithoutCancel(ctx))
+	owned := make(chan error, 1)
+	go func() { owned <- m.owner.Run(ownCtx) }()
+	defer func() { stopOwning(); <-owned }()
 	dispatched := make(chan struct{})
 	go func() { m.dispatch(runCtx); close(dispatched) }()
 
@@ -197,10 +262,10 @@ func (m *Manager) applied(id string, _ schemas.Replay, _ bool, after schemas.Rep
 		return
 	}
 	m.mu.RLock()
-	cancel := m.active[id]
+	r := m.active[id]
 	m.mu.RUnlock()
-	if cancel != nil {
-		cancel()
+	if r != nil {
+		r.cancel()
 	}
 }
 

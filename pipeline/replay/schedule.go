@@ -27,7 +27,7 @@ func (m *Manager) dispatch(ctx context.Context) {
 	defer tick.Stop()
 	// Start nothing before the whole topic is read: a replay's latest
 	// state may follow the one read first.
-	for m.Sync(ctx) != nil {
+	for m.Sync(ctx) != nil || m.countPartitions(ctx) != nil {
 		select {
 		case <-ctx.Done():
 			return
@@ -35,10 +35,12 @@ func (m *Manager) dispatch(ctx context.Context) {
 		}
 	}
 	for {
+		changed := m.owner.Changed()
 		for _, r := range m.startable() {
 			runCtx, cancel := context.WithCancel(ctx)
+			run := &running{cancel: cancel, done: make(chan struct{})}
 			m.mu.Lock()
-			m.active[r.ID] = cancel
+			m.active[r.ID] = run
 			m.mu.Unlock()
 			wg.Go(func() {
 				defer cancel()
@@ -46,6 +48,7 @@ func (m *Manager) dispatch(ctx context.Context) {
 				m.mu.Lock()
 				delete(m.active, r.ID)
 				m.mu.Unlock()
+				close(run.done)
 				m.wake()
 			})
 		}
@@ -53,13 +56,26 @@ func (m *Manager) dispatch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-m.kick:
+		case <-changed:
 		case <-tick.C:
 		}
 	}
 }
 
+// countPartitions reads hookline.replays' partition count, which says
+// which partition holds a replay.
+func (m *Manager) countPartitions(ctx context.Context) error {
+	n, err := m.b.Partitions(ctx, schemas.TopicReplays)
+	if err != nil {
+		return err
+	}
+	m.partitions.Store(int32(n))
+	return nil
+}
+
 // startable lists the running replays that do not run here yet and may
-// start now, oldest first, as many as there are free slots.
+// start now (their partition is this process's), oldest first, as many as
+// there are free slots.
 func (m *Manager) startable() []schemas.Replay {
 	now := time.Now()
 	var running []schemas.Replay
@@ -76,7 +92,7 @@ func (m *Manager) startable() []schemas.Replay {
 	}
 	var out []schemas.Replay
 	for _, r := range running {
-		if m.active[r.ID] == nil && !now.Before(m.retryAt[r.ID]) {
+		if m.active[r.ID] == nil && !now.Before(m.retryAt[r.ID]) && m.owner.Holds(m.partitionOf(r.ID)) {
 			out = append(out, r)
 		}
 	}
