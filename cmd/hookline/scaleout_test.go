@@ -236,3 +236,65 @@ func TestAReplayRunsOnceAcrossAPIProcesses(t *testing.T) {
 		t.Fatalf("the endpoint got %d requests of %d distinct deliveries (failures %v), want %d once each", count, len(bodies), failures, n)
 	}
 }
+
+// TestAReplayResumesElsewhereWhenItsRunnerDies: the API process running a
+// replay is killed (SIGKILL) in the middle of it; the other API process
+// takes its partition of hookline.replays over after the session timeout
+// and finishes it from its checkpoint, with exact counts.
+func TestAReplayResumesElsewhereWhenItsRunnerDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	addr := freeAddr(t)
+	startBroker(t, t.TempDir(), addr)
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))
+	one := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", key, "--stages", "api")
+	two := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", key, "--stages", "api")
+	ctx := context.Background()
+	const n = 40000
+	for i := 0; i < n; i += 500 {
+		evs := make([]schemas.Event, 500)
+		for j := range evs {
+			evs[j] = schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: fmt.Sprint("T-", i+j)}
+		}
+		_, err := one.api().PublishEvents(ctx, evs...)
+		fatalIf(t, err)
+	}
+	hook := createHook(t, one, schemas.WebhookInput{Name: client.Ptr("late"), URL: client.Ptr("http://127.0.0.1:9/x"),
+		Events: client.Ptr([]string{"ticket.*"})})
+	var r schemas.PublicReplay
+	waitFor(t, "the replay created", 30*time.Second, func() bool {
+		var err error
+		r, err = one.api().CreateReplay(ctx, schemas.ReplayRequest{WebhookIDs: []string{hook.ID},
+			From: &schemas.ReplayPosition{Time: client.Ptr(time.Now().Add(-time.Hour))}, DryRun: true})
+		return err == nil
+	})
+	runs := regexp.MustCompile(`msg="replay running".* replay_id=` + r.ID)
+	var owner, other *process
+	waitFor(t, "an API process to run the replay", 30*time.Second, func() bool {
+		for _, p := range []*process{one, two} {
+			if runs.MatchString(p.logs()) {
+				owner = p
+			}
+		}
+		return owner != nil
+	})
+	other = one
+	if owner == one {
+		other = two
+	}
+	owner.cmd.Process.Kill()
+	<-owner.done
+	if got, err := other.api().Replay(ctx, r.ID); err != nil || got.State != schemas.ReplayRunning {
+		t.Fatalf("the replay was over before its runner was killed (%+v, %v): make it longer", got, err)
+	}
+	waitFor(t, "the other API process to finish the replay", 90*time.Second, func() bool {
+		got, err := other.api().Replay(ctx, r.ID)
+		return err == nil && got.State == schemas.ReplayDone
+	})
+	got, err := other.api().Replay(ctx, r.ID)
+	fatalIf(t, err)
+	if !runs.MatchString(other.logs()) || got.Scanned != n || got.Matched != n {
+		t.Fatalf("after the handover: %+v, want %d scanned and matched, run by the survivor", got, n)
+	}
+}
