@@ -23,7 +23,7 @@ const (
 
 // startWith starts a broker whose topics have partitions partitions, the
 // retry topics included.
-func startWith(t *testing.T, partitions int, retry ...string) *Broker {
+func startWith(t testing.TB, partitions int, retry ...string) *Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
