@@ -14,8 +14,8 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // Record is an attempt with the JSON it came in as (a value of
-// hookline.attempts). Its Attempt may lack the request and response bodies:
-// they are in JSON.
+// hookline.attempts). Its Attempt may lack the request and response bodies
+// and headers: they are in JSON.
 type Record struct {
 	Attempt schemas.Attempt
 	JSON    []byte

@@ -148,16 +148,19 @@ func Decode(msgs []kafka.Message) (attempts []schemas.Attempt, dead []kafka.Mess
 }
 
 // DecodeRecords is Decode for a projections.RecordStore: each attempt
-// with its record's JSON, its bodies left undecoded (the store keeps the
-// JSON), which is most of the decoding of a first attempt.
+// with its record's JSON, its bodies and headers left undecoded (the store
+// keeps the JSON and indexes none of them), which is most of the decoding
+// of a first attempt.
 func DecodeRecords(msgs []kafka.Message) (records []projections.Record, dead []kafka.Message) {
 	return decode(msgs, func(v []byte, a *schemas.Attempt) error {
 		// The outer fields shadow the Attempt's: the bodies stay raw, the
 		// JSON string they are is not unescaped.
 		lazy := struct {
 			*schemas.Attempt
-			RequestBody  skipped `json:"request_body"`
-			ResponseBody skipped `json:"response_body"`
+			RequestHeaders  skipped `json:"request_headers"`
+			RequestBody     skipped `json:"request_body"`
+			ResponseHeaders skipped `json:"response_headers"`
+			ResponseBody    skipped `json:"response_body"`
 		}{Attempt: a}
 		return fastjson.Unmarshal(v, &lazy)
 	})
