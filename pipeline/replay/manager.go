@@ -140,7 +140,6 @@ func New(b *broker.Broker, webhooks Webhooks, cfg Config, log *slog.Logger) (*Ma
 		kick: make(chan struct{}, 1),
 	}
 	m.t = table.New(b, schemas.TopicReplays, codec{}, m.applied, m.log)
-	m.owner = b.Membership(OwnerGroup, schemas.TopicReplays, m.release)
 	return m, nil
 }
 
@@ -220,6 +219,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	runCtx, stopRunning := context.WithCancel(ctx)
 	// The membership outlives the replays: leaving the group revokes its
 	// partitions, which waits for them to stop.
+	m.owner = m.b.Membership(OwnerGroup, schemas.TopicReplays, m.release)
 	ownCtx, stopOwning := context.WithCancel(context.WithoutCancel(ctx))
 	owned := make(chan error, 1)
 	go func() { owned <- m.owner.Run(ownCtx) }()
