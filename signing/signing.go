@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -100,15 +102,55 @@ func Sign(id string, ts time.Time, body []byte, secrets ...string) (standard, gi
 	stamp := Timestamp(ts)
 	entries := make([]string, len(secrets))
 	for i, secret := range secrets {
-		key, err := Key(secret)
+		m, err := macsOf(secret)
 		if err != nil {
 			return "", "", err
 		}
-		mac := hmac.New(sha256.New, key)
+		mac := m.standard.Get().(hash.Hash)
+		mac.Reset()
 		entries[i] = versionV1 + "," + base64.StdEncoding.EncodeToString(standardMAC(mac, id, stamp, body))
+		m.standard.Put(mac)
 	}
-	mac := hmac.New(sha256.New, []byte(secrets[0]))
-	return strings.Join(entries, " "), prefixSHA256 + hex.EncodeToString(githubMAC(mac, body)), nil
+	m, _ := macsOf(secrets[0])
+	mac := m.github.Get().(hash.Hash)
+	mac.Reset()
+	github = prefixSHA256 + hex.EncodeToString(githubMAC(mac, body))
+	m.github.Put(mac)
+	return strings.Join(entries, " "), github, nil
+}
+
+// macs are a secret's HMACs, kept for reuse: making one computes the
+// key's pads, which costs as much as signing a small body (BenchmarkSign).
+type macs struct {
+	standard, github sync.Pool // of hash.Hash
+}
+
+// macCache holds the macs of the secrets signed with, by secret; it is
+// emptied when it passes maxCachedSecrets (rotated secrets pile up).
+var (
+	macCache  sync.Map
+	macCached atomic.Int64
+)
+
+const maxCachedSecrets = 10000
+
+func macsOf(secret string) (*macs, error) {
+	if m, ok := macCache.Load(secret); ok {
+		return m.(*macs), nil
+	}
+	key, err := Key(secret)
+	if err != nil {
+		return nil, err
+	}
+	m := &macs{}
+	m.standard.New = func() any { return hmac.New(sha256.New, key) }
+	m.github.New = func() any { return hmac.New(sha256.New, []byte(secret)) }
+	if macCached.Add(1) > maxCachedSecrets {
+		macCache.Clear()
+		macCached.Store(1)
+	}
+	got, _ := macCache.LoadOrStore(secret, m)
+	return got.(*macs), nil
 }
 
 // standardMAC writes the parts instead of joining them so that a large body
