@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -418,5 +419,43 @@ func TestARotationSignsForBothSecrets(t *testing.T) {
 	}
 	if want := "sha256=" + hex.EncodeToString(independentMAC([]byte("new-secret"), string(testBody))); gh != want {
 		t.Errorf("X-Hookline-Signature-256 = %q, want the new secret's %q", gh, want)
+	}
+}
+
+// TestSignReusesMACsSafely: signatures made at once from many goroutines,
+// with the secrets' pooled HMACs, all verify, each with its own secret.
+func TestSignReusesMACsSafely(t *testing.T) {
+	secrets := []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "plain-secret"}
+	now := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			secret := secrets[i%2]
+			body := []byte(fmt.Sprintf(`{"n":%d}`, i))
+			id := fmt.Sprint("msg_", i)
+			std, gh, err := signing.Sign(id, now, body, secret)
+			if err != nil {
+				errs <- err
+				return
+			}
+			h := http.Header{}
+			h.Set(signing.HeaderID, id)
+			h.Set(signing.HeaderTimestamp, signing.Timestamp(now))
+			h.Set(signing.HeaderSignature, std)
+			h.Set(signing.HeaderSignature256, gh)
+			if err := signing.Verify(secret, h, body, now, time.Minute); err != nil {
+				errs <- fmt.Errorf("message %d: %w", i, err)
+			}
+			h.Del(signing.HeaderSignature)
+			if err := signing.Verify(secret, h, body, now, time.Minute); err != nil {
+				errs <- fmt.Errorf("message %d, GitHub style: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
