@@ -1,6 +1,7 @@
 package delivery_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -43,6 +44,27 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 		})
 	}
+	// bare-http: the same request (1 KiB JSON body, a 204 back) with a
+	// plain net/http client and nothing else: the floor the sender's own
+	// cost is measured against (issue 14), in the same run.
+	b.Run("bare-http", func(b *testing.B) {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(job.Payload)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(job.Payload))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	})
 	b.Run("parallel", func(b *testing.B) {
 		wh := testWebhook(srv.URL)
 		b.ReportAllocs()
