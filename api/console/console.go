@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"regexp"
 
 	"github.com/gorilla/mux"
@@ -22,13 +23,28 @@ var Pages = []string{"/", "/webhooks/new", "/webhooks/{id}", "/webhooks/{id}/edi
 // AssetPrefix is where the script and the style are served.
 const AssetPrefix = "/console/"
 
-// public matches the paths the console serves without a token: the shell
-// and its assets hold no data (the script asks the API, with the token).
-var public = regexp.MustCompile(`^/(|webhooks/new|webhooks/[^/]+|webhooks/[^/]+/edit|deliveries/[^/]+|replays|console/[a-z]+\.(js|css|svg))$`)
+// pages matches Pages; assets the console's files. They are served
+// without a token: the shell and its assets hold no data (the script asks
+// the API, with the token).
+var (
+	pages  = pageRouter()
+	assets = regexp.MustCompile(`^` + AssetPrefix + `[a-z]+\.(js|css|svg)$`)
+)
+
+func pageRouter() *mux.Router {
+	r := mux.NewRouter()
+	for _, p := range Pages {
+		r.Path(p)
+	}
+	return r
+}
 
 // Public reports whether path is one of the console's, served without a
 // token.
-func Public(path string) bool { return public.MatchString(path) }
+func Public(path string) bool {
+	var m mux.RouteMatch
+	return assets.MatchString(path) || pages.Match(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: path}}, &m)
+}
 
 // security is the console's Content-Security-Policy: nothing but its own
 // files and the API on the same origin; no inline script, no frames.

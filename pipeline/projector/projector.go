@@ -139,11 +139,9 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 // Decode parses attempt records; those that are not valid become dead
 // letters.
 func Decode(msgs []kafka.Message) (attempts []schemas.Attempt, dead []kafka.Message) {
-	records, dead := decode(msgs, func(v []byte, a *schemas.Attempt) error { return fastjson.Unmarshal(v, a) })
-	attempts = make([]schemas.Attempt, len(records))
-	for i, r := range records {
-		attempts[i] = r.Attempt
-	}
+	attempts = make([]schemas.Attempt, 0, len(msgs))
+	dead = decode(msgs, func(v []byte, a *schemas.Attempt) error { return fastjson.Unmarshal(v, a) },
+		func(a schemas.Attempt, _ kafka.Message) { attempts = append(attempts, a) })
 	return attempts, dead
 }
 
@@ -152,9 +150,10 @@ func Decode(msgs []kafka.Message) (attempts []schemas.Attempt, dead []kafka.Mess
 // keeps the JSON and indexes none of them), which is most of the decoding
 // of a first attempt.
 func DecodeRecords(msgs []kafka.Message) (records []projections.Record, dead []kafka.Message) {
-	return decode(msgs, func(v []byte, a *schemas.Attempt) error {
-		// The outer fields shadow the Attempt's: the bodies stay raw, the
-		// JSON string they are is not unescaped.
+	records = make([]projections.Record, 0, len(msgs))
+	dead = decode(msgs, func(v []byte, a *schemas.Attempt) error {
+		// The outer fields shadow the Attempt's: the bodies and headers
+		// stay undecoded (a JSON string is not unescaped).
 		lazy := struct {
 			*schemas.Attempt
 			RequestHeaders  skipped `json:"request_headers"`
@@ -163,7 +162,10 @@ func DecodeRecords(msgs []kafka.Message) (records []projections.Record, dead []k
 			ResponseBody    skipped `json:"response_body"`
 		}{Attempt: a}
 		return fastjson.Unmarshal(v, &lazy)
+	}, func(a schemas.Attempt, m kafka.Message) {
+		records = append(records, projections.Record{Attempt: a, JSON: m.Value})
 	})
+	return records, dead
 }
 
 // skipped takes a JSON value without looking at it.
@@ -171,8 +173,9 @@ type skipped struct{}
 
 func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
-func decode(msgs []kafka.Message, parse func([]byte, *schemas.Attempt) error) (records []projections.Record, dead []kafka.Message) {
-	records = make([]projections.Record, 0, len(msgs))
+// decode parses each record with parse and hands the valid ones to keep;
+// it returns the dead letters of the others.
+func decode(msgs []kafka.Message, parse func([]byte, *schemas.Attempt) error, keep func(schemas.Attempt, kafka.Message)) (dead []kafka.Message) {
 	for _, m := range msgs {
 		if broker.IsControl(m) {
 			continue
@@ -185,8 +188,8 @@ func decode(msgs []kafka.Message, parse func([]byte, *schemas.Attempt) error) (r
 		case a.DeliveryID == "" || a.WebhookID == "" || a.Tenant == "" || a.N < 1:
 			dead = append(dead, broker.DeadLetter(m, "attempt record lacks delivery_id, webhook_id, tenant or n"))
 		default:
-			records = append(records, projections.Record{Attempt: a, JSON: m.Value})
+			keep(a, m)
 		}
 	}
-	return records, dead
+	return dead
 }

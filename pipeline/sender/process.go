@@ -143,8 +143,7 @@ func (s *Stage) outcome(ctx context.Context, wh schemas.Webhook, job schemas.Job
 			wh.DisabledReason = disable
 			follow = append(follow, s.operational(wh, job, schemas.TypeWebhookDisabled, "disabled-"+job.DeliveryID, att)...)
 		}
-		follow = append(follow, records.DeadJob(job, att))
-		follow = append(follow, s.operational(wh, job, schemas.TypeDeliveryFailed, "failed-"+job.DeliveryID, att)...)
+		follow = append(follow, s.failedForGood(wh, job, att)...)
 	}
 	s.metrics.attempts.WithLabelValues(att.State, statusClass(att.StatusCode)).Inc()
 	return append([]kafka.Message{records.Attempt(att)}, follow...)
@@ -192,8 +191,7 @@ func (s *Stage) putOffUntil(w work, wh schemas.Webhook, why string, p putOff) {
 	} else if age := s.now().Sub(w.job.CreatedAt); age > s.scheduleSpan {
 		att := s.unsent(wh, w.job, fmt.Sprintf("not sent: %s for %s, longer than the retry schedule", why, age.Round(time.Second)))
 		s.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
-		s.finish(w, append([]kafka.Message{records.Attempt(att), records.DeadJob(w.job, att)},
-			s.operational(wh, w.job, schemas.TypeDeliveryFailed, "failed-"+w.job.DeliveryID, att)...))
+		s.finish(w, append([]kafka.Message{records.Attempt(att)}, s.failedForGood(wh, w.job, att)...))
 		return
 	}
 	next := w.job
@@ -247,6 +245,13 @@ func (s *Stage) disable(ctx context.Context, wh schemas.Webhook, reason string) 
 	s.metrics.disabled.Inc()
 	s.log.Warn("webhook disabled", "webhook_id", wh.ID, "reason", reason)
 	return true
+}
+
+// failedForGood is what follows a delivery's last attempt when it failed:
+// its dead letter and a hookline.delivery_failed event.
+func (s *Stage) failedForGood(wh schemas.Webhook, job schemas.Job, att schemas.Attempt) []kafka.Message {
+	return append([]kafka.Message{records.DeadJob(job, att)},
+		s.operational(wh, job, schemas.TypeDeliveryFailed, "failed-"+job.DeliveryID, att)...)
 }
 
 // operational is the Hookline event of a delivery that failed for good or
