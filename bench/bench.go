@@ -150,6 +150,9 @@ func benchScenarios() []benchScenario {
 		{name: "slow-dead", healthy: 10, bad: true},
 		{name: "batching", healthy: 1, batching: true},
 		{name: "burst", loop: benchBurst, healthy: 1, events: 50000},
+		// The same 50,000 deliveries fanned out: every event to 50
+		// webhooks (--events 50000 is 2.5 million deliveries, minutes).
+		{name: "burst-50", loop: benchBurst, healthy: 50, events: 1000},
 		// About 40 s at the ~600 deliveries/s of the adaptive sender, 5
 		// minutes at the ~70/s of the fixed 4 lanes before it: not in "all",
 		// whose length should not depend on the sender's concurrency.

@@ -251,7 +251,7 @@ func TestBenchScenarioSelection(t *testing.T) {
 	if got := names("closed"); !slices.Equal(got, []string{"1-webhook", "fan-out-50", "slow-dead", "batching"}) {
 		t.Errorf("closed = %v", got)
 	}
-	if got := names("open"); !slices.Equal(got, []string{"burst", "burst-50ms", "paced", "paced-healthy", "paced-slow-dead"}) {
+	if got := names("open"); !slices.Equal(got, []string{"burst", "burst-50", "burst-50ms", "paced", "paced-healthy", "paced-slow-dead"}) {
 		t.Errorf("open = %v", got)
 	}
 	all, every := names("all"), names("every")

@@ -80,7 +80,7 @@ func (b *Broker) readerOpts() []kgo.Opt {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
-		kgo.FetchMaxBytes(16 << 20),
+		kgo.FetchMaxBytes(4 << 20),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 	}
 }

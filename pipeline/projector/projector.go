@@ -89,9 +89,9 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 	out := s.b.Writer(schemas.TopicDead, nil)
 	defer out.Close()
-	// Batches of up to 20,000, lingering 50 ms to fill: one fsync (bbolt)
+	// Batches of up to 5,000, lingering 50 ms to fill: one fsync (bbolt)
 	// or one part (ClickHouse) per batch.
-	r, err := stage.New(stage.Config{Name: "projector", MaxBatch: 20000, MaxInFlight: 40000, Linger: 50 * time.Millisecond,
+	r, err := stage.New(stage.Config{Name: "projector", MaxBatch: 5000, MaxInFlight: 10000, Linger: 50 * time.Millisecond,
 		DrainTimeout: s.cfg.DrainTimeout}, s, out, s.log,
 		stage.Source{Reader: s.b.GroupReader(schemas.TopicAttempts, Group), Topic: schemas.TopicAttempts})
 	if err != nil {

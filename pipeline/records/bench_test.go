@@ -71,6 +71,12 @@ func BenchmarkDecodeJob(b *testing.B) {
 			fastjson.Unmarshal(v, &j)
 		}
 	})
+	b.Run("DecodeJob", func(b *testing.B) {
+		for b.Loop() {
+			var j schemas.Job
+			DecodeJob(v, &j)
+		}
+	})
 	b.Run("encoding-json", func(b *testing.B) {
 		for b.Loop() {
 			var j schemas.Job

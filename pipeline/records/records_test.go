@@ -1,7 +1,9 @@
 package records
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,36 @@ func TestDueAtTravelsInAHeader(t *testing.T) {
 	}
 	if got := DueAt(Job(schemas.TopicDeliveries, job(10))); !got.IsZero() {
 		t.Fatalf("a job due at once: DueAt = %v", got)
+	}
+}
+
+func TestDecodeJobReadsWhatUnmarshalReads(t *testing.T) {
+	v, err := Marshal(benchJob())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want schemas.Job
+	if err := DecodeJob(v, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(v, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeJob = %+v\nwant %+v", got, want)
+	}
+	// The payload is the record's own bytes, not a copy.
+	if i := bytes.Index(v, got.Payload); i < 0 || &v[i] != &got.Payload[0] {
+		t.Fatal("payload was copied out of the record")
+	}
+	for _, bad := range []string{`{"delivery_id":"d"} x`, `{"delivery_id":`, `[1]`, `{"payload":{]}`} {
+		var j schemas.Job
+		if err := DecodeJob([]byte(bad), &j); err == nil {
+			t.Errorf("DecodeJob(%s) = nil error, want one", bad)
+		}
+	}
+	var j schemas.Job
+	if err := DecodeJob([]byte("{\"delivery_id\":\"d\"}\n "), &j); err != nil || j.DeliveryID != "d" {
+		t.Errorf("trailing space: %v %+v", err, j)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	fastjson "github.com/segmentio/encoding/json"
-
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
@@ -31,7 +29,7 @@ func (s *Stage) due(m kafka.Message) time.Time {
 func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Outbox) error {
 	for _, in := range batch {
 		w := work{in: in, ctx: ctx, out: out}
-		if err := fastjson.Unmarshal(in.Value, &w.job); err != nil || w.job.DeliveryID == "" || w.job.WebhookID == "" {
+		if err := records.DecodeJob(in.Value, &w.job); err != nil || w.job.DeliveryID == "" || w.job.WebhookID == "" {
 			out.Emit([]kafka.Message{broker.DeadLetter(in.Message, "delivery job is not valid")}, in)
 			continue
 		}

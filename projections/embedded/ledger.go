@@ -19,14 +19,25 @@ type ledger struct {
 }
 
 func newLedger(tx *bolt.Tx) *ledger {
-	return &ledger{
+	l := &ledger{
 		attempts: tx.Bucket(bucketAttempts), index: tx.Bucket(bucketIndex),
 		days: tx.Bucket(bucketDays), stats: tx.Bucket(bucketStats),
 		aggs: map[string]*aggregate{},
 	}
+	// Keys of new attempts mostly come in order (delivery ids begin with
+	// their time, days with the day), so a page bbolt splits is not
+	// written again: fill it rather than leave half of it empty.
+	for _, b := range []*bolt.Bucket{l.attempts, l.index, l.days} {
+		b.FillPercent = fillPercent
+	}
+	return l
 }
 
-// put stores an attempt, encoded as value under key. A repeated attempt
+// fillPercent is how full bbolt fills a page it splits (bbolt's default is
+// 0.5, for keys in random order).
+const fillPercent = 1.0
+
+// put stores an attempt, its record JSON value packed (value.go) under key. A repeated attempt
 // replaces the stored one, whose contribution is taken out first, so that
 // every (delivery, n) counts once.
 func (l *ledger) put(a schemas.Attempt, key, value []byte) error {
@@ -39,7 +50,7 @@ func (l *ledger) put(a schemas.Attempt, key, value []byte) error {
 			return err
 		}
 	}
-	if err := l.attempts.Put(key, value); err != nil {
+	if err := l.attempts.Put(key, packValue(value)); err != nil {
 		return fmt.Errorf("embedded: write attempt: %w", err)
 	}
 	return l.account(a, key)

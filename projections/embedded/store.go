@@ -131,7 +131,11 @@ func (s *Store) GetDelivery(ctx context.Context, tenant, id string) (projections
 
 func decode(v []byte) (schemas.Attempt, error) {
 	var a schemas.Attempt
-	if err := fastjson.Unmarshal(v, &a); err != nil {
+	json, err := unpackValue(v)
+	if err != nil {
+		return a, err
+	}
+	if err := fastjson.Unmarshal(json, &a); err != nil {
 		return a, fmt.Errorf("embedded: decode attempt: %w", err)
 	}
 	return normalize(a), nil
