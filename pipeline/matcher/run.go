@@ -134,7 +134,17 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 	var msgs []kafka.Message
 	events := make([]*pending, 0, len(batch))
 	var closed []*Batch
+	gathered := 0 // bytes of msgs
 	for _, in := range batch {
+		if gathered >= emitChunk {
+			// An event can match every webhook: a batch's jobs go out in
+			// pieces, each with the events whose jobs it completes, so
+			// that the outbox's budget bounds what is held (stage
+			// Config.OutboxBytes), not one batch's whole fan-out.
+			s.emit(out, msgs, nil, events)
+			msgs, events, gathered = nil, make([]*pending, 0, len(batch)), 0
+		}
+		from := len(msgs)
 		msg := in.Message
 		p := newPending(in)
 		events = append(events, p)
@@ -145,6 +155,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 			s.log.Warn("dead-lettering input event", "partition", msg.Partition, "offset", msg.Offset, "err", err)
 			s.metrics.dead.Inc()
 			msgs = append(msgs, broker.DeadLetter(msg, err.Error()))
+			gathered += size(msgs[from:])
 			continue
 		}
 		for _, mt := range s.m.Matches(Input{Event: ev, Time: msg.Time}) {
@@ -161,6 +172,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 				closed = append(closed, s.batches.Add(mt, p, msg.Time)...)
 			}
 		}
+		gathered += size(msgs[from:])
 	}
 	s.emit(out, msgs, append(closed, s.batches.Due(s.cfg.Now())...), events)
 	return nil
@@ -183,6 +195,17 @@ func (s *Stage) Release() {
 			t.(*pending).release(false)
 		}
 	}
+}
+
+// emitChunk is the size past which Handle emits the jobs gathered so far.
+const emitChunk = 1 << 20
+
+func size(msgs []kafka.Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Key) + len(m.Value)
+	}
+	return n
 }
 
 // emit queues messages and closed batches in one emission; once written,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,3 +101,72 @@ func TestStageDeadLettersBadInputAndGoesOn(t *testing.T) {
 		t.Errorf("incomplete message's reason does not name resource_id: %v", reasons)
 	}
 }
+
+// TestABatchsFanOutGoesOutInPieces: a batch of events whose jobs pass
+// emitChunk many times over is emitted in pieces, every job is written
+// once and every event is committed.
+func TestABatchsFanOutGoesOutInPieces(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const events, webhooks = 60, 5
+	w := b.Writer(schemas.TopicEvents, nil)
+	var msgs []kafka.Message
+	for i := range events {
+		id := "r" + strings.Repeat("0", 3-len(itoa(i))) + itoa(i)
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: []byte(`{"resource":"ticket","trigger":"update","resource_id":"` + id +
+			`","tenant":"t1","data":{"description":"` + strings.Repeat("x", 20000) + `"}}`)})
+	}
+	err = w.Write(ctx, msgs)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []schemas.Webhook
+	for i := range webhooks {
+		hooks = append(hooks, hook("w"+itoa(i), nil))
+	}
+	stage := NewStage(b, staticWebhooks{"t1": hooks}, StageConfig{}, log)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- stage.Run(runCtx) }()
+	jobs := readN(t, b, schemas.TopicDeliveries, events*webhooks)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lag, err := b.Lag(ctx, Group, schemas.TopicEvents)
+		if err == nil && lag[0] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events not committed: lag %v, %v", lag, err)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, m := range jobs {
+		var job schemas.Job
+		if err := json.Unmarshal(m.Value, &job); err != nil {
+			t.Fatal(err)
+		}
+		if seen[job.DeliveryID] {
+			t.Fatalf("job %s written twice", job.DeliveryID)
+		}
+		seen[job.DeliveryID] = true
+	}
+	if size(msgs)*webhooks < 4*emitChunk {
+		t.Fatalf("the events' jobs are %d bytes, want several times emitChunk", size(msgs)*webhooks)
+	}
+	end, err := b.EndOffsets(ctx, schemas.TopicDeliveries)
+	if err != nil || end[0] != events*webhooks {
+		t.Fatalf("%v jobs written (%v), want %d", end, err, events*webhooks)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

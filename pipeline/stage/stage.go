@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/hookline/hookline/pipeline/broker"
 )
@@ -49,6 +50,11 @@ type Config struct {
 	DrainTimeout time.Duration
 	// OutboxBatch caps the emissions written in one write. Default 2000.
 	OutboxBatch int
+	// OutboxBytes bounds the bytes (keys and values) emitted and not yet
+	// written: beyond it Emit waits. MaxInFlight bounds inputs, not what
+	// they produce, and one event can make a job for every webhook it
+	// matches. Default 32 MiB.
+	OutboxBytes int
 }
 
 // WithDefaults returns the config with every unset field at its default.
@@ -59,6 +65,7 @@ func (c Config) WithDefaults() Config {
 	c.CommitInterval = cmp.Or(c.CommitInterval, 200*time.Millisecond)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
 	c.OutboxBatch = cmp.Or(c.OutboxBatch, 2000)
+	c.OutboxBytes = cmp.Or(c.OutboxBytes, 32<<20)
 	c.Name = cmp.Or(c.Name, "stage")
 	return c
 }
@@ -78,6 +85,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("stage %s: durations must not be negative", c.Name)
 	case c.OutboxBatch < 1:
 		return fmt.Errorf("stage %s: outbox batch %d must be positive", c.Name, c.OutboxBatch)
+	case c.OutboxBytes < 1:
+		return fmt.Errorf("stage %s: outbox bytes %d must be positive", c.Name, c.OutboxBytes)
 	}
 	return nil
 }
@@ -173,7 +182,8 @@ func New(cfg Config, h Handler, w *broker.Writer, log *slog.Logger, sources ...S
 	for _, s := range sources {
 		r.sources = append(r.sources, &source{Source: s, offsets: broker.NewOffsets(s.Reader, s.Topic)})
 	}
-	r.out = &Outbox{r: r, ch: make(chan emission, cfg.OutboxBatch), quit: make(chan struct{})}
+	r.out = &Outbox{r: r, ch: make(chan emission, cfg.OutboxBatch), quit: make(chan struct{}),
+		budget: newBudget(cfg)}
 	return r, nil
 }
 
@@ -478,15 +488,17 @@ func (r *Runner) free() {
 // Outbox writes what handlers emit, many emissions in one write, and marks
 // their inputs done once the broker acknowledged it.
 type Outbox struct {
-	r    *Runner
-	ch   chan emission
-	quit chan struct{}
+	r      *Runner
+	ch     chan emission
+	quit   chan struct{}
+	budget *semaphore.Weighted // Config.OutboxBytes
 }
 
 type emission struct {
 	msgs   []kafka.Message
 	inputs []*Input
 	then   func(written bool)
+	bytes  int64 // of the budget, held until written
 }
 
 func (e emission) finish(written bool) {
@@ -521,11 +533,41 @@ func (o *Outbox) emit(e emission) {
 		e.finish(true)
 		return
 	}
+	for _, m := range e.msgs {
+		e.bytes += int64(len(m.Key) + len(m.Value))
+	}
+	// An emission larger than the whole budget waits for all of it.
+	e.bytes = min(e.bytes, int64(o.r.cfg.OutboxBytes))
+	if !o.acquire(e.bytes) {
+		e.finish(false)
+		return
+	}
 	select {
 	case o.ch <- e:
 	case <-o.quit:
+		o.budget.Release(e.bytes)
 		e.finish(false)
 	}
+}
+
+func newBudget(cfg Config) *semaphore.Weighted { return semaphore.NewWeighted(int64(cfg.OutboxBytes)) }
+
+// acquire takes n bytes of the budget, waiting for writes to free them;
+// false once the outbox quits.
+func (o *Outbox) acquire(n int64) bool {
+	if o.budget.TryAcquire(n) {
+		return true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-o.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return o.budget.Acquire(ctx, n) == nil
 }
 
 // run writes emissions until quit, then writes what is queued and
@@ -565,6 +607,9 @@ func (o *Outbox) run(work context.Context) {
 			if work.Err() == nil {
 				o.r.fail(err)
 			}
+		}
+		for _, e := range batch {
+			o.budget.Release(e.bytes)
 		}
 		for _, e := range batch {
 			e.finish(err == nil)

@@ -326,9 +326,78 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{}).WithDefaults().Validate(); err != nil {
 		t.Fatalf("defaults refused: %v", err)
 	}
-	for _, c := range []Config{{MaxBatch: 10, MaxInFlight: 5}, {Linger: -1}, {MaxUncommitted: -1}} {
+	for _, c := range []Config{{MaxBatch: 10, MaxInFlight: 5}, {Linger: -1}, {MaxUncommitted: -1}, {OutboxBytes: -1}} {
 		if err := c.WithDefaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+// TestTheOutboxBudgetHoldsEmitBack: an emission waits while what is queued
+// and unwritten would pass OutboxBytes, goes on when a write frees its
+// bytes, and is given up (then(false)) when the outbox quits.
+func TestTheOutboxBudgetHoldsEmitBack(t *testing.T) {
+	cfg := Config{OutboxBytes: 100}.WithDefaults()
+	o := &Outbox{r: &Runner{cfg: cfg}, ch: make(chan emission, 10), quit: make(chan struct{}),
+		budget: newBudget(cfg)}
+	msg := func(n int) []kafka.Message { return []kafka.Message{{Value: make([]byte, n)}} }
+	o.Emit(msg(60)) // within the budget: queued at once
+	second := make(chan bool, 1)
+	go o.EmitThen(msg(60), func(written bool) { second <- written })
+	time.Sleep(100 * time.Millisecond)
+	if len(o.ch) != 1 {
+		t.Fatalf("%d emissions queued, want 1: the second passes the budget", len(o.ch))
+	}
+	first := <-o.ch // as run does once the first is written
+	o.budget.Release(first.bytes)
+	waitFor(t, "the second emission to be queued", func() bool { return len(o.ch) == 1 })
+	// Larger than the whole budget: waits for all of it, then goes.
+	third := make(chan bool, 1)
+	go o.EmitThen(msg(500), func(written bool) { third <- written })
+	time.Sleep(100 * time.Millisecond)
+	if len(o.ch) != 1 {
+		t.Fatalf("%d emissions queued, want 1", len(o.ch))
+	}
+	close(o.quit)
+	select {
+	case written := <-third:
+		if written {
+			t.Fatal("an emission waiting at quit was written")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an emission waiting for the budget did not give up at quit")
+	}
+	if len(second) != 0 {
+		t.Fatal("the queued emission was finished before it was written")
+	}
+}
+
+// TestEmissionsOverTheBudgetAreAllWritten: a stage whose outputs pass
+// OutboxBytes many times over writes every one of them.
+func TestEmissionsOverTheBudgetAreAllWritten(t *testing.T) {
+	b := startBroker(t, t.TempDir(), 0)
+	defer b.Close()
+	produce(t, b, values("v", 50)...)
+	stop := run(t, b, Config{OutboxBytes: 1000, CommitInterval: 10 * time.Millisecond}, handlerFunc(func(_ context.Context, batch []*Input, out *Outbox) error {
+		for _, in := range batch {
+			msgs := make([]kafka.Message, 20)
+			for i := range msgs {
+				msgs[i] = kafka.Message{Topic: schemas.TopicDeliveries, Key: in.Key, Value: []byte(strings.Repeat("x", 300))}
+			}
+			out.Emit(msgs, in)
+		}
+		return nil
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, "the group's lag to reach 0", func() bool {
+		lag, err := b.Lag(ctx, "g", schemas.TopicEvents)
+		return err == nil && lag[0] == 0 && lag[1] == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, b, schemas.TopicDeliveries); got != 50*20 {
+		t.Errorf("%d outputs written, want %d", got, 50*20)
 	}
 }
