@@ -22,10 +22,13 @@ import (
 // encoder: the same JSON as encoding/json (map keys sorted), about three
 // times faster on a job with a 1 KiB payload (BenchmarkMarshalJob), and it
 // copies a payload (json.RawMessage) as it is instead of compacting it
-// again.
+// again. It does not check that payload either (TrustRawMessage: 2.7 →
+// 1.0 µs a job): every json.RawMessage in a record was decoded from JSON
+// (the API's events, a record read back) or written by Hookline's own
+// encoders (envelopes, batches).
 func Marshal(v any) ([]byte, error) {
 	b := buffers.Get().(*[]byte)
-	out, err := fastjson.Append((*b)[:0], v, fastjson.SortMapKeys)
+	out, err := fastjson.Append((*b)[:0], v, fastjson.SortMapKeys|fastjson.TrustRawMessage)
 	var record []byte
 	if err == nil {
 		record = bytes.Clone(out)

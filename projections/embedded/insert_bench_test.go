@@ -43,15 +43,21 @@ func realisticAttempt(seq int, at time.Time) schemas.Attempt {
 
 // BenchmarkInsertRecords1KiB writes attempts of 1 KiB ticket data the way
 // the projector gives them to the embedded store (with their records'
-// JSON), 500 a transaction, and reports the file's bytes per attempt.
+// JSON), 100 to 2,000 a transaction, and reports the file's bytes per
+// attempt.
 func BenchmarkInsertRecords1KiB(b *testing.B) {
+	for _, batch := range []int{100, 500, 2000} {
+		b.Run(fmt.Sprint("batch-", batch), func(b *testing.B) { benchInsertRecords(b, batch) })
+	}
+}
+
+func benchInsertRecords(b *testing.B, batch int) {
 	path := filepath.Join(b.TempDir(), "attempts.db")
 	s, err := embedded.Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	const batch = 500
 	at := time.Now().UTC()
 	recs := make([]projections.Record, 0, batch)
 	b.ResetTimer()
