@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/schemas"
 )
@@ -102,8 +104,11 @@ func TestWriterReplacesWhatTheBrokerRefuses(t *testing.T) {
 		return []kafka.Message{TooLargeDeadLetter(m, limit)}
 	})
 	defer w.Close()
+	// Random bytes: the writer compresses, and zeros would pass.
+	value := make([]byte, 50000)
+	rand.Read(value)
 	start := time.Now()
-	if err := w.Write(ctx, []kafka.Message{{Key: []byte("k"), Value: make([]byte, 50000)}}); err != nil {
+	if err := w.Write(ctx, []kafka.Message{{Key: []byte("k"), Value: value}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(replaced) != 1 || time.Since(start) > 5*time.Second {
@@ -147,5 +152,36 @@ func TestRetryable(t *testing.T) {
 		if got := Retryable(tt.err); got != tt.want {
 			t.Errorf("Retryable(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestWriterCompresses: what a writer produces is stored as LZ4 batches.
+func TestWriterCompresses(t *testing.T) {
+	b := start(t, t.TempDir())
+	defer b.Close()
+	w := b.Writer(schemas.TopicEvents, nil)
+	defer w.Close()
+	value := []byte(strings.Repeat(`{"ticket":"the printer smells of smoke"}`, 50))
+	if err := w.Write(context.Background(), []kafka.Message{{Key: []byte("k"), Value: value}}); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.ConsumeTopics(schemas.TopicEvents),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	fs := cl.PollFetches(ctx)
+	if err := fs.Err0(); err != nil {
+		t.Fatal(err)
+	}
+	recs := fs.Records()
+	if len(recs) != 1 || string(recs[0].Value) != string(value) {
+		t.Fatalf("read %d records", len(recs))
+	}
+	if c := recs[0].Attrs.CompressionType(); c != 3 {
+		t.Fatalf("compression type %d, want 3 (lz4)", c)
 	}
 }
