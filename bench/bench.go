@@ -183,7 +183,7 @@ func Flags(fs *flag.FlagSet, version string, exe func() (string, error)) func(ct
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each fixed-rate phase and of the paced scenarios' publishing")
 	fs.IntVar(&c.dataBytes, "data-bytes", 1024, "size of each open-loop event's data object (a ticket), 64 to 524288")
 	fs.StringVar(&c.scenarios, "scenarios", "all", "scenarios to run: all ("+strings.Join(all, ",")+
-		"; 6 to 8 minutes on 2 cores), every (all and "+strings.Join(extra, ",")+"), closed (the closed-loop ones), "+
+		"; 3 to 8 minutes on 2 cores), every (all and "+strings.Join(extra, ",")+"), closed (the closed-loop ones), "+
 		"open (the open-loop ones), or a comma-separated list of these and of "+strings.Join(names, ","))
 	fs.DurationVar(&c.timeout, "timeout", 15*time.Minute, "bound on the whole run; serve children are stopped when it passes")
 	fs.StringVar(&c.serveArgs, "serve-args", "", "extra flags for each hookline serve child, space-separated (e.g. \"--debug-addr 127.0.0.1:6060\" to profile it)")

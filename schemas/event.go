@@ -81,6 +81,18 @@ func TypeFor(resource, trigger string) string {
 // SPEC §2: the id defaultID, the derived type, the default tenant and the
 // occurrence time now. It never panics, whatever the input.
 func DecodeEvent(raw []byte, now time.Time, defaultID string) (Event, error) {
+	return decodeEvent(raw, now, func() string { return defaultID })
+}
+
+// DecodeEventAt is DecodeEvent for an event read from topic at partition
+// and offset: an event without an id gets PositionEventID, derived only
+// then (a SHA-1 and its text cost more than the rest of the matcher's
+// work on an event that has its own id).
+func DecodeEventAt(raw []byte, now time.Time, topic string, partition int, offset int64) (Event, error) {
+	return decodeEvent(raw, now, func() string { return PositionEventID(topic, partition, offset) })
+}
+
+func decodeEvent(raw []byte, now time.Time, defaultID func() string) (Event, error) {
 	var ev Event
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
@@ -90,7 +102,7 @@ func DecodeEvent(raw []byte, now time.Time, defaultID string) (Event, error) {
 		return ev, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
 	if ev.ID == "" {
-		ev.ID = defaultID
+		ev.ID = defaultID()
 	}
 	if err := ev.Normalize(now); err != nil {
 		return ev, err

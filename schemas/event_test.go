@@ -91,3 +91,17 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeEventAtGivesAnEventWithoutIDItsPosition(t *testing.T) {
+	ev, err := DecodeEventAt([]byte(`{"resource":"ticket","trigger":"create","resource_id":"t1"}`), time.Now(), TopicEvents, 2, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := PositionEventID(TopicEvents, 2, 7); ev.ID != want {
+		t.Fatalf("id %q, want the position's %q", ev.ID, want)
+	}
+	ev, err = DecodeEventAt([]byte(`{"id":"own","resource":"ticket","trigger":"create","resource_id":"t1"}`), time.Now(), TopicEvents, 2, 7)
+	if err != nil || ev.ID != "own" {
+		t.Fatalf("id %q (%v), want its own", ev.ID, err)
+	}
+}

@@ -23,7 +23,7 @@ if dsn=$(bash scripts/clickhouse.sh start); then
 else
   echo "make bench: no ClickHouse; BenchmarkInsertAttempts/clickhouse will skip" >&2
 fi
-"$GO" test -run XXX -bench . -benchtime 1s -count 5 ./pipeline/... ./delivery/ ./condition/ ./payload/ ./signing/... ./projections/ | tee bench/micro-new.txt
+"$GO" test -run XXX -bench . -benchtime 1s -count 5 ./pipeline/... ./delivery/ ./condition/ ./payload/ ./signing/... ./projections/... | tee bench/micro-new.txt
 if [ -f bench/micro.txt ]; then
   "$GO" run golang.org/x/perf/cmd/benchstat@latest bench/micro.txt bench/micro-new.txt
 else

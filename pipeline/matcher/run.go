@@ -149,8 +149,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 		p := newPending(in)
 		events = append(events, p)
 		s.metrics.events.Inc()
-		fallback := schemas.PositionEventID(msg.Topic, msg.Partition, msg.Offset)
-		ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
+		ev, err := schemas.DecodeEventAt(msg.Value, msg.Time, msg.Topic, msg.Partition, msg.Offset)
 		if err != nil {
 			s.log.Warn("dead-lettering input event", "partition", msg.Partition, "offset", msg.Offset, "err", err)
 			s.metrics.dead.Inc()

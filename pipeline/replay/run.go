@@ -202,8 +202,7 @@ func (ru *runner) Handle(_ context.Context, batch []*stage.Input, out *stage.Out
 
 // handle matches one event of the replay's tenant: its counts and jobs.
 func (ru *runner) handle(msg kafka.Message) (counts, []kafka.Message) {
-	fallback := schemas.PositionEventID(msg.Topic, msg.Partition, msg.Offset)
-	ev, err := schemas.DecodeEvent(msg.Value, msg.Time, fallback)
+	ev, err := schemas.DecodeEventAt(msg.Value, msg.Time, msg.Topic, msg.Partition, msg.Offset)
 	if err != nil || ev.Tenant != ru.tenant {
 		// Another tenant's events (and what is no event) are not the
 		// replay's to count: its counters tell nothing of other tenants.
