@@ -33,6 +33,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hookline/hookline/client"
+	"github.com/hookline/hookline/projections"
 	"github.com/hookline/hookline/schemas"
 	"github.com/hookline/hookline/signing"
 )
@@ -679,8 +680,14 @@ func TestConsoleShowsDeliveriesAndRedelivers(t *testing.T) {
 	if h1 := b.text("#main h1"); !strings.Contains(h1, redelivery) {
 		b.fatalf("the redelivery page's h1 %q does not contain its id %s", h1, redelivery)
 	}
-	d, err := api.Delivery(ctx, redelivery)
-	fatalIf(t, err)
+	// The projector stores attempts in batches (up to 250 ms later): the
+	// redelivery is in the API once its first attempt is.
+	var d projections.Delivery
+	waitFor(t, "the redelivery in the API", 30*time.Second, func() bool {
+		var err error
+		d, err = api.Delivery(ctx, redelivery)
+		return err == nil
+	})
 	if d.RedeliveryOf != failed {
 		t.Fatalf("the delivery the console opened after Redeliver is %+v, want a redelivery of %s", d, failed)
 	}
