@@ -188,7 +188,15 @@
     document.getElementById('confirm-text').textContent = text;
     document.getElementById('confirm-ok').textContent = ok || 'OK';
     return new Promise((resolve) => {
-      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+      // The close event is dispatched later, as a task: one left over from
+      // the dialog's last use (Cancel, then at once Delete again) arrives
+      // while the dialog is open again, and must not answer this question.
+      const onClose = () => {
+        if (d.open) return;
+        d.removeEventListener('close', onClose);
+        resolve(d.returnValue === 'ok');
+      };
+      d.addEventListener('close', onClose);
       d.returnValue = '';
       d.showModal();
       document.getElementById('confirm-cancel').focus();
