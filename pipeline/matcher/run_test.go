@@ -37,17 +37,12 @@ func readN(t *testing.T, b *broker.Broker, topic string, n int) []kafka.Message 
 // on hookline.events go to hookline.dead with their reason, and the valid
 // ones around them are matched.
 func TestStageDeadLettersBadInputAndGoesOn(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, log := startOnePartition(t, ctx)
 
 	w := b.Writer(schemas.TopicEvents, nil)
-	err = w.Write(ctx, []kafka.Message{
+	err := w.Write(ctx, []kafka.Message{
 		{Key: []byte("a"), Value: []byte(`{"resource":"ticket","trigger":"create","resource_id":"a","tenant":"t1"}`)},
 		{Key: []byte("b"), Value: []byte(`not json at all`)},
 		{Key: []byte("c"), Value: []byte(`{"resource":"ticket","trigger":"create","tenant":"t1"}`)},
@@ -106,14 +101,9 @@ func TestStageDeadLettersBadInputAndGoesOn(t *testing.T) {
 // emitChunk many times over is emitted in pieces, every job is written
 // once and every event is committed.
 func TestABatchsFanOutGoesOutInPieces(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, log := startOnePartition(t, ctx)
 	const events, webhooks = 60, 5
 	w := b.Writer(schemas.TopicEvents, nil)
 	var msgs []kafka.Message
@@ -122,7 +112,7 @@ func TestABatchsFanOutGoesOutInPieces(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: []byte(`{"resource":"ticket","trigger":"update","resource_id":"` + id +
 			`","tenant":"t1","data":{"description":"` + strings.Repeat("x", 20000) + `"}}`)})
 	}
-	err = w.Write(ctx, msgs)
+	err := w.Write(ctx, msgs)
 	w.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -170,3 +160,16 @@ func TestABatchsFanOutGoesOutInPieces(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// startOnePartition starts a broker of one partition a topic, closed when
+// the test ends, and a logger that discards.
+func startOnePartition(t *testing.T, ctx context.Context) (*broker.Broker, *slog.Logger) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b, log
+}

@@ -214,12 +214,7 @@ func TestAnOutputOverTheLimitIsDeadLetteredAndTheStageGoesOn(t *testing.T) {
 		}
 		return nil
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	waitFor(t, "the group's lag to reach 0", func() bool {
-		lag, err := b.Lag(ctx, "g", schemas.TopicEvents)
-		return err == nil && lag[0] == 0 && lag[1] == 0
-	})
+	waitForNoLag(t, b)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -388,16 +383,22 @@ func TestEmissionsOverTheBudgetAreAllWritten(t *testing.T) {
 		}
 		return nil
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	waitFor(t, "the group's lag to reach 0", func() bool {
-		lag, err := b.Lag(ctx, "g", schemas.TopicEvents)
-		return err == nil && lag[0] == 0 && lag[1] == 0
-	})
+	waitForNoLag(t, b)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(t, b, schemas.TopicDeliveries); got != 50*20 {
 		t.Errorf("%d outputs written, want %d", got, 50*20)
 	}
+}
+
+// waitForNoLag waits until group "g" has committed all of hookline.events.
+func waitForNoLag(t *testing.T, b *broker.Broker) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, "the group's lag to reach 0", func() bool {
+		lag, err := b.Lag(ctx, "g", schemas.TopicEvents)
+		return err == nil && lag[0] == 0 && lag[1] == 0
+	})
 }
