@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hookline/hookline/schemas"
+	"github.com/hookline/hookline/signing"
 )
 
 // Masked replaces the value of a header that may hold a secret in an
@@ -66,11 +67,15 @@ func maskHeaderByName(name, value string) string {
 var commonHeaders = func() map[string]bool {
 	m := map[string]bool{}
 	for _, name := range []string{
-		"Content-Type", "Content-Length", "User-Agent", "Authorization", "Webhook-Id", "Webhook-Timestamp",
-		"Webhook-Signature", "X-Hookline-Signature-256", "X-Hookline-Event", "X-Hookline-Attempt",
-		"Date", "Server", "Connection", "Set-Cookie", "Cache-Control", "Content-Encoding", "Vary",
-		"X-Request-Id", "Keep-Alive", "Transfer-Encoding",
+		// what newRequest sets
+		"Content-Type", "User-Agent", "Authorization", signing.HeaderID, signing.HeaderTimestamp,
+		signing.HeaderSignature, signing.HeaderSignature256, HeaderEvent, HeaderAttempt,
+		// what most answers carry
+		"Content-Length", "Date", "Server", "Connection", "Set-Cookie", "Cache-Control", "Content-Encoding",
+		"Vary", "X-Request-Id", "Keep-Alive", "Transfer-Encoding",
 	} {
+		// http.Header keys are canonical: the map is looked up as given.
+		name = http.CanonicalHeaderKey(name)
 		m[name] = maskHeaderByName(name, "v") == "v"
 	}
 	return m

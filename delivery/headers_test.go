@@ -61,3 +61,20 @@ func TestRecordHeadersJoinsAndMasks(t *testing.T) {
 		t.Error("record(nil) is not nil")
 	}
 }
+
+// TestCommonHeadersAgreeWithTheRule: the names decided once are decided as
+// maskHeader decides any other name, and they are the canonical names the
+// request and the answers use.
+func TestCommonHeadersAgreeWithTheRule(t *testing.T) {
+	for name, shown := range commonHeaders {
+		if name != http.CanonicalHeaderKey(name) {
+			t.Errorf("%q is not canonical: a lookup of a header's name would miss it", name)
+		}
+		if got := maskHeaderByName(name, "v") == "v"; got != shown {
+			t.Errorf("%s: shown %v, the rule says %v", name, shown, got)
+		}
+	}
+	if commonHeaders["Webhook-Signature"] != true || commonHeaders["Authorization"] != false {
+		t.Errorf("Webhook-Signature must be shown and Authorization masked: %v", commonHeaders)
+	}
+}

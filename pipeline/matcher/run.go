@@ -131,6 +131,16 @@ func (p *pending) release(written bool) {
 // Handle matches a batch of events and emits their direct jobs, their dead
 // letters and the batches they filled or that came due.
 func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Outbox) error {
+	s.handle(batch, out)
+	return nil
+}
+
+// emitter is where Handle's outputs go: the runner's stage.Outbox.
+type emitter interface {
+	EmitThen(msgs []kafka.Message, then func(written bool))
+}
+
+func (s *Stage) handle(batch []*stage.Input, out emitter) {
 	var msgs []kafka.Message
 	events := make([]*pending, 0, len(batch))
 	var closed []*Batch
@@ -174,7 +184,6 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 		gathered += size(msgs[from:])
 	}
 	s.emit(out, msgs, append(closed, s.batches.Due(s.cfg.Now())...), events)
-	return nil
 }
 
 // Next is when the earliest open batch is due.
@@ -209,7 +218,7 @@ func size(msgs []kafka.Message) int {
 
 // emit queues messages and closed batches in one emission; once written,
 // the events waiting for them are released.
-func (s *Stage) emit(out *stage.Outbox, msgs []kafka.Message, closed []*Batch, events []*pending) {
+func (s *Stage) emit(out emitter, msgs []kafka.Message, closed []*Batch, events []*pending) {
 	for _, b := range closed {
 		msgs = append(msgs, records.Job(schemas.TopicDeliveries, b.Job))
 		s.metrics.batches.Inc()

@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/pipeline/stage"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -172,4 +173,54 @@ func startOnePartition(t *testing.T, ctx context.Context) (*broker.Broker, *slog
 	}
 	t.Cleanup(b.Close)
 	return b, log
+}
+
+// recordEmitter keeps what a handler emits, one entry an emission.
+type recordEmitter struct{ emissions [][]kafka.Message }
+
+func (r *recordEmitter) EmitThen(msgs []kafka.Message, _ func(bool)) {
+	r.emissions = append(r.emissions, msgs)
+}
+
+// TestHandleEmitsAFanOutInPieces: the jobs of one batch go out in several
+// emissions, each of about emitChunk bytes (never more than one event's
+// jobs past it), in the order of their events, none lost or repeated.
+func TestHandleEmitsAFanOutInPieces(t *testing.T) {
+	b, _ := startOnePartition(t, t.Context())
+	const events, webhooks = 60, 5
+	var hooks []schemas.Webhook
+	for i := range webhooks {
+		hooks = append(hooks, hook("w"+itoa(i), nil))
+	}
+	s := NewStage(b, staticWebhooks{"t1": hooks}, StageConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var batch []*stage.Input
+	for i := range events {
+		batch = append(batch, &stage.Input{Message: kafka.Message{Topic: schemas.TopicEvents, Offset: int64(i), Time: time.Now(),
+			Value: []byte(`{"resource":"ticket","trigger":"update","resource_id":"r` + itoa(i) + `","tenant":"t1","data":{"description":"` +
+				strings.Repeat("x", 20000) + `"}}`)}})
+	}
+	out := &recordEmitter{}
+	s.handle(batch, out)
+	if len(out.emissions) < 4 {
+		t.Fatalf("%d emissions for %d jobs of 20 KB, want them in pieces of about %d bytes", len(out.emissions), events*webhooks, emitChunk)
+	}
+	next := 0
+	for i, e := range out.emissions {
+		if size(e) > emitChunk+webhooks*25000 {
+			t.Errorf("emission %d is %d bytes, more than one event's jobs past %d", i, size(e), emitChunk)
+		}
+		for _, m := range e {
+			var job schemas.Job
+			if err := json.Unmarshal(m.Value, &job); err != nil {
+				t.Fatal(err)
+			}
+			if want := "r" + itoa(next/webhooks); job.ResourceID != want {
+				t.Fatalf("job %d is for %s, want %s: jobs out of their events' order", next, job.ResourceID, want)
+			}
+			next++
+		}
+	}
+	if next != events*webhooks {
+		t.Fatalf("%d jobs emitted, want %d", next, events*webhooks)
+	}
 }
