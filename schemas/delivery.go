@@ -32,17 +32,41 @@ type Job struct {
 	// because the endpoint's circuit was open or its queue full. They do
 	// not count against the webhook's retries.
 	Deferrals int `json:"deferrals,omitempty"`
-	// DueAt is when a job on a retry topic may be sent again.
+	// DueAt is when a waiting job may be sent again: after a failure, an
+	// open circuit or a Retry-After. A wait longer than the delay of the
+	// topic it is on goes on from a shorter one when it comes back.
 	DueAt time.Time `json:"due_at,omitempty"`
-	// Reason says why a job is on a retry topic: RetryAfterFailure,
-	// RetryCircuitOpen or RetryEndpointBusy.
-	Reason       string `json:"reason,omitempty"`
-	RedeliveryOf string `json:"redelivery_of,omitempty"`
-	ReplayID     string `json:"replay_id,omitempty"`
+	// Reason says why a job is on a retry topic or hookline.overflow:
+	// RetryAfterFailure, RetryCircuitOpen or RetryEndpointBusy.
+	Reason string `json:"reason,omitempty"`
+	// Queue is the job's place in its endpoint's queue while it waits on
+	// hookline.overflow for room: it comes back to that queue in order.
+	Queue        *QueuePlace `json:"queue,omitempty"`
+	RedeliveryOf string      `json:"redelivery_of,omitempty"`
+	ReplayID     string      `json:"replay_id,omitempty"`
 	// Test marks a test delivery a person asked for (POST
 	// /v1/webhooks/{id}/test): it goes out even to a disabled webhook, and
 	// through an open circuit as its probe.
 	Test bool `json:"test,omitempty"`
+}
+
+// QueuePlace is where a job stood in its endpoint's queue when the sender
+// moved it to hookline.overflow: the sender session (one run of one
+// process) and the job's arrival sequence there. Another session treats
+// the job as new.
+type QueuePlace struct {
+	Session string `json:"session"`
+	Seq     uint64 `json:"seq"`
+}
+
+// LaneKey is what keeps a job's order: its resource's jobs go out one
+// after another. A job without a resource (a redelivery, a batch of several
+// resources) is its own lane.
+func (j *Job) LaneKey() string {
+	if j.ResourceID != "" {
+		return j.ResourceID
+	}
+	return j.DeliveryID
 }
 
 // PingEventType is the event type of a test delivery.
@@ -83,6 +107,10 @@ type Attempt struct {
 	EventType  string   `json:"event_type"`
 	// N numbers the attempts of one delivery from 1. (DeliveryID, N) is
 	// unique: a store keeps one row for it however often it is replayed.
+	// N 0 is no attempt but a mark that the delivery waits without one
+	// (State pending: for room at its endpoint, or for its circuit);
+	// NextAttemptAt says until when. A delivery's attempts are those with
+	// N of 1 and more.
 	N int `json:"n"`
 	// State is the delivery's state after this attempt.
 	State             string            `json:"state"`
@@ -98,6 +126,9 @@ type Attempt struct {
 	ResponseBody      string            `json:"response_body,omitempty"`
 	RedeliveryOf      string            `json:"redelivery_of,omitempty"`
 	ReplayID          string            `json:"replay_id,omitempty"`
+	// NextAttemptAt is, for a delivery that waits (State retrying or
+	// pending), when its next attempt is due at the earliest.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 }
 
 // DeadLetter is one message on hookline.dead: an input that could not be

@@ -144,7 +144,7 @@ var (
 		Headers: map[string]string{"X-Team": "support", "X-Api-Version": "2"},
 		Auth:    &Auth{Type: AuthOAuth2Client, TokenURL: "https://idp.example.com/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"hooks"}},
 		Retries: DefaultRetries, TimeoutMS: DefaultTimeoutMS, RateLimit: 2.5, MaxConcurrency: 8, DisabledReason: "410 Gone",
-		CreatedAt: testTime, UpdatedAt: testTime.Add(time.Hour), Version: 3,
+		DisabledAt: ptr(testTime.Add(30 * time.Minute)), CreatedAt: testTime, UpdatedAt: testTime.Add(time.Hour), Version: 3,
 	}
 
 	fullWebhookEvent = WebhookEvent{Op: OpUpdated, At: testTime, Webhook: fullWebhook}
@@ -153,7 +153,7 @@ var (
 		DeliveryID: fullEnvelope.ID, WebhookID: "wh_1", Tenant: "d0a3f370",
 		EventIDs: []string{fullEvent.ID}, EventType: "ticket.updated", ResourceID: "9c1e",
 		CreatedAt: testTime, Payload: mustJSON(fullEnvelope), Attempts: 2,
-		Deferrals: 1, DueAt: testTime.Add(time.Minute), Reason: RetryAfterFailure,
+		Deferrals: 1, DueAt: testTime.Add(time.Minute), Reason: RetryAfterFailure, Queue: &QueuePlace{Session: "s1", Seq: 7},
 		RedeliveryOf: "0193a0b4-7c00-7000-8000-000000000000", ReplayID: "rp_1", Test: true,
 	}
 
@@ -166,6 +166,7 @@ var (
 		RequestBody:     string(fullJob.Payload),
 		ResponseHeaders: map[string]string{"Retry-After": "120"},
 		ResponseBody:    "busy", RedeliveryOf: fullJob.RedeliveryOf, ReplayID: "rp_1",
+		NextAttemptAt: ptr(testTime.Add(time.Minute)),
 	}
 
 	fullDeadLetter = DeadLetter{
@@ -332,7 +333,8 @@ func TestJSONSchemasRefuseInvalid(t *testing.T) {
 		{"event with a bad time", "event.schema.json", edit(fullEvent, map[string]any{"occurred_at": "yesterday"}), "occurred_at"},
 		{"event data not an object", "event.schema.json", edit(fullEvent, map[string]any{"data": "text"}), "data"},
 		{"event not an object", "event.schema.json", `[1,2]`, "object"},
-		{"attempt with n 0", "attempt.schema.json", edit(fullAttempt, map[string]any{"n": 0}), "/n"},
+		{"attempt with n -1", "attempt.schema.json", edit(fullAttempt, map[string]any{"n": -1}), "/n"},
+		{"attempt with n 0 that is not pending", "attempt.schema.json", edit(fullAttempt, map[string]any{"n": 0}), "state"},
 		{"attempt with an unknown state", "attempt.schema.json", edit(fullAttempt, map[string]any{"state": "done"}), "state"},
 		{"attempt with status 42", "attempt.schema.json", edit(fullAttempt, map[string]any{"status_code": 42}), "status_code"},
 		{"attempt with an unknown field", "attempt.schema.json", edit(fullAttempt, map[string]any{"status": 200}), "status"},
@@ -508,7 +510,7 @@ func jsonFields(t reflect.Type) (names, always []string) {
 			name = f.Name
 		}
 		names = append(names, name)
-		if !slices.Contains(strings.Split(opts, ","), "omitempty") {
+		if o := strings.Split(opts, ","); !slices.Contains(o, "omitempty") && !slices.Contains(o, "omitzero") {
 			always = append(always, name)
 		}
 	}

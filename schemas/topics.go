@@ -10,6 +10,10 @@ const (
 	// TopicEndpoints holds each endpoint's state as its sender sees it
 	// (compacted, keyed by webhook id).
 	TopicEndpoints = "hookline.endpoints"
+	// TopicOverflow holds the jobs an endpoint has no room for in its
+	// sender's memory, each due a fixed delay after it was written
+	// (--max-queue-wait), keyed by webhook id.
+	TopicOverflow = "hookline.overflow"
 	// TopicRetryPrefix names the delayed retry topics (hookline.retry.<tier>).
 	TopicRetryPrefix = "hookline.retry."
 )

@@ -80,9 +80,13 @@ type Webhook struct {
 	MaxConcurrency int `json:"max_concurrency,omitempty"`
 	// DisabledReason says why Hookline disabled the webhook (an endpoint
 	// that answered 410 Gone); empty when enabled or disabled by a user.
-	DisabledReason string    `json:"disabled_reason,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	// DisabledAt is when the webhook was last disabled, kept when it is
+	// enabled again: a delivery that waited on a retry topic since before
+	// then was failed (webhook_disabled) and is not sent when it comes back.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 	// Version grows by one with every change; consumers of the topic ignore
 	// a change older than the state they hold.
 	Version int64 `json:"version"`

@@ -122,7 +122,7 @@ func deadJob(job schemas.Job, last schemas.Attempt, reason string) kafka.Message
 
 // isJobTopic reports whether topic carries delivery jobs.
 func isJobTopic(topic string) bool {
-	return topic == schemas.TopicDeliveries || strings.HasPrefix(topic, schemas.TopicRetryPrefix)
+	return topic == schemas.TopicDeliveries || topic == schemas.TopicOverflow || strings.HasPrefix(topic, schemas.TopicRetryPrefix)
 }
 
 // Oversize is the broker.Oversize of every stage: what goes out instead of

@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -180,8 +181,15 @@ func (r *Registry) change(ctx context.Context, tenant, id string, change func(*s
 		if tenant != "" && ev.Webhook.Tenant != tenant {
 			return schemas.ErrWebhookNotFound
 		}
+		was := ev.Webhook.Enabled
 		if err := change(ev); err != nil {
 			return err
+		}
+		if was && !ev.Webhook.Enabled {
+			// Deliveries waiting since before now are failed when they
+			// come back, even if the webhook is enabled again by then.
+			at := cmp.Or(ev.At, time.Now()).UTC()
+			ev.Webhook.DisabledAt = &at
 		}
 		ev.Webhook.Version++
 		return nil

@@ -245,6 +245,45 @@ func TestDisableWebhookPublishesTheChange(t *testing.T) {
 	}
 }
 
+func TestDisablingAWebhookRecordsWhenAndEnablingKeepsIt(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	r, stop := runRegistry(t, b)
+	defer stop()
+	publish(t, r, schemas.OpCreated, schemas.Webhook{ID: "a", Tenant: "t", Name: "a", Version: 1, Enabled: true})
+	if w, _ := r.Webhook("t", "a"); w.DisabledAt != nil {
+		t.Fatalf("a webhook never disabled has disabled_at %v", w.DisabledAt)
+	}
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	set := func(enabled bool, when time.Time) schemas.Webhook {
+		t.Helper()
+		w, err := r.ChangeWebhook(context.Background(), "t", "a", func(ev *schemas.WebhookEvent) error {
+			ev.Op, ev.At = schemas.OpUpdated, when
+			ev.Webhook.Enabled = enabled
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if w := set(false, at); w.DisabledAt == nil || !w.DisabledAt.Equal(at) {
+		t.Fatalf("disabled at %v: disabled_at %v", at, w.DisabledAt)
+	}
+	if w := set(true, at.Add(time.Minute)); w.DisabledAt == nil || !w.DisabledAt.Equal(at) {
+		t.Fatalf("enabled again: disabled_at %v, want %v kept", w.DisabledAt, at)
+	}
+	if w := set(true, at.Add(2*time.Minute)); w.DisabledAt == nil || !w.DisabledAt.Equal(at) {
+		t.Fatalf("a change that leaves it enabled moved disabled_at to %v", w.DisabledAt)
+	}
+	if _, err := r.DisableWebhook(context.Background(), "a", "endpoint answered 410 Gone"); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := r.Webhook("t", "a"); w.DisabledAt == nil || !w.DisabledAt.After(at) {
+		t.Fatalf("the sender's disable left disabled_at at %v", w.DisabledAt)
+	}
+}
+
 func TestChangeWebhookIsTheTenantsOnly(t *testing.T) {
 	b := startBroker(t, t.TempDir())
 	defer b.Close()
