@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,10 +46,12 @@ type Reader struct {
 	// paused are the partitions Pause stopped: a hold that empties does not
 	// resume them.
 	paused map[int32]bool
-	// handed is, per partition of a group reader, the offset after the last
-	// record handed out; kept is handed of the partitions the last revoke
-	// took, until the next assignment (see revoked).
-	handed, kept map[topicPartition]int64
+
+	// onRevoke, if set, is called when a rebalance takes partitions away
+	// (lost: the session was lost, another member may have them already),
+	// after what the reader held of them is dropped and before they are
+	// given up: the stage fences them there (OnRevoke).
+	onRevoke func(ctx context.Context, partitions map[string][]int32, lost bool)
 }
 
 type topicPartition struct {
@@ -119,21 +120,16 @@ func (b *Broker) GroupReader(topic, group string) *Reader {
 // due earlier only if due times grow along a partition (a retry tier:
 // every job waits the tier's delay). A partition revoked or lost in a
 // rebalance drops what it held (its next owner reads it from the committed
-// offset); what was handed out already is the caller's.
-//
-// Range is an eager protocol: a rebalance takes every partition away and
-// gives most of them straight back. A partition this reader gets back in the very
-// next assignment (no other member can have read it in between) goes on
-// after the last record it handed out rather than from the committed
-// offset: what it handed out is still the caller's to finish and commit,
-// and is not handed out twice.
+// offset); what was handed out already is the caller's, to fence
+// (OnRevoke). Range is an eager protocol: a rebalance takes every
+// partition away and gives most of them straight back; a partition given
+// back is read again from its committed offset, like any other.
 func (b *Broker) GroupReaderOf(group string, topics []string, due func(kafka.Message) time.Time) *Reader {
 	return b.groupReader(group, topics, due, kgo.Balancers(kgo.RangeBalancer()))
 }
 
 func (b *Broker) groupReader(group string, topics []string, due func(kafka.Message) time.Time, opts ...kgo.Opt) *Reader {
-	r := &Reader{name: strings.Join(topics, ","), group: true, due: due, held: map[topicPartition]*hold{},
-		handed: map[topicPartition]int64{}, kept: map[topicPartition]int64{}}
+	r := &Reader{name: strings.Join(topics, ","), group: true, due: due, held: map[topicPartition]*hold{}}
 	opts = append(append(b.readerOpts(),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topics...),
@@ -149,8 +145,6 @@ func (b *Broker) groupReader(group string, topics []string, due func(kafka.Messa
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),
-		kgo.OnPartitionsAssigned(r.assigned),
-		kgo.AdjustFetchOffsetsFn(r.adjust),
 	), opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -231,7 +225,6 @@ func (r *Reader) next(now time.Time) (m kafka.Message, wake time.Time, ok bool) 
 		} else {
 			h.due = r.dueOf(h.recs[0])
 		}
-		r.hand(rec)
 		return message(rec), time.Time{}, true
 	}
 	for len(r.buf) > 0 {
@@ -251,7 +244,6 @@ func (r *Reader) next(now time.Time) (m kafka.Message, wake time.Time, ok bool) 
 				continue
 			}
 		}
-		r.hand(rec)
 		return m, time.Time{}, true
 	}
 	for _, h := range r.held {
@@ -322,76 +314,48 @@ func (r *Reader) poll(ctx context.Context, wake time.Time) error {
 	return nil
 }
 
-// hand notes a record handed out, for a group reader.
-func (r *Reader) hand(rec *kgo.Record) {
-	if r.handed != nil {
-		r.handed[topicPartition{rec.Topic, rec.Partition}] = rec.Offset + 1
-	}
+// OnRevoke sets what is called when a rebalance takes partitions away,
+// on kgo's goroutine, before they are given up (the group waits for it,
+// up to its rebalance timeout): the stage stops using them there and
+// commits what it finished of them. Set it before the first fetch.
+func (r *Reader) OnRevoke(f func(ctx context.Context, partitions map[string][]int32, lost bool)) {
+	r.onRevoke = f
 }
 
 // revoked is the callback of a rebalance that takes partitions away: they
-// lose what they hold (see drop), and how far each was handed out is kept
-// until the next assignment, which may give it straight back.
-func (r *Reader) revoked(_ context.Context, cl *kgo.Client, gone map[string][]int32) {
+// lose what they hold (their next owner reads it from the committed
+// offset), then the stage fences them.
+func (r *Reader) revoked(ctx context.Context, cl *kgo.Client, gone map[string][]int32) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.drop(cl, gone, true)
-}
-
-// lost is the callback of a session lost (the member was fenced or kicked):
-// another member may read the partitions, so nothing of them is kept.
-func (r *Reader) lost(_ context.Context, cl *kgo.Client, gone map[string][]int32) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.drop(cl, gone, false)
-	clear(r.kept)
-}
-
-// assigned is called at the start of each group session with what it
-// adds: a partition kept from the revoke before and not given back now is
-// forgotten (another member gets it).
-func (r *Reader) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for tp := range r.kept {
-		if !slices.Contains(added[tp.topic], tp.partition) {
-			delete(r.kept, tp)
-		}
+	r.drop(cl, gone)
+	r.mu.Unlock()
+	if r.onRevoke != nil {
+		r.onRevoke(ctx, gone, false)
 	}
 }
 
-// adjust starts a partition given straight back after the last record
-// handed out, if that is past its committed offset; it runs after
-// assigned, before fetching starts.
-func (r *Reader) adjust(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+// lost is the callback of a session lost (the member was fenced or
+// kicked): another member may read the partitions already, so nothing of
+// them may be committed.
+func (r *Reader) lost(ctx context.Context, cl *kgo.Client, gone map[string][]int32) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for t, ps := range offsets {
-		for p, o := range ps {
-			if next, ok := r.kept[topicPartition{t, p}]; ok && next > o.EpochOffset().Offset {
-				ps[p] = kgo.NewOffset().At(next)
-			}
-		}
+	r.drop(cl, gone)
+	r.mu.Unlock()
+	if r.onRevoke != nil {
+		r.onRevoke(ctx, gone, true)
 	}
-	clear(r.kept)
-	return offsets, nil
 }
 
 // drop takes what the partitions gone hold and what waits for them in buf
 // (their next owner reads it from the committed offset), and resumes held
-// ones, so that they are fetched if they come back. With keep, how far
-// each was handed out moves to kept. r.mu is held.
-func (r *Reader) drop(cl *kgo.Client, gone map[string][]int32, keep bool) {
+// ones, so that they are fetched if they come back. r.mu is held.
+func (r *Reader) drop(cl *kgo.Client, gone map[string][]int32) {
 	lost := map[topicPartition]bool{}
 	resume := map[string][]int32{}
 	for t, ps := range gone {
 		for _, p := range ps {
 			tp := topicPartition{t, p}
 			lost[tp] = true
-			if next, ok := r.handed[tp]; ok && keep {
-				r.kept[tp] = next
-			}
-			delete(r.handed, tp)
 			if _, ok := r.held[tp]; ok {
 				delete(r.held, tp)
 				resume[t] = append(resume[t], p)

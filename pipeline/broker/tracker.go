@@ -3,6 +3,7 @@ package broker
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Tracker follows the messages of one partition that are in flight and
@@ -18,7 +19,13 @@ type Tracker struct {
 	// -1 when there is none yet.
 	committable int64
 	committed   int64
+	// revoked is set when a rebalance takes the partition away: what was
+	// fetched of it is stale, no longer the consumer's to work on.
+	revoked atomic.Bool
 }
+
+// Revoked reports whether a rebalance took the partition away.
+func (t *Tracker) Revoked() bool { return t.revoked.Load() }
 
 type trackEntry struct {
 	offset int64

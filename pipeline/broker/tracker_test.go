@@ -2,6 +2,11 @@ package broker
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,7 +73,8 @@ func TestOffsetsWaitForRoomBehindASlowJob(t *testing.T) {
 	src := NewOffsets(nil, "topic")
 	var marks []func()
 	for off := int64(0); off < 3; off++ {
-		marks = append(marks, src.Track(kafka.Message{Partition: 0, Offset: off}))
+		done, _ := src.Track(kafka.Message{Partition: 0, Offset: off})
+		marks = append(marks, done)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -93,5 +99,71 @@ func TestOffsetsWaitForRoomBehindASlowJob(t *testing.T) {
 	marks[0]()
 	if !src.WaitForRoom(context.Background(), "", 0, 3) {
 		t.Fatal("no room once every job finished")
+	}
+}
+
+// commits records what an Offsets commits.
+type commits struct {
+	mu  sync.Mutex
+	got map[string][]int64 // topic/partition → offsets committed, in order
+}
+
+func (c *commits) CommitMessages(_ context.Context, msgs ...kafka.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range msgs {
+		k := fmt.Sprintf("%s/%d", m.Topic, m.Partition)
+		c.got[k] = append(c.got[k], m.Offset)
+	}
+	return nil
+}
+
+// TestARevokedPartitionIsCommittedOnceAndNeverAgain: a partition a
+// rebalance takes away is stale from the revoke, its done prefix is
+// committed once (CommitRevoked) and, once forgotten, never again, even
+// when work fetched before finishes after; fetched again from an older
+// offset it starts afresh, and its commits never go back behind what was
+// committed.
+func TestARevokedPartitionIsCommittedOnceAndNeverAgain(t *testing.T) {
+	c := &commits{got: map[string][]int64{}}
+	o := NewOffsets(c, "t")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var marks []func()
+	var trackers []*Tracker
+	for off := int64(10); off < 14; off++ {
+		done, tr := o.Track(kafka.Message{Topic: "t", Partition: 0, Offset: off})
+		marks, trackers = append(marks, done), append(trackers, tr)
+	}
+	other, _ := o.Track(kafka.Message{Topic: "t", Partition: 1, Offset: 5})
+	marks[0]()
+	marks[1]()
+	other()
+	gone := map[string][]int32{"t": {0}}
+	o.Revoke(gone)
+	if !trackers[3].Revoked() {
+		t.Fatal("a revoked partition's tracker does not say so")
+	}
+	o.Commit(context.Background(), log) // the periodic commit skips it
+	o.CommitRevoked(context.Background(), log)
+	o.Forget(gone)
+	marks[2]() // work fetched before the revoke finishes after it
+	marks[3]()
+	o.Commit(context.Background(), log)
+	o.CommitRevoked(context.Background(), log)
+	if got := c.got["t/0"]; !slices.Equal(got, []int64{11}) {
+		t.Fatalf("partition 0 committed %v, want 11 once (its done prefix at the revoke)", got)
+	}
+	if got := c.got["t/1"]; !slices.Equal(got, []int64{5}) {
+		t.Fatalf("partition 1 committed %v, want 5", got)
+	}
+	// Assigned again, read from the committed offset (12): a new tracker.
+	done, tr := o.Track(kafka.Message{Topic: "t", Partition: 0, Offset: 12})
+	if tr.Revoked() || tr == trackers[0] {
+		t.Fatal("the partition fetched again kept its revoked tracker")
+	}
+	done()
+	o.Commit(context.Background(), log)
+	if got := c.got["t/0"]; !slices.Equal(got, []int64{11, 12}) {
+		t.Fatalf("partition 0 committed %v, want 11 then 12", got)
 	}
 }

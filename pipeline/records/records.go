@@ -79,6 +79,16 @@ func Job(topic string, job schemas.Job) kafka.Message {
 	return m
 }
 
+// DelayedJob is a job on a delay topic (a retry tier or hookline.overflow)
+// whose record is due at due, which the reader holds it until: the write
+// time plus the topic's exact delay, so that due times grow along each
+// partition. The job's own due_at may be later: it waits on from a
+// shorter topic when it comes back.
+func DelayedJob(topic string, job schemas.Job, due time.Time) kafka.Message {
+	return kafka.Message{Topic: topic, Key: []byte(job.WebhookID), Value: mustMarshal(job),
+		Headers: []kafka.Header{{Key: HeaderDueAt, Value: due.UTC().AppendFormat(nil, time.RFC3339Nano)}}}
+}
+
 // DueAt is when a job message may be sent: its HeaderDueAt, or, for a
 // message written without it, the job's due_at; zero for at once.
 func DueAt(m kafka.Message) time.Time {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sony/gobreaker"
+	"github.com/sony/gobreaker/v2"
 )
 
 // BreakerConfig tunes the per-endpoint circuit breakers.
@@ -50,12 +50,39 @@ const (
 	BreakerHalfOpen = "half-open"
 )
 
+// Verdict is what a request a breaker allowed says of its endpoint.
+type Verdict int
+
+const (
+	// NotSent: no request went out after all (the drain deadline or a
+	// rebalance cut it short). It says nothing: the breaker neither counts
+	// it nor closes on it, and a half-open circuit's probe slot is free
+	// again (gobreaker's IsExcluded).
+	NotSent Verdict = iota
+	// Healthy: the endpoint answered like a live one.
+	Healthy
+	// Unhealthy: a timeout, a connection error, a 408 or a 5xx.
+	Unhealthy
+)
+
+// errNotSent is what a NotSent verdict reports to gobreaker: excluded.
+var errNotSent = errors.New("no request was sent")
+
+// errUnhealthy is what an Unhealthy verdict reports to gobreaker.
+var errUnhealthy = errors.New("the endpoint answered like a failing one")
+
 // Breakers holds one circuit breaker per endpoint (webhook id). Closed
 // breakers that have not been used for a while are forgotten, so memory
-// follows the endpoints in use, not every endpoint ever seen.
+// follows the endpoints in use, not every endpoint ever seen. Only a real
+// request's outcome moves a breaker (SPEC §4): a request that was allowed
+// and then not sent reports NotSent.
 type Breakers struct {
 	cfg      BreakerConfig
 	onChange func(endpoint, from, to string)
+	// now is the clock of cooldowns (OpenUntil). gobreaker reads
+	// time.Now itself: the sender's simulation runs in a synctest bubble,
+	// where both are the same virtual clock.
+	now func() time.Time
 
 	mu        sync.Mutex
 	m         map[string]*breakerEntry
@@ -69,7 +96,7 @@ type Breakers struct {
 }
 
 type breakerEntry struct {
-	cb       *gobreaker.TwoStepCircuitBreaker
+	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	lastUsed time.Time
 }
 
@@ -77,12 +104,16 @@ type breakerEntry struct {
 // every state change. It runs under gobreaker's lock and sometimes under
 // the set's own: it must not call back into the Breakers.
 func NewBreakers(cfg BreakerConfig, onChange func(endpoint, from, to string)) *Breakers {
-	b := &Breakers{cfg: cfg.WithDefaults(), m: map[string]*breakerEntry{},
+	return newBreakers(cfg, onChange, time.Now)
+}
+
+func newBreakers(cfg BreakerConfig, onChange func(endpoint, from, to string), now func() time.Time) *Breakers {
+	b := &Breakers{cfg: cfg.WithDefaults(), m: map[string]*breakerEntry{}, now: now,
 		openUntil: map[string]time.Time{}, probing: map[string]bool{}}
 	b.onChange = func(endpoint, from, to string) {
 		b.openMu.Lock()
 		if to == BreakerOpen {
-			b.openUntil[endpoint] = time.Now().Add(b.cfg.Cooldown)
+			b.openUntil[endpoint] = b.now().Add(b.cfg.Cooldown)
 		} else {
 			delete(b.openUntil, endpoint)
 		}
@@ -104,9 +135,9 @@ func (b *Breakers) OpenUntil(endpoint string) time.Time {
 
 // Probe lets a request that a person asked for (a redelivery) through an
 // endpoint whose circuit is not closed, as its probe: one at a time. It
-// returns false when another is out. done reports whether the endpoint
-// answered like a live one: if so the circuit closes at once.
-func (b *Breakers) Probe(endpoint string) (done func(healthy bool), ok bool) {
+// returns false when another is out. done reports what the request said:
+// Healthy closes the circuit at once.
+func (b *Breakers) Probe(endpoint string) (done func(Verdict), ok bool) {
 	b.openMu.Lock()
 	if b.probing[endpoint] {
 		b.openMu.Unlock()
@@ -114,8 +145,8 @@ func (b *Breakers) Probe(endpoint string) (done func(healthy bool), ok bool) {
 	}
 	b.probing[endpoint] = true
 	b.openMu.Unlock()
-	return func(healthy bool) {
-		if healthy {
+	return func(v Verdict) {
+		if v == Healthy {
 			b.reset(endpoint)
 		}
 		b.openMu.Lock()
@@ -136,18 +167,38 @@ func (b *Breakers) reset(endpoint string) {
 }
 
 // Allow asks the endpoint's breaker for one request. When it is refused
-// (ErrCircuitOpen) no request may be sent; otherwise the caller must call
-// done exactly once with whether the endpoint answered like a live one.
-func (b *Breakers) Allow(endpoint string) (done func(healthy bool), err error) {
-	done, err = b.get(endpoint).Allow()
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+// no request may be sent: ErrCircuitOpen while the circuit is open,
+// ErrProbeOut while it is half-open and its probes are out. Otherwise the
+// caller must call done exactly once with what the request said.
+func (b *Breakers) Allow(endpoint string) (done func(Verdict), err error) {
+	allowed, err := b.get(endpoint).Allow()
+	switch {
+	case errors.Is(err, gobreaker.ErrOpenState):
 		return nil, ErrCircuitOpen
+	case errors.Is(err, gobreaker.ErrTooManyRequests):
+		return nil, ErrProbeOut
+	case err != nil:
+		return nil, err
 	}
-	return done, err
+	return func(v Verdict) {
+		switch v {
+		case Healthy:
+			allowed(nil)
+		case Unhealthy:
+			allowed(errUnhealthy)
+		default:
+			allowed(errNotSent)
+		}
+	}, nil
 }
 
-// ErrCircuitOpen means an endpoint's breaker refused a request.
+// ErrCircuitOpen means an endpoint's circuit is open: no request goes out
+// until its cooldown ends.
 var ErrCircuitOpen = errors.New("circuit open")
+
+// ErrProbeOut means an endpoint's circuit is half-open and its probes are
+// out: no other request goes out until they answer.
+var ErrProbeOut = errors.New("circuit half-open, probe out")
 
 // State is the endpoint's breaker state; an endpoint never seen is closed.
 func (b *Breakers) State(endpoint string) string {
@@ -163,8 +214,8 @@ func (b *Breakers) State(endpoint string) string {
 // Cooldown is how long an open circuit stays open.
 func (b *Breakers) Cooldown() time.Duration { return b.cfg.Cooldown }
 
-func (b *Breakers) get(endpoint string) *gobreaker.TwoStepCircuitBreaker {
-	now := time.Now()
+func (b *Breakers) get(endpoint string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if e, ok := b.m[endpoint]; ok {
@@ -175,11 +226,12 @@ func (b *Breakers) get(endpoint string) *gobreaker.TwoStepCircuitBreaker {
 		b.lastSweep = now
 		b.forgetIdle(now.Add(-10 * time.Minute))
 	}
-	cb := gobreaker.NewTwoStepCircuitBreaker(gobreaker.Settings{
+	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        endpoint,
 		MaxRequests: b.cfg.Probes,
 		Timeout:     b.cfg.Cooldown,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.cfg.Failures },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errNotSent) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			if b.onChange != nil {
 				b.onChange(name, stateName(from), stateName(to))

@@ -46,15 +46,21 @@ func mustAllow(t *testing.T, b *Breakers, endpoint string) func(healthy bool) {
 	if done == nil {
 		t.Fatalf("Allow(%q) returned a nil done", endpoint)
 	}
-	return done
+	return func(healthy bool) {
+		if healthy {
+			done(Healthy)
+		} else {
+			done(Unhealthy)
+		}
+	}
 }
 
 // mustRefuse asks for one request that the breaker must refuse.
 func mustRefuse(t *testing.T, b *Breakers, endpoint string) {
 	t.Helper()
 	done, err := b.Allow(endpoint)
-	if !errors.Is(err, ErrCircuitOpen) {
-		t.Fatalf("Allow(%q) error = %v, want ErrCircuitOpen", endpoint, err)
+	if !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, ErrProbeOut) {
+		t.Fatalf("Allow(%q) error = %v, want ErrCircuitOpen or ErrProbeOut", endpoint, err)
 	}
 	if done != nil {
 		t.Fatalf("Allow(%q) refused but returned a done func", endpoint)
@@ -416,4 +422,38 @@ func hasBreaker(b *Breakers, endpoint string) bool {
 	defer b.mu.Unlock()
 	_, ok := b.m[endpoint]
 	return ok
+}
+
+// TestBreakerHearsOnlyRealRequests: a request allowed and then not sent
+// (cut short) is no success: a half-open circuit stays half-open, its
+// probe slot free for a real one, and a closed one counts no success
+// between failures.
+func TestBreakerHearsOnlyRealRequests(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const cooldown = 30 * time.Second
+		var tr transitions
+		b := NewBreakers(BreakerConfig{Failures: 2, Cooldown: cooldown, Probes: 1}, tr.record)
+		openBreaker(t, b, "ep")
+		time.Sleep(cooldown + time.Millisecond)
+		done, err := b.Allow("ep")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Allow("ep"); !errors.Is(err, ErrProbeOut) {
+			t.Fatalf("a second request while the probe is out: %v, want ErrProbeOut", err)
+		}
+		done(NotSent)
+		checkState(t, b, "ep", BreakerHalfOpen)
+		mustAllow(t, b, "ep")(true) // the slot is free again: a real probe closes it
+		checkState(t, b, "ep", BreakerClosed)
+
+		// Closed: failure, not sent, failure opens it (2 consecutive).
+		mustAllow(t, b, "ep")(false)
+		d, _ := b.Allow("ep")
+		d(NotSent)
+		checkState(t, b, "ep", BreakerClosed)
+		mustAllow(t, b, "ep")(false)
+		checkState(t, b, "ep", BreakerOpen)
+		tr.check(t, "ep: closed->open", "ep: open->half-open", "ep: half-open->closed", "ep: closed->open")
+	})
 }

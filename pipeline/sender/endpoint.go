@@ -1,589 +1,308 @@
 package sender
 
 import (
-	"context"
-	"hash/fnv"
+	"container/heap"
+	"math"
 	"slices"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
-	"github.com/hookline/hookline/pipeline/stage"
 	"github.com/hookline/hookline/schemas"
 )
 
-// work is one job in flight: its input, and the context (ended at the
-// hard stop) and outbox of the run that fetched it.
-type work struct {
-	job    schemas.Job
-	in     *stage.Input
-	ctx    context.Context
-	out    *stage.Outbox
-	queued time.Time // when it entered its endpoint's queue
-	// back is set for a job admitted on its return from a put-off: the
-	// resource's jobs still put off come after it.
-	back bool
+// item is one job the sender holds: queued in its endpoint's memory,
+// held there a little, or in flight. ref is the driver's handle of its
+// input (the Stage's work, the simulation's input): the core never calls
+// it, it only names it in effects.
+type item struct {
+	job  schemas.Job
+	ref  any
+	src  srcPart
+	size int64
+	// written is when its record was written (the Kafka timestamp): a job
+	// written before its webhook was last disabled is failed, not sent.
+	written time.Time
+	// seq is its place in its endpoint's queue, in arrival order (kept
+	// across put-offs by this session): one lane's jobs go out by seq.
+	seq  uint64
+	lane string
+	e    *endpoint
+
+	state itemState
+	since time.Time // when it entered its state (queued: its queue wait)
+	// until is when a held item is looked at again: its due time, or the
+	// end of its order hold.
+	until time.Time
+	// forOrder marks an item held behind an earlier job of its lane that
+	// is away (put off); otherwise a held item waits for its due time.
+	forOrder bool
+
+	// In flight: the breaker's verdict function, the webhook it was sent
+	// to, and whether a rebalance took its partition away meanwhile.
+	verdict func(Verdict)
+	wh      schemas.Webhook
+	started time.Time
+	revoked bool
 }
 
-// Why a job is put off without a request, as hookline_sender_deferred_total
-// counts them. Every reason but circuit_open is recorded on the job as
-// schemas.RetryEndpointBusy.
+type itemState int
+
 const (
-	whyCircuit = schemas.RetryCircuitOpen
-	whyBusy    = schemas.RetryEndpointBusy // its predicted wait is past MaxQueueWait
-	whyShare   = "endpoint_share"          // its endpoint holds its share of MaxInFlight
-	whyOrder   = "resource_order"          // an earlier job of its resource is put off
+	stateNew itemState = iota // arrived, not placed yet
+	stateQueued
+	stateHeld
+	stateInFlight
+	stateGone // finished, put off, failed or abandoned: no longer the core's
 )
 
-// minPutOff is the shortest wait of a job put off for room: long enough
-// that two jobs put off one after the other are both read back (and held
-// until due) before the first is due, even from two retry topics fetched
-// at different times, so they come back in order.
-const minPutOff = time.Second
+// srcPart is the partition an item was read from.
+type srcPart struct {
+	topic     string
+	partition int
+}
 
-// orderGap separates the due times of two put-off jobs of one resource, so
-// that they come back in order even from two retry topics.
-const orderGap = 50 * time.Millisecond
-
-// deferralGrace is how long past its due time a put-off job is still
-// awaited before its resource's later jobs stop waiting behind it (it may
-// have gone to another sender after a rebalance).
-const deferralGrace = 30 * time.Second
-
-// endpoint is one webhook's queue and flow control. Jobs wait in lanes: a
-// resource's jobs always take the same lane, so they go out in order; a
-// lane's goroutine exists only while the lane has work. A lane sends when
-// the endpoint has a free slot: the requests in flight stay under an
-// adaptive concurrency limit. A job is admitted while the endpoint's
-// predicted wait (queued jobs times the time one job takes) stays under
-// MaxQueueWait and the endpoint holds less than its share of MaxInFlight;
-// otherwise it is put off, due when the endpoint is predicted to have room.
+// endpoint is one webhook's queue and flow control, all in memory. Jobs
+// wait in lanes, one per lane key (a resource, or a delivery without one),
+// so that a resource's jobs go out one after another, in order; lanes
+// whose head may go wait in ready, oldest head first. Requests in flight
+// stay under an adaptive concurrency limit, the webhook's rate limit and
+// its breaker. What does not fit in memory is put off to
+// hookline.overflow, and an earlier job of a lane put off makes the later
+// ones wait behind it (out, held) for at most the order hold.
 type endpoint struct {
-	id string
+	id   string
+	part int // the partition number its jobs come from
 
-	mu       sync.Mutex
-	lanes    [][]work
-	running  []bool
-	queued   int
+	lanes map[string]*lane
+	ready laneHeap
+	// held are items waiting in memory: for their due time, or behind an
+	// earlier job of their lane that is away. In seq order.
+	held []*item
+	// out are, per lane, the seqs of this session's items put off and not
+	// back, in seq order, with when each is expected back.
+	out  map[string][]outRec
+	nOut int
+
+	queued   int // in lanes, not in flight
 	inflight int
-	conc     *concurrency
-	// wake is closed (and replaced) when a slot may have come free.
-	wake chan struct{}
-	// pauseUntil holds every lane after a 429 with Retry-After.
-	pauseUntil time.Time
-	// latency is a moving average of request durations; interval of the
-	// time between two completions while jobs wait (1 / throughput).
-	latency, interval time.Duration
-	// progress is the last completion, or when a request went out with
-	// none in flight: a stalled endpoint is seen before any request ends.
-	progress time.Time
-	// busyDone says jobs were waiting at the last completion: the time
-	// from it to the next is the endpoint's pace, not idle time.
-	busyDone bool
-	// room is when the next job put off for room is due: put-off jobs come
-	// back spaced at the endpoint's pace.
-	room time.Time
-	// deferred holds, per resource, its jobs put off and not yet back, so
-	// that a later job of the resource waits behind them.
-	deferred map[string]deferral
-	limiter  *rate.Limiter
-	rate     float64
-	shown    bool // the endpoint has queue metrics series
-	// gone is set when the endpoint is forgotten: a job must then go to
-	// the endpoint's new queue, or one resource could take two lanes.
-	gone bool
+	flying   []*item // in flight
+	bytes    int64   // of its items the core holds
+
+	conc       *concurrency
+	limiter    *rate.Limiter
+	rate       float64
+	tokenAt    time.Time // the rate limiter has no token before then
+	pauseUntil time.Time // a 429's Retry-After holds every lane until then
+	probing    bool      // half-open, its probe out: no other request
+	// probeFor is the end of the open period for which a job put off is
+	// due back as the probe (circuitDue).
+	probeFor time.Time
+	// backlogSince is when jobs last started to wait in the queue (zero:
+	// none waits). An endpoint that stays behind for slowAfter is judged
+	// by the rate it keeps up (capacity).
+	backlogSince time.Time
+	meter        meter
+	latencies    latencyRing
+	checked      time.Time // the webhook's state was last looked at
+	last         schemas.Webhook
+
+	wake    time.Time // when the core looks at it again; zero for never
+	heapIdx int       // in core.wakes, -1 when not there
+	shown   bool      // it has queue metrics series
 }
 
-type deferral struct {
-	// arrivals are when the jobs put off and not yet back came to the
-	// endpoint (queued, or fetched), in the order they come back.
-	arrivals []time.Time
-	last     time.Time // due time of the last of them
-	tier     int       // retry tier of the last of them
+// lane is one lane key's jobs in an endpoint's queue, in seq order; busy
+// while its head is in flight.
+type lane struct {
+	key  string
+	q    []*item
+	busy bool
+	idx  int // in endpoint.ready, -1 when not there
 }
 
-// endpoint returns the queue of a webhook, creating it on first use, and
-// its share of MaxInFlight: all of it alone, an even part beside others.
-func (s *Stage) endpoint(wh schemas.Webhook) (*endpoint, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.endpoints[wh.ID]
-	if !ok {
-		n := wh.Concurrency()
-		e = &endpoint{id: wh.ID, lanes: make([][]work, n), running: make([]bool, n),
-			conc: newConcurrency(s.cfg.EndpointConcurrency, n), wake: make(chan struct{}), deferred: map[string]deferral{}}
-		s.endpoints[wh.ID] = e
+type outRec struct {
+	seq  uint64
+	back time.Time
+}
+
+func newEndpoint(id string, part, initial, maxConc int) *endpoint {
+	return &endpoint{id: id, part: part, lanes: map[string]*lane{}, out: map[string][]outRec{},
+		conc: newConcurrency(initial, maxConc), heapIdx: -1}
+}
+
+// slots is how many requests the endpoint may have in flight now.
+func (e *endpoint) slots() int { return e.conc.current() }
+
+// idle reports whether the endpoint holds nothing: it can be forgotten.
+func (e *endpoint) idle() bool {
+	return len(e.lanes) == 0 && len(e.held) == 0 && e.inflight == 0 && e.nOut == 0
+}
+
+// enqueue puts an item in its lane, by seq.
+func (e *endpoint) enqueue(it *item, now time.Time) {
+	ln := e.lanes[it.lane]
+	if ln == nil {
+		ln = &lane{key: it.lane, idx: -1}
+		e.lanes[it.lane] = ln
 	}
-	return e, s.shareLocked()
+	i, _ := slices.BinarySearchFunc(ln.q, it.seq, func(a *item, seq uint64) int {
+		switch {
+		case a.seq < seq:
+			return -1
+		case a.seq > seq:
+			return 1
+		}
+		return 0
+	})
+	ln.q = slices.Insert(ln.q, i, it)
+	it.state, it.since = stateQueued, now
+	e.setQueued(e.queued+1, now)
+	switch {
+	case ln.busy:
+	case ln.idx < 0:
+		heap.Push(&e.ready, ln)
+	case i == 0:
+		heap.Fix(&e.ready, ln.idx)
+	}
 }
 
-// shareLocked is an endpoint's share of MaxInFlight. Called with s.mu held.
-func (s *Stage) shareLocked() int {
-	return max(1, s.cfg.MaxInFlight/max(1, len(s.endpoints)))
+// popHead takes the head of a ready lane to send it.
+func (e *endpoint) popHead(ln *lane, now time.Time) *item {
+	heap.Remove(&e.ready, ln.idx)
+	it := ln.q[0]
+	ln.q[0] = nil
+	ln.q = ln.q[1:]
+	ln.busy = true
+	e.setQueued(e.queued-1, now)
+	return it
 }
 
-// putOffJob is a job to put off, with when, where and why.
-type putOffJob struct {
-	w   work
-	why string
-	putOff
+// remove takes a queued item out of its lane (put off, failed, dropped).
+func (e *endpoint) remove(it *item, now time.Time) {
+	ln := e.lanes[it.lane]
+	i := slices.Index(ln.q, it)
+	ln.q = slices.Delete(ln.q, i, i+1)
+	e.setQueued(e.queued-1, now)
+	switch {
+	case ln.idx >= 0 && len(ln.q) == 0:
+		heap.Remove(&e.ready, ln.idx)
+	case ln.idx >= 0 && i == 0:
+		heap.Fix(&e.ready, ln.idx)
+	}
+	e.dropLaneIfEmpty(ln)
 }
 
-// dispatch queues a job for its endpoint, or puts it off when its
-// endpoint has no room, so that one slow endpoint never holds the fetch
-// loop nor takes every slot.
-func (s *Stage) dispatch(w work) {
-	wh, ok := s.webhookByID(w.ctx, w.job.WebhookID)
-	if !ok || (!wh.Enabled && !w.job.Test) {
-		s.metrics.dropped.Inc()
-		s.finish(w, nil)
+// laneDone frees a lane whose head finished.
+func (e *endpoint) laneDone(key string) {
+	ln := e.lanes[key]
+	ln.busy = false
+	if len(ln.q) > 0 {
+		heap.Push(&e.ready, ln)
 		return
 	}
-	e, share := s.endpoint(wh)
-	e.mu.Lock()
-	for e.gone {
-		e.mu.Unlock()
-		e, share = s.endpoint(wh)
-		e.mu.Lock()
-	}
-	now := time.Now()
-	e.conc = e.conc.resize(wh.Concurrency())
-	var off []putOffJob
-	why := s.admit(e, w, share, now)
-	start, lane := false, laneOf(w.job.ResourceID, len(e.lanes))
-	if why == "" {
-		w.queued = now
-		w.back = e.returning(w.job)
-		e.lanes[lane] = append(e.lanes[lane], w)
-		e.queued++
-		start = !e.running[lane]
-		e.running[lane] = true
-	} else {
-		if why == whyBusy {
-			off = s.trim(e, now)
-		}
-		off = append(off, putOffJob{w: w, why: why, putOff: s.deferFor(e, w, now)})
-	}
-	s.metrics.setQueued(e)
-	// Written under the lock, in the order their due times were given: a
-	// resource's put-offs must reach their partition in that order.
-	for _, p := range off {
-		s.putOffUntil(p.w, wh, p.why, p.putOff)
-	}
-	e.mu.Unlock()
-	if start {
-		s.lanes.Add(1)
-		go func() { defer s.lanes.Done(); s.runLane(e, lane) }()
+	e.dropLaneIfEmpty(ln)
+}
+
+func (e *endpoint) dropLaneIfEmpty(ln *lane) {
+	if len(ln.q) == 0 && !ln.busy {
+		delete(e.lanes, ln.key)
 	}
 }
 
-// admit decides whether a job joins its endpoint's queue; it returns why
-// not, or "". A job back from a put-off always joins, so that a resource's
-// jobs keep their order. Called with e.mu held.
-func (s *Stage) admit(e *endpoint, w work, share int, now time.Time) string {
-	back := e.returning(w.job)
-	if d, ok := e.deferred[w.job.ResourceID]; ok {
-		switch {
-		case back:
-			if d.arrivals = d.arrivals[1:]; len(d.arrivals) > 0 {
-				e.deferred[w.job.ResourceID] = d
-			} else {
-				delete(e.deferred, w.job.ResourceID)
-			}
-			return ""
-		case now.Before(d.last.Add(deferralGrace)):
-			return whyOrder
-		}
-		delete(e.deferred, w.job.ResourceID) // never came back here: stop waiting
-	}
+// setQueued changes the count of queued items and keeps the backlog's
+// start and the throughput meter in step.
+func (e *endpoint) setQueued(n int, now time.Time) {
+	e.meter.advance(now, n > 0)
 	switch {
-	case back:
-		return ""
-	case e.queued+e.inflight >= share:
-		return whyShare
-	case s.pressing(e, share, now) && e.predictedWait(now) > s.cfg.MaxQueueWait:
-		return whyBusy
+	case e.queued == 0 && n > 0:
+		e.backlogSince = now
+	case n == 0:
+		e.backlogSince = time.Time{}
 	}
-	return ""
+	e.queued = n
 }
 
-// pressing reports whether an endpoint's wait matters to others: it
-// shares the sender with other endpoints with work, or it answers slowly
-// (in more than stallAfter, or not at all). An endpoint that answers and
-// is alone may take every slot: a burst to it waits in memory while
-// fetching waits for room, instead of a round trip through a retry topic
-// that would help no one. Called with e.mu held.
-func (s *Stage) pressing(e *endpoint, share int, now time.Time) bool {
-	alone := share >= s.cfg.MaxInFlight
-	slow := e.latency > stallAfter || (e.inflight > 0 && now.Sub(e.progress) > stallAfter)
-	return !alone || slow
-}
-
-// returning reports whether a job comes back from a put-off.
-func (e *endpoint) returning(job schemas.Job) bool {
-	return job.Deferrals > 0 && (job.Reason == schemas.RetryEndpointBusy || job.Reason == schemas.RetryCircuitOpen)
-}
-
-// behindPutOff reports whether a job about to be sent must wait behind a
-// job of its resource that came before it and was put off after it was
-// queued (its circuit was open): unless it came back from a put-off
-// itself, the first of them. If so it records the put-off and returns it.
-// Called with e.mu held.
-func (s *Stage) behindPutOff(e *endpoint, w work, now time.Time) (putOff, bool) {
-	if w.back {
-		return putOff{}, false
+// queuedItems lists every queued item in seq order.
+func (e *endpoint) queuedItems() []*item {
+	var out []*item
+	for _, ln := range e.lanes {
+		out = append(out, ln.q...)
 	}
-	d, ok := e.deferred[w.job.ResourceID]
-	if !ok || len(d.arrivals) == 0 || !d.arrivals[0].Before(w.queued) || now.After(d.last.Add(deferralGrace)) {
-		return putOff{}, false // none put off, or only jobs that came after it
-	}
-	return e.deferUntil(w.job.ResourceID, now.Add(minPutOff), now, w.queued, s.cfg.Schedule), true
-}
-
-// putOffBehind puts off a job that must wait behind its resource's put-off
-// jobs (behindPutOff), written under the endpoint's lock like every
-// put-off, and reports whether it did.
-func (s *Stage) putOffBehind(e *endpoint, w work, wh schemas.Webhook) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p, behind := s.behindPutOff(e, w, time.Now())
-	if behind {
-		s.putOffUntil(w, wh, whyOrder, p)
-	}
-	return behind
-}
-
-// perJob is how long the endpoint takes per job, all lanes together: the
-// time between completions while jobs wait, or before there is one, the
-// latency over the concurrency limit; at least, once requests in flight
-// have gone unanswered for much longer than the latency, that time over
-// the limit. Called with e.mu held.
-func (e *endpoint) perJob(now time.Time) time.Duration {
-	limit := time.Duration(min(e.conc.current(), len(e.lanes)))
-	per := e.interval
-	if per == 0 {
-		per = e.latency / limit
-	}
-	// Requests in flight and unanswered for much longer than the endpoint
-	// takes: it has slowed down (or is new and slow), before any answer
-	// says so. A hiccup of a few latencies is not that.
-	if stall := now.Sub(e.progress); e.inflight > 0 && stall > max(stallAfter, 4*e.latency) {
-		per = max(per, stall/limit)
-	}
-	return per
-}
-
-// predictedWait is how long a job joining the queue now would wait.
-// Called with e.mu held.
-func (e *endpoint) predictedWait(now time.Time) time.Duration {
-	wait := time.Duration(e.queued+1) * e.perJob(now)
-	if e.pauseUntil.After(now) {
-		wait += e.pauseUntil.Sub(now)
-	}
-	return wait
-}
-
-// nextRoom returns when the next job put off for room is due: once the
-// queue is predicted to have drained under the bound (in a second at the
-// soonest), then one job's time after the previous one. Called with e.mu
-// held.
-func (e *endpoint) nextRoom(now time.Time, bound time.Duration) time.Time {
-	at := now.Add(max(e.predictedWait(now)-bound, minPutOff))
-	if e.room.Before(at) {
-		e.room = at
-	}
-	due := e.room
-	e.room = e.room.Add(max(e.perJob(now), time.Millisecond))
-	return due
-}
-
-// putOff is when a put-off job is due and the retry tier it waits on.
-type putOff struct {
-	due  time.Time
-	tier int
-}
-
-// deferUntil returns when a put-off job of a resource is due, at the
-// earliest, and on which tier, behind the resource's jobs already put off,
-// and records it. A resource's put-off jobs come back in order: a later
-// one is due after the earlier ones and never waits on a lower tier than
-// they do. On the same tier (and partition: jobs are keyed by webhook) it
-// is read after them; on a higher one its wait is longer than the lower
-// tier's delay, which bounds how long they can be held up there. Called
-// with e.mu held.
-func (e *endpoint) deferUntil(resource string, earliest, now, arrived time.Time, sched Schedule) putOff {
-	d := e.deferred[resource]
-	due := earliest
-	if len(d.arrivals) > 0 && due.Before(d.last.Add(orderGap)) {
-		due = d.last.Add(orderGap)
-	}
-	tier := sched.tierFor(max(due.Sub(now), 0))
-	if len(d.arrivals) > 0 {
-		tier = max(tier, d.tier)
-	}
-	e.deferred[resource] = deferral{arrivals: append(d.arrivals, arrived), last: due, tier: tier}
-	return putOff{due: due, tier: tier}
-}
-
-// deferFor returns the put-off of a job for room. Called with e.mu held.
-func (s *Stage) deferFor(e *endpoint, w work, now time.Time) putOff {
-	arrived := w.queued
-	if arrived.IsZero() { // put off as it came: it arrives now
-		arrived = now
-	}
-	return e.deferUntil(w.job.ResourceID, e.nextRoom(now, s.cfg.MaxQueueWait), now, arrived, s.cfg.Schedule)
-}
-
-// trim takes jobs off the end of the queue until its predicted wait is
-// under the bound again, latest first, and returns them in the order they
-// came with their due times. A job whose resource has jobs put off stays:
-// it must go before them. Called with e.mu held.
-func (s *Stage) trim(e *endpoint, now time.Time) []putOffJob {
-	var taken []work
-	for e.queued > 0 && e.predictedWait(now) > s.cfg.MaxQueueWait {
-		lane := -1
-		for i, l := range e.lanes {
-			if len(l) < 2 { // a lane's head may be about to go out
-				continue
-			}
-			tail := l[len(l)-1]
-			if _, ok := e.deferred[tail.job.ResourceID]; ok {
-				continue
-			}
-			if lane < 0 || tail.queued.After(e.lanes[lane][len(e.lanes[lane])-1].queued) {
-				lane = i
-			}
-		}
-		if lane < 0 {
-			break
-		}
-		l := e.lanes[lane]
-		taken = append(taken, l[len(l)-1])
-		e.lanes[lane] = l[:len(l)-1]
-		e.queued--
-	}
-	slices.Reverse(taken)
-	out := make([]putOffJob, len(taken))
-	for i, w := range taken {
-		out[i] = putOffJob{w: w, why: whyBusy, putOff: s.deferFor(e, w, now)}
-	}
+	slices.SortFunc(out, func(a, b *item) int { return cmpSeq(a.seq, b.seq) })
 	return out
 }
 
-// trimBehind puts off the latest jobs of an endpoint that has fallen
-// behind since they were admitted (it slowed down, or a burst came before
-// its pace was known), so that they wait on a retry topic, not in memory.
-func (s *Stage) trimBehind(e *endpoint) {
-	s.mu.Lock()
-	share := s.shareLocked()
-	s.mu.Unlock()
-	e.mu.Lock()
-	now := time.Now()
-	if e.queued == 0 || !s.pressing(e, share, now) || e.predictedWait(now) <= s.cfg.MaxQueueWait {
-		e.mu.Unlock()
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// hold keeps an item in memory until, for its due time or (forOrder)
+// behind an earlier job of its lane.
+func (e *endpoint) hold(it *item, until time.Time, forOrder bool, now time.Time) {
+	it.state, it.since, it.until, it.forOrder = stateHeld, now, until, forOrder
+	i, _ := slices.BinarySearchFunc(e.held, it.seq, func(a *item, seq uint64) int { return cmpSeq(a.seq, seq) })
+	e.held = slices.Insert(e.held, i, it)
+}
+
+func (e *endpoint) unhold(it *item) {
+	if i := slices.Index(e.held, it); i >= 0 {
+		e.held = slices.Delete(e.held, i, i+1)
+	}
+}
+
+// putOut records an item of this session put off: later items of its
+// lane wait behind it until it is back, or for at most the order hold.
+func (e *endpoint) putOut(lane string, seq uint64, back time.Time) {
+	recs := e.out[lane]
+	i, found := slices.BinarySearchFunc(recs, seq, func(r outRec, seq uint64) int { return cmpSeq(r.seq, seq) })
+	if found {
+		recs[i].back = back
 		return
 	}
-	off := s.trim(e, now)
-	s.metrics.setQueued(e)
-	defer e.mu.Unlock() // written under the lock: see dispatch
-	if len(off) == 0 {
-		return
-	}
-	wh, ok := s.webhooks.ByID(e.id)
-	for _, p := range off {
-		if !ok {
-			s.metrics.dropped.Inc()
-			s.finish(p.w, nil)
-			continue
-		}
-		s.putOffUntil(p.w, wh, p.why, p.putOff)
-	}
+	e.out[lane] = slices.Insert(recs, i, outRec{seq: seq, back: back})
+	e.nOut++
 }
 
-func laneOf(resourceID string, lanes int) int {
-	if lanes == 1 {
-		return 0
+// backIn removes an item's out record; it reports whether there was one.
+func (e *endpoint) backIn(lane string, seq uint64) bool {
+	recs := e.out[lane]
+	i, found := slices.BinarySearchFunc(recs, seq, func(r outRec, seq uint64) int { return cmpSeq(r.seq, seq) })
+	if !found {
+		return false
 	}
-	h := fnv.New32a()
-	h.Write([]byte(resourceID))
-	return int(h.Sum32() % uint32(lanes))
+	if recs = slices.Delete(recs, i, i+1); len(recs) == 0 {
+		delete(e.out, lane)
+	} else {
+		e.out[lane] = recs
+	}
+	e.nOut--
+	return true
 }
 
-// runLane sends a lane's jobs one after another until the lane is empty.
-// Once shutdown begins it sends no more: the jobs still queued are left
-// uncommitted for the next run, so that a slow endpoint does not hold the
-// shutdown for the whole drain timeout.
-func (s *Stage) runLane(e *endpoint, lane int) {
-	for {
-		e.mu.Lock()
-		if s.stopping.Load() {
-			for _, w := range e.lanes[lane] {
-				e.queued--
-				s.abandon(w)
-			}
-			e.lanes[lane] = nil
-			s.metrics.setQueued(e)
-		}
-		if len(e.lanes[lane]) == 0 {
-			e.running[lane] = false
-			e.lanes[lane] = nil
-			idle := e.queued == 0 && e.inflight == 0 && !anyTrue(e.running)
-			e.mu.Unlock()
-			if idle {
-				s.forget(e)
-			}
-			return
-		}
-		w := e.lanes[lane][0]
-		e.mu.Unlock()
-		if !s.acquire(e, w) {
-			continue // stopping: the loop abandons the lane
-		}
-		e.mu.Lock()
-		e.lanes[lane] = e.lanes[lane][1:]
-		e.queued--
-		s.metrics.setQueued(e)
-		e.mu.Unlock()
-		s.metrics.wait.Observe(time.Since(w.queued).Seconds())
-		s.process(e, w)
-		s.trimBehind(e)
-	}
+// earlierOut reports whether a job of the lane with a seq before seq is
+// away.
+func (e *endpoint) earlierOut(lane string, seq uint64) bool {
+	recs := e.out[lane]
+	return len(recs) > 0 && recs[0].seq < seq
 }
 
-// acquire waits for a slot of the endpoint's concurrency limit (and the
-// end of a Retry-After pause). It returns false when shutdown begins.
-func (s *Stage) acquire(e *endpoint, w work) bool {
-	for {
-		e.mu.Lock()
-		if s.stopping.Load() || w.ctx.Err() != nil {
-			e.mu.Unlock()
-			return false
-		}
-		now := time.Now()
-		if pause := e.pauseUntil.Sub(now); pause > 0 {
-			wake := e.wake
-			e.mu.Unlock()
-			t := time.NewTimer(pause)
-			select {
-			case <-t.C:
-			case <-wake:
-			case <-w.ctx.Done():
-			}
-			t.Stop()
-			continue
-		}
-		if e.inflight < min(e.conc.current(), len(e.lanes)) {
-			if e.inflight == 0 {
-				e.progress = now
-			}
-			e.inflight++
-			e.mu.Unlock()
-			return true
-		}
-		wake := e.wake
-		e.mu.Unlock()
-		select {
-		case <-wake:
-		case <-w.ctx.Done():
-		}
-	}
-}
-
-// stallAfter is the shortest time without an answer, requests in flight,
-// that counts as an endpoint's pace: a cold start or a pause of the
-// process is shorter.
-const stallAfter = time.Second
-
-// ewmaWeight is the weight of a new sample in the endpoint's averages.
-const ewmaWeight = 0.1
-
-// release returns a slot taken by acquire and learns from the request: its
-// latency, the pace of completions, and whether it asked for fewer
-// requests (drop) or a pause (a 429's Retry-After). A request that was
-// not made (sent false) teaches nothing.
-func (s *Stage) release(e *endpoint, start time.Time, sent, drop bool, pause time.Duration) {
-	now := time.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if sent {
-		rtt := now.Sub(start)
-		e.conc.sample(start, rtt, e.inflight, drop)
-		e.latency = ewma(e.latency, rtt)
-		if e.queued > 0 && e.busyDone {
-			e.interval = ewma(e.interval, now.Sub(e.progress))
-		}
-		e.busyDone = e.queued > 0
-		e.progress = now
-		if pause > 0 {
-			e.pauseUntil = now.Add(min(pause, maxPause))
-		}
-	}
-	e.inflight--
-	close(e.wake)
-	e.wake = make(chan struct{})
-}
-
-// maxPause bounds how long a 429's Retry-After holds an endpoint's lanes;
-// the job itself waits as long as the endpoint asks, on a retry topic.
-const maxPause = time.Minute
-
-func ewma(avg, sample time.Duration) time.Duration {
-	if avg == 0 {
-		return sample
-	}
-	return avg + time.Duration(ewmaWeight*float64(sample-avg))
-}
-
-// wakeAll wakes every lane waiting for a slot, at the soft stop.
-func (s *Stage) wakeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range s.endpoints {
-		e.mu.Lock()
-		close(e.wake)
-		e.wake = make(chan struct{})
-		e.mu.Unlock()
-	}
-}
-
-// forget drops an idle endpoint so that memory follows the endpoints with
-// work, not every endpoint ever seen. One with jobs put off is kept while
-// it waits for them, so that they come back to its queue in order.
-func (s *Stage) forget(e *endpoint) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := time.Now()
-	for r, d := range e.deferred {
-		if now.After(d.last.Add(deferralGrace)) {
-			delete(e.deferred, r)
-		}
-	}
-	if e.queued == 0 && e.inflight == 0 && !anyTrue(e.running) && len(e.deferred) == 0 && s.endpoints[e.id] == e {
-		delete(s.endpoints, e.id)
-		e.gone = true
-		if h := s.health; h != nil {
-			h.setLimit(e.id, e.conc.current()) // its last, as flushes no longer see it
-		}
-	}
-}
-
-func anyTrue(bs []bool) bool {
-	for _, b := range bs {
-		if b {
-			return true
-		}
-	}
-	return false
+// capacity is how many jobs the endpoint's queue may hold once it has
+// been behind for slowAfter: what it sends in wait at the rate it has
+// kept while behind, and at least two of each slot.
+func (e *endpoint) capacity(wait time.Duration) int {
+	return max(2*e.slots(), int(e.meter.rate()*wait.Seconds()))
 }
 
 // rateLimiter returns the endpoint's limiter for the webhook's current
 // rate_limit, or nil for none.
 func (e *endpoint) rateLimiter(wh schemas.Webhook) *rate.Limiter {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if wh.RateLimit <= 0 {
 		e.limiter, e.rate = nil, 0
 		return nil
@@ -593,4 +312,119 @@ func (e *endpoint) rateLimiter(wh schemas.Webhook) *rate.Limiter {
 		e.rate = wh.RateLimit
 	}
 	return e.limiter
+}
+
+// meterTau is the time constant of an endpoint's throughput: what it sent
+// while behind over about the last ten seconds of being behind.
+const meterTau = 10 * time.Second
+
+// meter measures an endpoint's throughput while jobs wait in its queue
+// (completions per second of being behind), so that a pause costs the
+// measure only its share of the last ten seconds, and an endpoint that
+// is never behind is never judged.
+type meter struct {
+	busy, done float64 // exponentially decayed seconds behind and completions
+	last       time.Time
+	on         bool
+}
+
+// advance accounts the time since the last call, behind or not.
+func (m *meter) advance(now time.Time, behind bool) {
+	if m.on && now.After(m.last) {
+		f := math.Exp(-float64(now.Sub(m.last)) / float64(meterTau))
+		m.busy = m.busy*f + meterTau.Seconds()*(1-f)
+		m.done *= f
+	}
+	m.on, m.last = behind, now
+}
+
+// completed counts a request that finished now, if jobs waited.
+func (m *meter) completed(now time.Time) {
+	m.advance(now, m.on)
+	if m.on {
+		m.done++
+	}
+}
+
+// rate is completions per second behind; 0 before any time behind.
+func (m *meter) rate() float64 {
+	if m.busy <= 0 {
+		return 0
+	}
+	return m.done / m.busy
+}
+
+// latencyRing keeps an endpoint's last latencies: their median is its
+// latency, which a pause (a few slow requests among many) does not move.
+type latencyRing struct {
+	d [32]time.Duration
+	n int
+}
+
+func (r *latencyRing) add(d time.Duration) {
+	r.d[r.n%len(r.d)] = d
+	r.n++
+}
+
+// median is 0 before any sample.
+func (r *latencyRing) median() time.Duration {
+	n := min(r.n, len(r.d))
+	if n == 0 {
+		return 0
+	}
+	s := slices.Clone(r.d[:n])
+	slices.Sort(s)
+	return s[n/2]
+}
+
+// laneHeap orders ready lanes by their head's seq: the oldest job goes
+// first.
+type laneHeap []*lane
+
+func (h laneHeap) Len() int           { return len(h) }
+func (h laneHeap) Less(i, j int) bool { return h[i].q[0].seq < h[j].q[0].seq }
+func (h laneHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *laneHeap) Push(x any) {
+	ln := x.(*lane)
+	ln.idx = len(*h)
+	*h = append(*h, ln)
+}
+func (h *laneHeap) Pop() any {
+	old := *h
+	ln := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	ln.idx = -1
+	return ln
+}
+
+// wakeHeap orders endpoints by when the core looks at them again.
+type wakeHeap []*endpoint
+
+func (h wakeHeap) Len() int { return len(h) }
+func (h wakeHeap) Less(i, j int) bool {
+	if !h[i].wake.Equal(h[j].wake) {
+		return h[i].wake.Before(h[j].wake)
+	}
+	return h[i].id < h[j].id
+}
+func (h wakeHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+func (h *wakeHeap) Push(x any) {
+	e := x.(*endpoint)
+	e.heapIdx = len(*h)
+	*h = append(*h, e)
+}
+func (h *wakeHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.heapIdx = -1
+	return e
 }

@@ -71,7 +71,7 @@ func TestHealthGoesOnFromTheTopic(t *testing.T) {
 // TestFailingTooLongCountsFromTheLastChange: the clock starts at the first
 // failure, or at the webhook's last change if that came later.
 func TestFailingTooLongCountsFromTheLastChange(t *testing.T) {
-	s := &Stage{cfg: StageConfig{DisableAfter: 5 * 24 * time.Hour}}
+	s := &core{cfg: coreConfig{disableAfter: 5 * 24 * time.Hour}}
 	since := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	wh := schemas.Webhook{ID: "w", Enabled: true}
 	before := since.Add(-time.Hour)

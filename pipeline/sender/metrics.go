@@ -7,15 +7,19 @@ import (
 
 // metrics of the sender stage, registered on an injected registerer.
 type metrics struct {
-	attempts *prometheus.CounterVec
-	duration prometheus.Histogram
-	deferred *prometheus.CounterVec
-	dropped  prometheus.Counter
-	disabled prometheus.Counter
-	breakers *prometheus.GaugeVec
-	queued   *prometheus.GaugeVec
-	limit    *prometheus.GaugeVec
-	wait     prometheus.Histogram
+	attempts    *prometheus.CounterVec
+	duration    prometheus.Histogram
+	deferred    *prometheus.CounterVec
+	hops        prometheus.Counter
+	unsent      *prometheus.CounterVec
+	orderBroken prometheus.Counter
+	lostPutOffs prometheus.Counter
+	memory      prometheus.Gauge
+	disabled    prometheus.Counter
+	breakers    *prometheus.GaugeVec
+	queued      *prometheus.GaugeVec
+	limit       *prometheus.GaugeVec
+	wait        prometheus.Histogram
 }
 
 // queuedShown is the backlog from which an endpoint has a queue-depth
@@ -35,11 +39,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookline_sender_deferred_total",
-			Help: "Jobs put off to a retry topic without a request, by reason: circuit_open, endpoint_busy (its predicted wait is past --max-queue-wait), endpoint_share (its endpoint holds its share of --max-in-flight), resource_order (an earlier job of its resource is put off).",
+			Help: "Jobs put off without a request, by reason: circuit_open (their endpoint's circuit is open: a retry topic until it lets a probe through), endpoint_busy (no room in their endpoint's queue: hookline.overflow, back after --max-queue-wait).",
 		}, []string{"reason"}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hookline_sender_dropped_total",
-			Help: "Jobs dropped because their webhook was deleted or disabled.",
+		hops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_sender_hops_total",
+			Help: "Jobs that came back from a delay topic before they were due and went on to a shorter one.",
+		}),
+		unsent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_sender_unsent_failures_total",
+			Help: "Deliveries failed without a request, by reason: webhook_disabled, webhook_deleted (their webhook was disabled or deleted while they waited).",
+		}, []string{"reason"}),
+		orderBroken: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_sender_order_hold_expired_total",
+			Help: "Jobs that waited the whole order hold behind an earlier job of their resource that was put off, and went first.",
+		}),
+		lostPutOffs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_sender_putoffs_not_back_total",
+			Help: "Put-off jobs that did not come back to this sender within the order hold of their time (another sender took them, or a crash lost their write): their resource's later jobs wait no longer.",
+		}),
+		memory: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookline_sender_queued_bytes",
+			Help: "Bytes of the jobs the sender holds in memory (queued, held and in flight), bounded by --max-queue-bytes.",
 		}),
 		disabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookline_sender_webhooks_disabled_total",
@@ -59,12 +79,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"webhook_id"}),
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hookline_sender_queue_wait_seconds",
-			Help:    "Time a job waited in its endpoint's queue before its attempt (or its put-off).",
+			Help:    "Time a job waited in its endpoint's queue before its attempt.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.duration, m.deferred, m.dropped, m.disabled, m.breakers, m.queued, m.limit, m.wait)
+		reg.MustRegister(m.attempts, m.duration, m.deferred, m.hops, m.unsent, m.orderBroken, m.lostPutOffs, m.memory,
+			m.disabled, m.breakers, m.queued, m.limit, m.wait)
 	}
 	return m
 }
@@ -93,8 +114,7 @@ func (s *Stage) breakerChanged(endpoint, from, to string) {
 }
 
 // setQueued reports an endpoint's backlog and concurrency limit: series
-// while it holds at least queuedShown jobs, none otherwise. Called with
-// e.mu held.
+// while it holds at least queuedShown jobs, none otherwise.
 func (m *metrics) setQueued(e *endpoint) {
 	switch {
 	case e.queued >= queuedShown:

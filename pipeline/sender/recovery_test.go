@@ -212,8 +212,8 @@ func TestQueueMetricsFollowTheBacklog(t *testing.T) {
 }
 
 // TestATestDeliveryGoesOutToADisabledWebhook: a test delivery is sent and
-// recorded even when its webhook is disabled, whose other jobs are
-// dropped.
+// recorded even when its webhook is disabled, whose other jobs fail
+// without a request (webhook_disabled).
 func TestATestDeliveryGoesOutToADisabledWebhook(t *testing.T) {
 	srv, requests := statusServer(t, nil, 204)
 	e := newStageEnv(t, testStageConfig())
@@ -232,8 +232,9 @@ func TestATestDeliveryGoesOutToADisabledWebhook(t *testing.T) {
 	if n := requests(); n != 1 {
 		t.Fatalf("%d requests, want the test delivery's alone", n)
 	}
-	if _, n := e.final(dropped); n != 0 {
-		t.Fatalf("the disabled webhook's ordinary job made %d attempts, want none", n)
+	if a, n := e.final(dropped); n != 1 || a.State != schemas.StateFailed || a.Error != "webhook_disabled" || a.StatusCode != 0 {
+		t.Fatalf("the disabled webhook's ordinary job: %d records, last %s %q status %d; want one, failed webhook_disabled, no request",
+			n, a.State, a.Error, a.StatusCode)
 	}
 }
 

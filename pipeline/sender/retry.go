@@ -1,10 +1,12 @@
 package sender
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,45 +79,82 @@ func shortDuration(d time.Duration) string {
 	return out
 }
 
-// tierFor returns the lowest tier whose delay is at least d, or the last.
-func (s Schedule) tierFor(d time.Duration) int {
-	for i, t := range s {
-		if t >= d {
-			return i
+// rung is a delay topic: a record written there is due exactly delay
+// after it was written, so along each partition due times grow with the
+// offsets and the reader, holding a partition on its head until due, never
+// holds a record due earlier.
+type rung struct {
+	topic string
+	delay time.Duration
+}
+
+// ladder is every delay topic the sender writes, shortest first: one per
+// retry tier, and hookline.overflow, whose delay is --max-queue-wait.
+type ladder []rung
+
+func newLadder(s Schedule, overflow time.Duration) ladder {
+	l := ladder{{topic: schemas.TopicOverflow, delay: overflow}}
+	for i := range s {
+		l = append(l, rung{topic: s.Topic(i), delay: s[i]})
+	}
+	slices.SortStableFunc(l, func(a, b rung) int { return cmp.Compare(a.delay, b.delay) })
+	return l
+}
+
+// below is the longest rung whose delay is at most wait: a wait goes
+// there and, back early, on from a shorter one. False when wait is shorter
+// than every rung (it is waited in memory).
+func (l ladder) below(wait time.Duration) (rung, bool) {
+	var out rung
+	found := false
+	for _, r := range l {
+		if r.delay <= wait {
+			out, found = r, true
 		}
 	}
-	return len(s) - 1
+	return out, found
+}
+
+// delayOf is the delay of a rung's topic.
+func (l ladder) delayOf(topic string) (time.Duration, bool) {
+	for _, r := range l {
+		if r.topic == topic {
+			return r.delay, true
+		}
+	}
+	return 0, false
 }
 
 // Policy decides when a job is tried again.
 type Policy struct {
 	Schedule Schedule
-	// Jitter takes up to this fraction (0 to 0.9) off each delay, so that
-	// jobs that failed together do not come back together. 0 is none; the
-	// stage uses 0.2.
+	// Jitter adds up to this fraction (0 to 1) to each delay, so that jobs
+	// that failed together do not come back together. 0 is none; the
+	// stage uses 0.1. It is added, never taken off: a retry never comes
+	// back before its schedule's delay, and each record still waits its
+	// topic's exact delay (the rest of the wait is taken on shorter rungs
+	// and in memory).
 	Jitter float64
 	// Rand returns a number in [0, 1); nil is math/rand/v2.
 	Rand func() float64
 }
 
 // Delay is how long a job waits after its nth failure (n >= 1), honouring
-// a Retry-After of the endpoint within the schedule's bounds: it never waits
-// less than Retry-After asks, nor longer than the schedule's last delay.
-// It also returns the tier whose topic the job waits on; the tier's delay is
-// never shorter than the wait, so jobs leave a tier in the order they came.
-func (p Policy) Delay(n int, retryAfter time.Duration) (time.Duration, int) {
-	last := p.Schedule[len(p.Schedule)-1]
+// a Retry-After of the endpoint within the schedule's bounds: it never
+// waits less than Retry-After asks (up to the schedule's last delay), nor
+// less than the schedule's nth delay.
+func (p Policy) Delay(n int, retryAfter time.Duration) time.Duration {
 	i := min(max(n, 1)-1, len(p.Schedule)-1)
 	d := p.Schedule[i]
 	rnd := p.Rand
 	if rnd == nil {
 		rnd = rand.Float64
 	}
-	d -= time.Duration(float64(d) * min(max(p.Jitter, 0), 0.9) * rnd())
+	d += time.Duration(float64(d) * min(max(p.Jitter, 0), 1) * rnd())
 	if retryAfter > d {
-		d = min(retryAfter, last)
+		d = min(retryAfter, max(p.Schedule[len(p.Schedule)-1], d))
 	}
-	return d, p.Schedule.tierFor(d)
+	return d
 }
 
 // RetryAfter reads a Retry-After header value, in seconds or as an HTTP

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"fmt"
+	"github.com/hookline/hookline/schemas"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -152,8 +153,8 @@ func fixedRand(v float64) func() float64 { return func() float64 { return v } }
 
 func TestPolicyDelay(t *testing.T) {
 	def := MustSchedule(DefaultSchedule)
-	// jittered is d shortened by the largest jitter fixedRand(0.999) gives.
-	jittered := func(d time.Duration) time.Duration { return d - time.Duration(float64(d)*0.2*0.999) }
+	// jittered is d lengthened by the largest jitter fixedRand(0.999) gives.
+	jittered := func(d time.Duration) time.Duration { return d + time.Duration(float64(d)*0.1*0.999) }
 	tests := []struct {
 		name       string
 		schedule   Schedule
@@ -161,119 +162,89 @@ func TestPolicyDelay(t *testing.T) {
 		n          int
 		retryAfter time.Duration
 		wantWait   time.Duration
-		wantTier   int
 	}{
-		{name: "first failure waits the first delay", schedule: def, n: 1, wantWait: 10 * time.Second, wantTier: 0},
-		{name: "second failure waits the second delay", schedule: def, n: 2, wantWait: time.Minute, wantTier: 1},
-		{name: "fifth failure waits the fifth delay", schedule: def, n: 5, wantWait: 2 * time.Hour, wantTier: 4},
-		{name: "seventh failure waits the last delay", schedule: def, n: 7, wantWait: 10 * time.Hour, wantTier: 6},
-		{name: "eighth failure keeps the last delay", schedule: def, n: 8, wantWait: 10 * time.Hour, wantTier: 6},
-		{name: "hundredth failure keeps the last delay", schedule: def, n: 100, wantWait: 10 * time.Hour, wantTier: 6},
-		{name: "n below 1 is the first failure", schedule: def, n: 0, wantWait: 10 * time.Second, wantTier: 0},
-
-		{name: "full jitter shortens the first delay to 80%", schedule: def, rand: 0.999, n: 1, wantWait: jittered(10 * time.Second), wantTier: 0},
-		{name: "full jitter shortens the second delay but keeps its tier", schedule: def, rand: 0.999, n: 2, wantWait: jittered(time.Minute), wantTier: 1},
-		{name: "full jitter on the last delay", schedule: def, rand: 0.999, n: 9, wantWait: jittered(10 * time.Hour), wantTier: 6},
-		{name: "half jitter", schedule: def, rand: 0.5, n: 3, wantWait: 270 * time.Second, wantTier: 2},
-		{
-			name: "jitter below a lower tier moves to the lowest tier that is long enough", schedule: Schedule{10 * time.Second, 11 * time.Second, 12 * time.Second},
-			rand: 0.999, n: 3, wantWait: jittered(12 * time.Second), wantTier: 0,
-		},
-
-		{name: "larger Retry-After wins", schedule: def, n: 1, retryAfter: 3 * time.Minute, wantWait: 3 * time.Minute, wantTier: 2},
-		{name: "Retry-After equal to a tier's delay uses that tier", schedule: def, n: 1, retryAfter: time.Minute, wantWait: time.Minute, wantTier: 1},
-		{name: "Retry-After just above a tier's delay uses the next tier", schedule: def, n: 1, retryAfter: 61 * time.Second, wantWait: 61 * time.Second, wantTier: 2},
-		{name: "Retry-After between the jittered and the scheduled delay wins", schedule: def, rand: 0.999, n: 1, retryAfter: 9 * time.Second, wantWait: 9 * time.Second, wantTier: 0},
-		{name: "Retry-After beyond the last delay is capped", schedule: def, n: 1, retryAfter: 24 * time.Hour, wantWait: 10 * time.Hour, wantTier: 6},
-		{name: "Retry-After beyond the last delay on a late failure is capped", schedule: def, n: 12, retryAfter: 11 * time.Hour, wantWait: 10 * time.Hour, wantTier: 6},
-		{name: "smaller Retry-After changes nothing", schedule: def, n: 2, retryAfter: 5 * time.Second, wantWait: time.Minute, wantTier: 1},
-		{name: "smaller Retry-After changes nothing under jitter", schedule: def, rand: 0.999, n: 1, retryAfter: 5 * time.Second, wantWait: jittered(10 * time.Second), wantTier: 0},
-		{name: "Retry-After below the last delay changes nothing late", schedule: def, n: 7, retryAfter: 9 * time.Hour, wantWait: 10 * time.Hour, wantTier: 6},
-		{name: "negative Retry-After changes nothing", schedule: def, n: 1, retryAfter: -time.Hour, wantWait: 10 * time.Second, wantTier: 0},
+		{name: "first failure waits the first delay", schedule: def, n: 1, wantWait: 10 * time.Second},
+		{name: "second failure waits the second delay", schedule: def, n: 2, wantWait: time.Minute},
+		{name: "fifth failure waits the fifth delay", schedule: def, n: 5, wantWait: 2 * time.Hour},
+		{name: "seventh failure waits the last delay", schedule: def, n: 7, wantWait: 10 * time.Hour},
+		{name: "hundredth failure keeps the last delay", schedule: def, n: 100, wantWait: 10 * time.Hour},
+		{name: "n below 1 is the first failure", schedule: def, n: 0, wantWait: 10 * time.Second},
+		{name: "full jitter lengthens the first delay by 10%", schedule: def, rand: 0.999, n: 1, wantWait: jittered(10 * time.Second)},
+		{name: "half jitter", schedule: def, rand: 0.5, n: 3, wantWait: 315 * time.Second},
+		{name: "larger Retry-After wins", schedule: def, n: 1, retryAfter: 3 * time.Minute, wantWait: 3 * time.Minute},
+		{name: "Retry-After beyond the last delay is capped", schedule: def, n: 1, retryAfter: 24 * time.Hour, wantWait: 10 * time.Hour},
+		{name: "smaller Retry-After changes nothing", schedule: def, n: 2, retryAfter: 5 * time.Second, wantWait: time.Minute},
+		{name: "Retry-After under the jittered delay changes nothing", schedule: def, rand: 0.999, n: 1, retryAfter: 10 * time.Second, wantWait: jittered(10 * time.Second)},
+		{name: "negative Retry-After changes nothing", schedule: def, n: 1, retryAfter: -time.Hour, wantWait: 10 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := Policy{Schedule: tt.schedule, Jitter: 0.2, Rand: fixedRand(tt.rand)}
-			wait, tier := p.Delay(tt.n, tt.retryAfter)
-			if diff := wait - tt.wantWait; diff < -time.Microsecond || diff > time.Microsecond {
-				t.Errorf("Delay(%d, %s) wait = %s, want %s", tt.n, tt.retryAfter, wait, tt.wantWait)
-			}
-			if tier != tt.wantTier {
-				t.Errorf("Delay(%d, %s) tier = %d, want %d", tt.n, tt.retryAfter, tier, tt.wantTier)
-			}
-			if tier < 0 || tier >= len(tt.schedule) {
-				t.Fatalf("tier %d is outside the schedule", tier)
-			}
-			if tt.schedule[tier] < wait {
-				t.Errorf("tier %d delay %s is shorter than the wait %s", tier, tt.schedule[tier], wait)
+			p := Policy{Schedule: tt.schedule, Jitter: 0.1, Rand: fixedRand(tt.rand)}
+			if wait := p.Delay(tt.n, tt.retryAfter); wait-tt.wantWait < -time.Microsecond || wait-tt.wantWait > time.Microsecond {
+				t.Errorf("Delay(%d, %s) = %s, want %s", tt.n, tt.retryAfter, wait, tt.wantWait)
 			}
 		})
 	}
 }
 
-func TestPolicyDelayWithoutJitterIgnoresRand(t *testing.T) {
-	p := Policy{Schedule: MustSchedule(DefaultSchedule), Rand: fixedRand(0.999)}
-	if wait, tier := p.Delay(3, 0); wait != 5*time.Minute || tier != 2 {
-		t.Fatalf("Delay(3, 0) with no jitter = %s, tier %d; want 5m0s, tier 2", wait, tier)
-	}
-}
-
-// TestPolicyDelayProperties checks Delay's promises over many random inputs:
-// the wait is within [80% of the nth delay, the last delay], never below a
-// Retry-After within that bound, and it waits on the lowest tier whose delay
-// is at least the wait.
+// TestPolicyDelayProperties checks Delay's promises over many random
+// inputs: never before the schedule's nth delay, never before a
+// Retry-After up to the last delay, at most the jitter past both.
 func TestPolicyDelayProperties(t *testing.T) {
-	schedules := []struct {
-		name     string
-		schedule Schedule
-	}{
-		{name: "default", schedule: MustSchedule(DefaultSchedule)},
-		{name: "dense", schedule: MustSchedule("10s,11s,12s,13s,1m")},
-		{name: "single delay", schedule: MustSchedule("5m")},
-		{name: "wide", schedule: MustSchedule("1s,168h")},
-	}
-	for _, sc := range schedules {
-		t.Run(sc.name, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(42, 7))
-			p := Policy{Schedule: sc.schedule, Jitter: 0.2, Rand: r.Float64}
-			s := sc.schedule
-			last := s[len(s)-1]
-			for range 20000 {
-				n := 1 + r.IntN(3*len(s)+2)
-				var retryAfter time.Duration
-				switch r.IntN(4) {
-				case 0: // no Retry-After
-				case 1:
-					retryAfter = time.Duration(r.Int64N(int64(2 * last)))
-				default:
-					retryAfter = time.Duration(r.Int64N(int64(s[min(n, len(s))-1]) + 1))
-				}
-				wait, tier := p.Delay(n, retryAfter)
-
-				nth := s[min(n, len(s))-1]
-				if float64(wait) < 0.8*float64(nth) {
-					t.Fatalf("Delay(%d, %s) = %s, below 80%% of %s", n, retryAfter, wait, nth)
-				}
-				if wait > last {
-					t.Fatalf("Delay(%d, %s) = %s, beyond the last delay %s", n, retryAfter, wait, last)
-				}
-				if wait > max(nth, retryAfter) {
-					t.Fatalf("Delay(%d, %s) = %s, longer than both the schedule and Retry-After", n, retryAfter, wait)
-				}
-				if wait < min(retryAfter, last) {
-					t.Fatalf("Delay(%d, %s) = %s, shorter than Retry-After", n, retryAfter, wait)
-				}
-				if tier < 0 || tier >= len(s) {
-					t.Fatalf("Delay(%d, %s) tier %d is outside the schedule", n, retryAfter, tier)
-				}
-				if s[tier] < wait {
-					t.Fatalf("Delay(%d, %s) = %s on tier %d of only %s", n, retryAfter, wait, tier, s[tier])
-				}
-				if tier > 0 && s[tier-1] >= wait {
-					t.Fatalf("Delay(%d, %s) = %s on tier %d, but tier %d (%s) is long enough", n, retryAfter, wait, tier, tier-1, s[tier-1])
-				}
+	for _, s := range []Schedule{MustSchedule(DefaultSchedule), MustSchedule("10s,11s,12s,13s,1m"), MustSchedule("5m"), MustSchedule("1s,168h")} {
+		r := rand.New(rand.NewPCG(42, 7))
+		p := Policy{Schedule: s, Jitter: 0.1, Rand: r.Float64}
+		last := s[len(s)-1]
+		for range 20000 {
+			n := 1 + r.IntN(3*len(s)+2)
+			retryAfter := time.Duration(r.Int64N(int64(2 * last)))
+			wait := p.Delay(n, retryAfter)
+			nth := s[min(n, len(s))-1]
+			switch {
+			case wait < nth:
+				t.Fatalf("%v: Delay(%d, %s) = %s, before the schedule's %s", s, n, retryAfter, wait, nth)
+			case wait < min(retryAfter, last):
+				t.Fatalf("%v: Delay(%d, %s) = %s, before Retry-After", s, n, retryAfter, wait)
+			case float64(wait) > 1.1*float64(max(nth, min(retryAfter, last))):
+				t.Fatalf("%v: Delay(%d, %s) = %s, more than the jitter past both", s, n, retryAfter, wait)
 			}
-		})
+		}
+	}
+}
+
+// TestTheLadderGivesEveryWaitTheLongestRungThatFits: a wait goes on the
+// longest delay topic no longer than it (the rest is waited on shorter
+// ones, then in memory), so that no record waits past its topic's delay.
+func TestTheLadderGivesEveryWaitTheLongestRungThatFits(t *testing.T) {
+	l := newLadder(MustSchedule(DefaultSchedule), 5*time.Second)
+	if l[0].topic != schemas.TopicOverflow || l[0].delay != 5*time.Second || l[1].topic != "hookline.retry.10s" {
+		t.Fatalf("ladder %v: want hookline.overflow (5s) first, then the tiers", l)
+	}
+	for _, tt := range []struct {
+		wait time.Duration
+		want string // "" for none: waited in memory
+	}{
+		{time.Second, ""},
+		{5 * time.Second, schemas.TopicOverflow},
+		{9 * time.Second, schemas.TopicOverflow},
+		{10 * time.Second, "hookline.retry.10s"},
+		{59 * time.Second, "hookline.retry.10s"},
+		{61 * time.Second, "hookline.retry.1m"},
+		{3 * time.Hour, "hookline.retry.2h"},
+		{100 * time.Hour, "hookline.retry.10h"},
+	} {
+		r, ok := l.below(tt.wait)
+		if got := map[bool]string{true: r.topic}[ok]; got != tt.want {
+			t.Errorf("below(%s) = %q, want %q", tt.wait, got, tt.want)
+		}
+		if ok && r.delay > tt.wait {
+			t.Errorf("below(%s): %s waits %s, longer than the wait", tt.wait, r.topic, r.delay)
+		}
+	}
+	// A schedule shorter than the overflow's delay sorts below it.
+	l = newLadder(MustSchedule("1s,2s"), 5*time.Second)
+	if got := []time.Duration{l[0].delay, l[1].delay, l[2].delay}; !slices.Equal(got, []time.Duration{time.Second, 2 * time.Second, 5 * time.Second}) {
+		t.Fatalf("ladder of 1s,2s with a 5s overflow: %v", got)
 	}
 }
 
@@ -316,29 +287,6 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-func TestScheduleTierFor(t *testing.T) {
-	s := MustSchedule(DefaultSchedule)
-	tests := []struct {
-		name string
-		d    time.Duration
-		want int
-	}{
-		{name: "shorter than the first delay", d: time.Second, want: 0},
-		{name: "exactly the first delay", d: 10 * time.Second, want: 0},
-		{name: "just over the first delay", d: 10*time.Second + 1, want: 1},
-		{name: "between two delays", d: 3 * time.Hour, want: 5},
-		{name: "exactly the last delay", d: 10 * time.Hour, want: 6},
-		{name: "beyond the last delay is the last tier", d: 24 * time.Hour, want: 6},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := s.tierFor(tt.d); got != tt.want {
-				t.Fatalf("tierFor(%s) = %d, want %d", tt.d, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestRegressionRetryAfterOverflowingSecondsIsCapped(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	if got := RetryAfter("99999999999999999999", now); got != 30*24*time.Hour {
@@ -363,10 +311,9 @@ func TestRegressionPolicyZeroRandUsesDefault(t *testing.T) {
 	Policy{Schedule: MustSchedule(DefaultSchedule), Jitter: 0.2}.Delay(1, 0)
 }
 
-func TestRegressionPolicyNegativeJitterBreaksTierOrder(t *testing.T) {
+func TestRegressionPolicyNegativeJitterNeverShortensTheWait(t *testing.T) {
 	s := MustSchedule(DefaultSchedule)
-	wait, tier := Policy{Schedule: s, Jitter: -0.5, Rand: func() float64 { return 0.999 }}.Delay(7, 0)
-	if s[tier] < wait {
-		t.Fatalf("wait %s on tier %d of only %s", wait, tier, s[tier])
+	if wait := (Policy{Schedule: s, Jitter: -0.5, Rand: func() float64 { return 0.999 }}).Delay(7, 0); wait < s[6] {
+		t.Fatalf("wait %s, before the schedule's %s", wait, s[6])
 	}
 }

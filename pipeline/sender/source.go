@@ -12,11 +12,12 @@ import (
 	"github.com/hookline/hookline/schemas"
 )
 
-// due is when the reader may hand a job out: a job of a retry tier at its
-// due_at, read from the header it is written with, and a job of
-// hookline.deliveries at once (not decoded). Every job of a tier waits at
-// most the tier's delay, so the head of a tier's partition is always the
-// next one due there, and holding it holds nothing due earlier.
+// due is when the reader may hand a job out: a job of a delay topic (a
+// retry tier, hookline.overflow) when its record is due, read from the
+// header it is written with (its write time plus the topic's exact delay,
+// so due times grow along each partition and holding a partition's head
+// holds nothing due earlier); a job of hookline.deliveries at once (not
+// decoded).
 func (s *Stage) due(m kafka.Message) time.Time {
 	if m.Topic == schemas.TopicDeliveries {
 		return time.Time{}
@@ -24,22 +25,137 @@ func (s *Stage) due(m kafka.Message) time.Time {
 	return records.DueAt(m)
 }
 
-// Handle queues each job of a batch for its endpoint; a job that does not
-// decode is dead-lettered.
+// itemOverhead is what the sender holds for a job beyond its record's
+// bytes (its decoded fields, its input, its place in the queue).
+const itemOverhead = 512
+
+// Handle gives each job of a batch to the core; a job that does not decode
+// is dead-lettered.
 func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Outbox) error {
+	type arrival struct {
+		job schemas.Job
+		w   *work
+	}
+	arrivals := make([]arrival, 0, len(batch))
 	for _, in := range batch {
-		w := work{in: in, ctx: ctx, out: out}
-		if err := records.DecodeJob(in.Value, &w.job); err != nil || w.job.DeliveryID == "" || w.job.WebhookID == "" {
+		var job schemas.Job
+		if err := records.DecodeJob(in.Value, &job); err != nil || job.DeliveryID == "" || job.WebhookID == "" {
 			out.Emit([]kafka.Message{broker.DeadLetter(in.Message, "delivery job is not valid")}, in)
 			continue
 		}
-		s.dispatch(w)
+		s.webhookByID(ctx, job.WebhookID) // a webhook made elsewhere is known before the core looks
+		arrivals = append(arrivals, arrival{job: job, w: &work{in: in, ctx: ctx, out: out}})
 	}
+	var stale []*stage.Input
+	s.mu.Lock()
+	now := time.Now()
+	for _, a := range arrivals {
+		in := a.w.in
+		if in.Stale() { // its partition was taken away meanwhile (Revoke)
+			stale = append(stale, in)
+			continue
+		}
+		s.core.arrive(now, a.job, a.w, srcPart{topic: in.Topic, partition: in.Partition}, in.Time,
+			int64(len(in.Key)+len(in.Value)+itemOverhead))
+	}
+	s.metrics.memory.Set(float64(s.core.bytes))
+	effs := s.taken()
+	s.mu.Unlock()
+	for _, in := range stale {
+		in.Abandon()
+	}
+	s.apply(effs)
 	return nil
 }
 
-// Release is called at the soft stop: the lanes send no more.
+// Release is called at the soft stop: nothing more is sent, and what is
+// queued goes back uncommitted for the next run.
 func (s *Stage) Release() {
-	s.stopping.Store(true)
-	s.wakeAll()
+	s.mu.Lock()
+	s.core.stop(time.Now())
+	effs := s.taken()
+	s.mu.Unlock()
+	s.apply(effs)
+}
+
+// Revoke fences partitions a rebalance takes away, before they are given
+// up: their queued jobs are given back (their next owner reads them from
+// the committed offset), and their requests in flight finish, or are cut
+// short after RevokeTimeout and given back too. So an endpoint's jobs are
+// never sent by two senders at once, nor its rate limit and concurrency
+// doubled.
+func (s *Stage) Revoke(ctx context.Context, revoked map[string][]int32) {
+	parts := map[srcPart]bool{}
+	for topic, ps := range revoked {
+		for _, p := range ps {
+			parts[srcPart{topic: topic, partition: int(p)}] = true
+		}
+	}
+	s.mu.Lock()
+	flying := s.core.revoke(time.Now(), parts)
+	effs := s.taken()
+	s.mu.Unlock()
+	s.apply(effs)
+	if len(flying) == 0 {
+		return
+	}
+	left := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.core.revoked
+	}
+	deadline := time.NewTimer(s.cfg.RevokeTimeout)
+	defer deadline.Stop()
+	for cut := false; left() > 0; {
+		select {
+		case <-s.revokedDone:
+		case <-deadline.C:
+			if cut {
+				s.log.Warn("requests of revoked partitions still in flight after they were cut short", "requests", left())
+				return
+			}
+			for _, it := range flying {
+				it.ref.(*work).cutShort()
+			}
+			cut = true
+			deadline.Reset(2 * time.Second)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// resyncEvery bounds how often one unknown webhook id makes the registry
+// catch up: the jobs of a deleted webhook are failed without a wait.
+const resyncEvery = 10 * time.Second
+
+// webhookByID is the job's webhook. One this process has not seen may be
+// new: the API and the matcher that made the job run elsewhere and saw it
+// first. Before such a job is failed as deleted, the registry catches up
+// with hookline.subscriptions (at most once every resyncEvery per id, for
+// at most 5 s) and is asked again.
+func (s *Stage) webhookByID(ctx context.Context, id string) (schemas.Webhook, bool) {
+	if wh, ok := s.webhooks.ByID(id); ok {
+		return wh, true
+	}
+	now := time.Now()
+	s.syncMu.Lock()
+	last, seen := s.synced[id]
+	due := !seen || now.Sub(last) >= resyncEvery
+	if due {
+		if len(s.synced) > 10000 { // ids of deleted webhooks; forget them now and then
+			clear(s.synced)
+		}
+		s.synced[id] = now
+	}
+	s.syncMu.Unlock()
+	if !due {
+		return schemas.Webhook{}, false
+	}
+	syncCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.webhooks.Sync(syncCtx); err != nil && ctx.Err() == nil {
+		s.log.Warn("could not catch up with the webhooks' topic", "webhook_id", id, "err", err)
+	}
+	return s.webhooks.ByID(id)
 }

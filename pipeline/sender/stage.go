@@ -3,27 +3,28 @@ package sender
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/hookline/hookline/delivery"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/pipeline/broker"
 	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/pipeline/stage"
 	"github.com/hookline/hookline/schemas"
 )
 
-// Group is the sender's consumer group, one over hookline.deliveries and
-// every retry topic. Retry topics used to have groups of their own, Group
-// + "." + topic; Run copies their committed offsets into Group.
+// Group is the sender's consumer group, one over hookline.deliveries,
+// hookline.overflow and every retry topic. Retry topics used to have groups
+// of their own, Group + "." + topic; Run copies their committed offsets
+// into Group.
 const Group = "hookline-sender"
 
 // StageConfig configures the sender stage.
@@ -38,20 +39,27 @@ type StageConfig struct {
 	// with; it then adapts between 1 and the webhook's max_concurrency.
 	// Jobs of one resource always go one after another. Default 4.
 	EndpointConcurrency int
-	// MaxQueueWait bounds an endpoint's predicted wait (its queued jobs
-	// times the time it takes per job): beyond it new jobs are put off to
-	// a retry topic, due when it is predicted to have room, so that a slow
-	// endpoint never fills the sender. Default 10 s.
+	// MaxQueueWait bounds how long an endpoint's queue in memory takes to
+	// drain at the pace the endpoint keeps, once it has been behind for
+	// half of it: the jobs beyond wait on hookline.overflow, which gives
+	// them back after this long to look for room again. It is also the
+	// longest a later job of a resource waits in memory behind an earlier
+	// one put off (twice this), and so what a crash sends again at most of
+	// each endpoint's work, beside requests in flight. Default 5 s.
 	MaxQueueWait time.Duration
-	// MaxInFlight bounds the jobs fetched and not finished, all endpoints
-	// together: beyond it fetching waits (backpressure). An endpoint alone
-	// may hold all of them; beside others it holds at most an even share,
-	// and beyond that its new jobs are put off. Default 10000.
+	// MaxQueueBytes bounds the bytes of the jobs held in memory, all
+	// endpoints together. Beyond it an endpoint over its even share puts
+	// its new jobs off to hookline.overflow, and the largest endpoint
+	// gives up its latest jobs to make room for the others. Default 128
+	// MiB.
+	MaxQueueBytes int64
+	// MaxInFlight bounds the jobs fetched and not finished, as a count, a
+	// backstop under MaxQueueBytes: beyond it fetching waits. Default
+	// 200,000.
 	MaxInFlight int
 	// MaxUncommitted bounds, per partition, the jobs fetched after the
-	// oldest unfinished one (a slow job holds the commit back, not the
-	// work): beyond it that partition's fetching waits, so memory stays
-	// bounded. Default 50000.
+	// oldest unfinished one: beyond it that partition's fetching waits.
+	// Default 200,000.
 	MaxUncommitted int
 	// CommitInterval is how often finished offsets are committed. Default
 	// 200 ms.
@@ -59,6 +67,11 @@ type StageConfig struct {
 	// DrainTimeout bounds how long in-flight jobs may take after shutdown
 	// begins. Default 30 s.
 	DrainTimeout time.Duration
+	// RevokeTimeout bounds how long a rebalance waits for the requests in
+	// flight of the partitions it takes away before cutting them short
+	// (they are not recorded, and their next owner sends them again).
+	// Default 5 s: under the group's 10 s rebalance timeout.
+	RevokeTimeout time.Duration
 	// DisableAfter disables a webhook whose every attempt has failed for
 	// this long (counted from its last change at the earliest). Default 5
 	// days.
@@ -74,11 +87,13 @@ func (c StageConfig) WithDefaults() StageConfig {
 	}
 	c.Breaker = c.Breaker.WithDefaults()
 	c.EndpointConcurrency = cmp.Or(c.EndpointConcurrency, 4)
-	c.MaxQueueWait = cmp.Or(c.MaxQueueWait, 10*time.Second)
-	c.MaxInFlight = cmp.Or(c.MaxInFlight, 10000)
-	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 50000)
+	c.MaxQueueWait = cmp.Or(c.MaxQueueWait, 5*time.Second)
+	c.MaxQueueBytes = cmp.Or(c.MaxQueueBytes, 128<<20)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, 200000)
+	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 200000)
 	c.CommitInterval = cmp.Or(c.CommitInterval, 200*time.Millisecond)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
+	c.RevokeTimeout = cmp.Or(c.RevokeTimeout, 5*time.Second)
 	c.DisableAfter = cmp.Or(c.DisableAfter, 5*24*time.Hour)
 	return c
 }
@@ -89,10 +104,14 @@ func (c StageConfig) Validate() error {
 	switch {
 	case c.EndpointConcurrency < 1 || c.EndpointConcurrency > 1000:
 		return fmt.Errorf("endpoint concurrency %d is outside 1 to 1000", c.EndpointConcurrency)
-	case c.MaxQueueWait < 0 || c.MaxQueueWait > time.Hour:
-		return fmt.Errorf("max queue wait %s is outside 0 to 1h", c.MaxQueueWait)
+	case c.MaxQueueWait < time.Second || c.MaxQueueWait > time.Hour:
+		return fmt.Errorf("max queue wait %s is outside 1s to 1h", c.MaxQueueWait)
+	case c.MaxQueueBytes < 1<<20:
+		return fmt.Errorf("max queue bytes %d is under 1 MiB", c.MaxQueueBytes)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("max in flight %d must be at least 1", c.MaxInFlight)
+	case c.RevokeTimeout < 0:
+		return fmt.Errorf("revoke timeout %s must not be negative", c.RevokeTimeout)
 	case c.DisableAfter < 0:
 		return fmt.Errorf("disable after %s must not be negative", c.DisableAfter)
 	}
@@ -100,6 +119,15 @@ func (c StageConfig) Validate() error {
 		return err
 	}
 	return c.HTTP.Validate()
+}
+
+// coreConfig is what the core needs of the config.
+func (c StageConfig) coreConfig(session string) coreConfig {
+	return coreConfig{
+		ladder: newLadder(c.Schedule, c.MaxQueueWait), queueWait: c.MaxQueueWait, orderHold: 2 * c.MaxQueueWait,
+		maxBytes: c.MaxQueueBytes, initialConcurrency: c.EndpointConcurrency, schedule: c.Schedule,
+		disableAfter: c.DisableAfter, session: session,
+	}
 }
 
 // Webhooks is the webhook state the sender reads at send time, so that a
@@ -115,34 +143,35 @@ type Webhooks interface {
 	DisableWebhook(ctx context.Context, id, reason string) (bool, error)
 }
 
-// Stage consumes hookline.deliveries and the retry topics and delivers. It
-// is a stage.Handler: the runner fetches, writes what it emits and
-// commits; the stage queues each job for its endpoint.
+// Stage consumes hookline.deliveries, hookline.overflow and the retry
+// topics and delivers. It is a stage.Handler: the runner fetches, writes
+// what it emits and commits. The stage drives the core (core.go), which
+// makes every scheduling decision, under one lock: it hands it the jobs
+// the runner fetched, the results of requests and the time, and does
+// what it asks (send a request, write outputs, give an input back).
 type Stage struct {
 	cfg      StageConfig
 	b        *broker.Broker
 	d        *delivery.Deliverer
-	policy   Policy
 	breakers *Breakers
 	webhooks Webhooks
 	metrics  *metrics
 	health   *health
 	log      *slog.Logger
-	now      func() time.Time
 
-	// stopping is set at the soft stop: lanes then leave their queued jobs
-	// to the next run instead of sending them.
-	stopping atomic.Bool
-	lanes    sync.WaitGroup // lane goroutines of the current run
+	mu   sync.Mutex
+	core *core
+	// armed is when the timer goroutine wakes next; kick wakes it sooner.
+	armed time.Time
+	kick  chan struct{}
+	// revokedDone is signalled when a revoked request in flight finishes.
+	revokedDone chan struct{}
+	requests    sync.WaitGroup // request goroutines of the current run
 
-	mu        sync.Mutex
-	endpoints map[string]*endpoint
+	syncMu sync.Mutex
 	// synced is when an unknown webhook id last made the registry catch up
 	// (webhookByID).
 	synced map[string]time.Time
-	// scheduleSpan is the sum of the retry delays: how long a delivery may
-	// be put off before it fails.
-	scheduleSpan time.Duration
 }
 
 // NewStage wires the sender to the broker. The broker must have created
@@ -153,16 +182,10 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 	}
 	cfg = cfg.WithDefaults()
 	s := &Stage{
-		cfg: cfg, b: b, webhooks: webhooks, log: log, now: time.Now,
-		policy:    Policy{Schedule: cfg.Schedule, Jitter: 0.2, Rand: rand.Float64},
-		metrics:   newMetrics(cfg.Registerer),
-		endpoints: map[string]*endpoint{}, synced: map[string]time.Time{},
+		cfg: cfg, b: b, webhooks: webhooks, log: log, metrics: newMetrics(cfg.Registerer),
+		synced: map[string]time.Time{}, kick: make(chan struct{}, 1), revokedDone: make(chan struct{}, 1),
 	}
 	s.breakers = NewBreakers(cfg.Breaker, s.breakerChanged)
-
-	for _, d := range cfg.Schedule {
-		s.scheduleSpan += d
-	}
 	d, err := delivery.NewDeliverer(cfg.HTTP, nil, time.Now, log.With("stage", "sender"))
 	if err != nil {
 		return nil, err
@@ -171,48 +194,55 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 	return s, nil
 }
 
+// Breakers exposes the per-endpoint breakers, for the API.
+func (s *Stage) Breakers() *Breakers { return s.breakers }
+
 // endpointLimits is the concurrency limit of every endpoint the sender
 // holds, for hookline.endpoints.
 func (s *Stage) endpointLimits() map[string]int {
 	s.mu.Lock()
-	es := make([]*endpoint, 0, len(s.endpoints))
-	for _, e := range s.endpoints {
-		es = append(es, e)
+	defer s.mu.Unlock()
+	if s.core == nil {
+		return nil
 	}
-	s.mu.Unlock()
-	out := make(map[string]int, len(es))
-	for _, e := range es {
-		e.mu.Lock()
-		out[e.id] = e.conc.current()
-		e.mu.Unlock()
+	out := make(map[string]int, len(s.core.endpoints))
+	for id, e := range s.core.endpoints {
+		out[id] = e.conc.current()
 	}
 	return out
 }
 
-// Breakers exposes the per-endpoint breakers, for the API.
-func (s *Stage) Breakers() *Breakers { return s.breakers }
+// newSession names one run of the stage on the jobs it puts off.
+func newSession() (string, uint64) {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:8]), binary.LittleEndian.Uint64(b[8:])
+}
+
+// Topics are the topics the sender reads, all in its one group.
+func (c StageConfig) Topics() []string {
+	return append([]string{schemas.TopicDeliveries, schemas.TopicOverflow}, c.WithDefaults().Schedule.Topics()...)
+}
 
 // Run delivers until ctx is cancelled, then stops fetching, finishes the
 // jobs in flight (for at most DrainTimeout), commits and returns.
 func (s *Stage) Run(ctx context.Context) error {
-	s.stopping.Store(false)
 	// One group over every sender topic: the range balancer gives
 	// partition p of each to one process, so one process owns an
-	// endpoint's first attempts and its retries, if the topics have equal
-	// partition counts.
-	retries := s.cfg.Schedule.Topics()
-	topics := append([]string{schemas.TopicDeliveries}, retries...)
+	// endpoint's first attempts, its overflow and its retries, if the
+	// topics have equal partition counts.
+	topics := s.cfg.Topics()
 	if want, err := s.b.Partitions(ctx, schemas.TopicDeliveries); err == nil {
-		for _, topic := range retries {
+		for _, topic := range topics[1:] {
 			if n, err := s.b.Partitions(ctx, topic); err == nil && n != want {
-				s.log.Warn("a retry topic's partition count differs from hookline.deliveries': an endpoint's retries may be sent by another process than its first attempts",
+				s.log.Warn("a sender topic's partition count differs from hookline.deliveries': an endpoint's retries may be sent by another process than its first attempts",
 					"topic", topic, "partitions", n, "deliveries_partitions", want)
 			}
 		}
 	}
 	// Before the group joins: a retry topic's offsets move from the
 	// tier's old group, once.
-	for _, topic := range retries {
+	for _, topic := range s.cfg.Schedule.Topics() {
 		if _, err := s.b.CopyOffsets(ctx, Group+"."+topic, Group, topic); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -233,16 +263,163 @@ func (s *Stage) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("sender: read %s: %w", schemas.TopicEndpoints, err)
 	}
+
+	session, seed := newSession()
+	s.mu.Lock()
+	s.core = newCore(s.cfg.coreConfig(session), seed, s.webhooks, s.breakers, s.health, s.metrics, s.log)
+	s.armed = time.Time{}
+	s.mu.Unlock()
+	timerDone := make(chan struct{})
+	stopTimer := make(chan struct{})
+	go func() { defer close(timerDone); s.timer(stopTimer) }()
+
 	out := s.b.Writer("", records.Oversize)
 	defer out.Close()
 	r, err := stage.New(stage.Config{
-		Name: "sender", MaxBatch: min(500, s.cfg.MaxInFlight), MaxInFlight: s.cfg.MaxInFlight, MaxUncommitted: s.cfg.MaxUncommitted,
+		Name: "sender", MaxBatch: 500, MaxInFlight: s.cfg.MaxInFlight, MaxUncommitted: s.cfg.MaxUncommitted,
 		CommitInterval: s.cfg.CommitInterval, DrainTimeout: s.cfg.DrainTimeout,
 	}, s, out, s.log, stage.Source{Reader: s.b.GroupReaderOf(Group, topics, s.due), Topic: strings.Join(topics, ",")})
 	if err != nil {
+		close(stopTimer)
+		<-timerDone
 		return fmt.Errorf("sender: %w", err)
 	}
 	err = r.Run(ctx)
-	s.lanes.Wait() // past the hard stop a lane's request ends at once
+	s.requests.Wait() // past the hard stop a request ends at once
+	close(stopTimer)
+	<-timerDone
 	return err
+}
+
+// timer runs the core's ticks when they are due, until stop.
+func (s *Stage) timer(stop <-chan struct{}) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		s.core.tick(time.Now())
+		effs := s.core.take()
+		next := s.core.next()
+		s.armed = next
+		s.mu.Unlock()
+		s.apply(effs)
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), 0)
+		}
+		t.Reset(wait)
+		select {
+		case <-t.C:
+		case <-s.kick:
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
+		case <-stop:
+			return
+		}
+	}
+}
+
+// taken returns the core's effects and wakes the timer when the core
+// wants to be looked at sooner than it is armed for. Called with s.mu held.
+func (s *Stage) taken() []effect {
+	if next := s.core.next(); !next.IsZero() && (s.armed.IsZero() || next.Before(s.armed)) {
+		s.armed = next
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return s.core.take()
+}
+
+// work is a job's input: the runner's input, the context of the run that
+// fetched it (ended at the hard stop) and its outbox.
+type work struct {
+	in  *stage.Input
+	ctx context.Context
+	out *stage.Outbox
+
+	mu     sync.Mutex
+	cancel context.CancelFunc // of its request, while in flight
+	cut    bool               // a rebalance cut its request short
+}
+
+// cutShort ends the work's request, if it is in flight.
+func (w *work) cutShort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cut = true
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
+// apply does what the core asked for, outside its lock.
+func (s *Stage) apply(effs []effect) {
+	for _, f := range effs {
+		w := f.it.ref.(*work)
+		switch f.kind {
+		case effSend:
+			ctx, cancel := context.WithCancel(w.ctx)
+			w.mu.Lock()
+			w.cancel = cancel
+			if w.cut {
+				cancel()
+			}
+			w.mu.Unlock()
+			s.requests.Add(1)
+			go s.attempt(f.it, w, ctx, cancel)
+		case effEmit:
+			msgs := f.msgs
+			if f.disable != "" && s.disable(w.ctx, f.it.wh, f.disable) {
+				msgs = append(msgs, f.ifDisabled...)
+			}
+			w.out.Emit(msgs, w.in)
+		case effAbandon:
+			w.in.Abandon()
+		}
+	}
+}
+
+// attempt makes one item's request and gives its result to the core.
+func (s *Stage) attempt(it *item, w *work, ctx context.Context, cancel context.CancelFunc) {
+	defer s.requests.Done()
+	r := s.d.Send(ctx, it.wh, it.job)
+	// Cut short by the drain deadline or a rebalance: the attempt says
+	// nothing about the endpoint, and the job is read again.
+	sent := ctx.Err() == nil
+	cancel()
+	s.mu.Lock()
+	revoked := it.revoked
+	s.core.finished(time.Now(), it, r, sent)
+	effs := s.taken()
+	s.mu.Unlock()
+	s.apply(effs)
+	if revoked {
+		select {
+		case s.revokedDone <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// disable turns a webhook off, for a 410 Gone or for failing too long,
+// and reports whether it did (not when another lane or a person did
+// first: one hookline.webhook_disabled per disabling).
+func (s *Stage) disable(ctx context.Context, wh schemas.Webhook, reason string) bool {
+	changed, err := s.webhooks.DisableWebhook(ctx, wh.ID, reason)
+	if err != nil {
+		s.log.Error("could not disable webhook", "webhook_id", wh.ID, "reason", reason, "err", err)
+		return false
+	}
+	if !changed {
+		return false
+	}
+	s.metrics.disabled.Inc()
+	s.log.Warn("webhook disabled", "webhook_id", wh.ID, "reason", reason)
+	return true
 }

@@ -137,6 +137,23 @@ type Holder interface {
 	Release()
 }
 
+// Revoker is a Handler that works on inputs long after Handle returns
+// (the sender's queues). When a rebalance takes partitions away, Revoke is
+// called before they are given up: it must stop working on their inputs
+// (abandon those it has not started, finish or cut short the others) and
+// return, within the group's rebalance timeout. Inputs of those partitions
+// handed to Handle meanwhile are Stale. The runner then commits what is
+// done of them and never commits them again.
+type Revoker interface {
+	Revoke(ctx context.Context, partitions map[string][]int32)
+}
+
+// revokeNotifier is a Reader that says when a rebalance takes partitions
+// away (broker.Reader.OnRevoke).
+type revokeNotifier interface {
+	OnRevoke(func(ctx context.Context, partitions map[string][]int32, lost bool))
+}
+
 // Runner runs one stage: fetch (never auto-commit) → the handler → its
 // outputs through one outbox writer → mark the input done → commit the done
 // prefix of each partition. Run it once; a new Runner can run the same
@@ -180,7 +197,13 @@ func New(cfg Config, h Handler, w *broker.Writer, log *slog.Logger, sources ...S
 		slots: make(chan struct{}, cfg.MaxInFlight), idle: make(chan struct{}, 1), failed: make(chan struct{}),
 		commitNow: make(chan struct{}, 1)}
 	for _, s := range sources {
-		r.sources = append(r.sources, &source{Source: s, offsets: broker.NewOffsets(s.Reader, s.Topic)})
+		src := &source{Source: s, offsets: broker.NewOffsets(s.Reader, s.Topic)}
+		if n, ok := s.Reader.(revokeNotifier); ok {
+			n.OnRevoke(func(ctx context.Context, partitions map[string][]int32, lost bool) {
+				r.fence(ctx, src, partitions, lost)
+			})
+		}
+		r.sources = append(r.sources, src)
 	}
 	r.out = &Outbox{r: r, ch: make(chan emission, cfg.OutboxBatch), quit: make(chan struct{}),
 		budget: newBudget(cfg)}
@@ -238,6 +261,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.errMu.Lock()
 	defer r.errMu.Unlock()
 	return r.err
+}
+
+// fence stops the work on partitions a rebalance takes away, before they
+// are given up: what was fetched of them is stale from now on, the handler
+// lets go of what it holds of them (Revoker), and what is done of them is
+// committed (not when the session was lost: another member may own them
+// already), once; nothing of them is committed after. Committed offsets
+// never move back: the next owner starts from them.
+func (r *Runner) fence(ctx context.Context, src *source, partitions map[string][]int32, lost bool) {
+	src.offsets.Revoke(partitions)
+	if rv, ok := r.h.(Revoker); ok {
+		rv.Revoke(ctx, partitions)
+	}
+	if !lost {
+		src.offsets.CommitRevoked(ctx, r.log)
+	}
+	src.offsets.Forget(partitions)
 }
 
 func (r *Runner) fail(err error) {
@@ -308,6 +348,9 @@ func (r *Runner) loop(fetchCtx, work context.Context, src *source, ticks bool) e
 				return nil
 			}
 			batch := r.gather(in, inputs)
+			if batch = dropStale(batch); len(batch) == 0 {
+				continue
+			}
 			if err := r.handle(work, func(ctx context.Context) error { return r.h.Handle(ctx, batch, r.out) }); err != nil {
 				for _, in := range batch {
 					in.Abandon()
@@ -324,6 +367,20 @@ func (r *Runner) loop(fetchCtx, work context.Context, src *source, ticks bool) e
 			}
 		}
 	}
+}
+
+// dropStale abandons the inputs of partitions taken away since they were
+// fetched, and returns the others.
+func dropStale(batch []*Input) []*Input {
+	kept := batch[:0]
+	for _, in := range batch {
+		if in.Stale() {
+			in.Abandon()
+			continue
+		}
+		kept = append(kept, in)
+	}
+	return kept
 }
 
 // drainInputs abandons what the fetcher hands over until it stops.
@@ -426,7 +483,8 @@ func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) erro
 			return nil
 		}
 		if broker.IsControl(m) {
-			src.offsets.Track(m)()
+			done, _ := src.offsets.Track(m)
+			done()
 			continue
 		}
 		select {
@@ -435,7 +493,8 @@ func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) erro
 			return nil
 		}
 		r.inflight.Add(1)
-		in := &Input{Message: m, done: src.offsets.Track(m), r: r}
+		done, tracker := src.offsets.Track(m)
+		in := &Input{Message: m, done: done, tracker: tracker, r: r}
 		select {
 		case out <- in:
 		case <-ctx.Done():
@@ -449,9 +508,14 @@ func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) erro
 type Input struct {
 	kafka.Message
 	done     func()
+	tracker  *broker.Tracker
 	r        *Runner
 	finished atomic.Bool
 }
+
+// Stale reports whether a rebalance took the input's partition away: it is
+// no longer the stage's to work on (abandon it).
+func (in *Input) Stale() bool { return in.tracker != nil && in.tracker.Revoked() }
 
 // Done marks the input finished: its offset may be committed.
 func (in *Input) Done() {

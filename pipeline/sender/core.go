@@ -1,0 +1,928 @@
+package sender
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/time/rate"
+
+	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/pipeline/records"
+	"github.com/hookline/hookline/schemas"
+)
+
+// core is the sender's scheduling: every decision about a job (queue it,
+// hold it, put it off, send it, fail it, give it up at a rebalance) is
+// made here, one call at a time (the Stage's lock), at the time the
+// caller gives, with a seeded source of randomness. It reads no clock,
+// starts no goroutine and does no I/O: it returns what is to be done
+// (effects), and its driver does it. The driver is the Stage in
+// production and the simulation in tests, which replays any run exactly
+// from its seed (sim_test.go).
+//
+// What it keeps is in memory and bounded: per endpoint its queue (at most
+// what it sends in --max-queue-wait, once it has shown its pace), the jobs
+// it holds briefly, and the seqs of the jobs it put off; all of it bounded
+// in bytes by MaxQueueBytes. What goes to Kafka is only jobs that wait:
+// a retry after a failure, a wait for an open circuit or a Retry-After,
+// each on the delay topic whose exact delay is the longest that fits (and
+// on from shorter ones when back early), and an endpoint's overflow, on
+// hookline.overflow, back after its fixed delay to look for room again.
+type core struct {
+	cfg      coreConfig
+	rnd      *rand.Rand
+	policy   Policy
+	hooks    webhookSource
+	breakers *Breakers
+	health   healthBook
+	metrics  *metrics
+	log      *slog.Logger
+
+	endpoints map[string]*endpoint
+	wakes     wakeHeap
+	seq       uint64
+	bytes     int64 // of every item held
+	active    int   // endpoints holding items
+	// revoked counts the items in flight whose partition a rebalance took
+	// away: the rebalance waits for them (Stage.Revoke).
+	revoked  int
+	stopping bool
+	effects  []effect
+}
+
+// coreConfig is the core's part of StageConfig, with defaults applied.
+type coreConfig struct {
+	ladder ladder
+	// queueWait (--max-queue-wait) is how long an endpoint's queue may
+	// take to drain, at the pace it keeps, and hookline.overflow's delay.
+	queueWait time.Duration
+	// orderHold is the longest a job waits in memory behind an earlier
+	// job of its lane that is put off.
+	orderHold          time.Duration
+	maxBytes           int64
+	initialConcurrency int
+	schedule           Schedule
+	disableAfter       time.Duration
+	// session names this run of the core on the jobs it puts off.
+	session string
+}
+
+// slowAfter is how long an endpoint stays behind (jobs waiting in its
+// queue) before its queue is bounded by the pace it keeps: a pause shorter
+// than this costs it nothing but the pause.
+func (c coreConfig) slowAfter() time.Duration { return c.queueWait / 2 }
+
+// checkEvery is how often an endpoint with jobs looks at its webhook (a
+// webhook disabled or deleted while its jobs wait fails them) and at the
+// put-offs that never came back.
+const checkEvery = time.Second
+
+// maxPause bounds how long a 429's Retry-After holds an endpoint's lanes;
+// the job itself waits as long as the endpoint asks, on a retry topic.
+const maxPause = time.Minute
+
+// Why a job is put off without a request, as hookline_sender_deferred_total
+// counts them.
+const (
+	whyBusy    = schemas.RetryEndpointBusy // no room in its endpoint's queue: hookline.overflow
+	whyCircuit = schemas.RetryCircuitOpen  // its endpoint's circuit is open
+)
+
+// Why a job fails without a request (SPEC §4: only these).
+const (
+	unsentDisabled = "webhook_disabled"
+	unsentDeleted  = "webhook_deleted"
+)
+
+// webhookSource is the webhook state the core reads.
+type webhookSource interface {
+	ByID(id string) (schemas.Webhook, bool)
+}
+
+// healthBook keeps each endpoint's failing-since clock and last
+// concurrency limit (health, on hookline.endpoints).
+type healthBook interface {
+	note(webhookID string, ok bool, at time.Time) time.Time
+	setLimit(webhookID string, limit int)
+}
+
+type effectKind int
+
+const (
+	// effSend: make the item's request, then call finished.
+	effSend effectKind = iota
+	// effEmit: write msgs; then the item's input is done.
+	effEmit
+	// effAbandon: leave the item's input uncommitted, to be read again.
+	effAbandon
+)
+
+type effect struct {
+	kind effectKind
+	it   *item
+	msgs []kafka.Message
+	// disable, on an emission, asks for the webhook to be disabled first
+	// for this reason; ifDisabled is written too when that call is the one
+	// that disabled it.
+	disable    string
+	ifDisabled []kafka.Message
+}
+
+func newCore(cfg coreConfig, seed uint64, hooks webhookSource, breakers *Breakers, health healthBook, m *metrics, log *slog.Logger) *core {
+	c := &core{cfg: cfg, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), hooks: hooks,
+		breakers: breakers, health: health, metrics: m, log: log, endpoints: map[string]*endpoint{}}
+	c.policy = Policy{Schedule: cfg.schedule, Jitter: 0.1, Rand: c.rnd.Float64}
+	return c
+}
+
+// take returns the effects of the calls since the last take, in order.
+func (c *core) take() []effect {
+	out := c.effects
+	c.effects = nil
+	return out
+}
+
+// next is when tick is due; zero for never.
+func (c *core) next() time.Time {
+	if len(c.wakes) == 0 {
+		return time.Time{}
+	}
+	return c.wakes[0].wake
+}
+
+// arrive takes a job read from src, written at written (its Kafka
+// timestamp), whose record is size bytes; ref is the driver's handle.
+func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, written time.Time, size int64) {
+	it := &item{job: job, ref: ref, src: src, written: written, size: size, lane: job.LaneKey(), since: now}
+	c.bytes += size
+	if c.stopping {
+		c.abandon(it)
+		return
+	}
+	wh, found := c.hooks.ByID(job.WebhookID)
+	if reason := unsendable(it, wh, found); reason != "" {
+		c.failUnsent(it, wh, reason, now)
+		return
+	}
+	e := c.endpoints[wh.ID]
+	if e == nil {
+		e = newEndpoint(wh.ID, src.partition, c.cfg.initialConcurrency, wh.Concurrency())
+		c.endpoints[wh.ID] = e
+	}
+	e.part, e.last = src.partition, wh
+	e.conc = e.conc.resize(wh.Concurrency())
+	it.e = e
+	if e.bytes == 0 {
+		c.active++
+	}
+	e.bytes += size
+	if q := job.Queue; q != nil && q.Session == c.cfg.session {
+		it.seq = q.Seq // back from a put-off of this session: its old place
+	} else {
+		c.seq++
+		it.seq = c.seq
+	}
+	c.place(it, now)
+	c.dispatch(e, now)
+	c.touch(e, now)
+}
+
+// unsendable is why a job is failed without a request: its webhook is
+// gone, or disabled (now, or since the job was written: a person who
+// disables a webhook fails what waits for it, even if they enable it
+// again before it comes back); "" when it may go. A test delivery goes
+// to a disabled webhook too.
+func unsendable(it *item, wh schemas.Webhook, found bool) string {
+	switch {
+	case !found:
+		return unsentDeleted
+	case it.job.Test:
+		return ""
+	case !wh.Enabled:
+		return unsentDisabled
+	case wh.DisabledAt != nil && !it.written.IsZero() && it.written.Before(*wh.DisabledAt):
+		return unsentDisabled
+	}
+	return ""
+}
+
+// place decides where an item of its endpoint goes: on to a delay topic
+// or held in memory if it is not due yet, put off while the circuit is
+// open, held behind an earlier job of its lane that is away, queued if
+// there is room, put off to hookline.overflow if not.
+func (c *core) place(it *item, now time.Time) {
+	e := it.e
+	if due := it.job.DueAt; due.After(now) {
+		if r, ok := c.cfg.ladder.below(due.Sub(now)); ok {
+			c.hop(it, r, now)
+			return
+		}
+		e.hold(it, due, false, now)
+		return
+	}
+	if c.breakers.State(e.id) == BreakerOpen && !manual(it.job) {
+		c.putOff(it, whyCircuit, now)
+		return
+	}
+	e.backIn(it.lane, it.seq)
+	room := c.room(e, it, now)
+	switch {
+	case e.earlierOut(it.lane, it.seq) && room:
+		e.hold(it, now.Add(c.cfg.orderHold), true, now)
+	case !room:
+		c.putOff(it, whyBusy, now)
+	default:
+		e.enqueue(it, now)
+		c.releaseHeld(e, it.lane, now)
+	}
+}
+
+// room reports whether an item may wait in its endpoint's queue: memory
+// allows (all endpoints together under MaxQueueBytes, or this one under
+// its share, the others giving up their latest jobs), and the endpoint
+// keeps up: once behind for slowAfter, its queue holds at most what it
+// sends in queueWait at the pace it kept, and one lane at most what its
+// latency sends in queueWait (a resource's jobs go one at a time).
+func (c *core) room(e *endpoint, it *item, now time.Time) bool {
+	if c.bytes > c.cfg.maxBytes {
+		if e.bytes > c.cfg.maxBytes/int64(max(1, c.active)) {
+			return false
+		}
+		c.shed(e, now)
+	}
+	if c.behind(e, now) && e.queued >= e.capacity(c.cfg.queueWait) {
+		return false
+	}
+	if ln := e.lanes[it.lane]; ln != nil && len(ln.q) > 0 {
+		if lat := e.latencies.median(); lat > 0 && time.Duration(len(ln.q)+1)*lat > c.cfg.queueWait {
+			return false
+		}
+	}
+	return true
+}
+
+// behind reports whether jobs have waited in the endpoint's queue for
+// slowAfter without a break.
+func (c *core) behind(e *endpoint, now time.Time) bool {
+	return !e.backlogSince.IsZero() && now.Sub(e.backlogSince) >= c.cfg.slowAfter()
+}
+
+// shed puts off the latest queued jobs of the endpoint holding the most
+// bytes (not keep) until memory is under MaxQueueBytes again, or it has
+// none queued.
+func (c *core) shed(keep *endpoint, now time.Time) {
+	for c.bytes > c.cfg.maxBytes {
+		var big *endpoint
+		for _, e := range c.endpoints {
+			if e != keep && e.queued > 0 && (big == nil || e.bytes > big.bytes || e.bytes == big.bytes && e.id < big.id) {
+				big = e
+			}
+		}
+		if big == nil {
+			return
+		}
+		items := big.queuedItems()
+		c.putOff(items[len(items)-1], whyBusy, now)
+		c.touch(big, now)
+	}
+}
+
+// releaseHeld queues the items of a lane held behind earlier jobs that
+// are all back.
+func (c *core) releaseHeld(e *endpoint, lane string, now time.Time) {
+	for _, it := range slices.Clone(e.held) {
+		if it.state == stateHeld && it.forOrder && it.lane == lane && !e.earlierOut(lane, it.seq) {
+			e.unhold(it)
+			e.enqueue(it, now)
+		}
+	}
+}
+
+// manual reports whether a job is one a person asked for (a redelivery's
+// or a test's first attempt): it goes through an open circuit as its probe.
+func manual(job schemas.Job) bool {
+	return (job.RedeliveryOf != "" || job.Test) && job.Attempts == 0
+}
+
+// dispatch starts the requests the endpoint has room for: its queue's
+// oldest ready lanes first, within its concurrency limit, its rate limit,
+// a Retry-After pause and its breaker.
+func (c *core) dispatch(e *endpoint, now time.Time) {
+	for !c.stopping && e.inflight < e.slots() && e.ready.Len() > 0 {
+		if now.Before(e.pauseUntil) || now.Before(e.tokenAt) || e.probing {
+			return
+		}
+		ln := e.ready[0]
+		it := ln.q[0]
+		wh, found := c.hooks.ByID(e.id)
+		if reason := unsendable(it, wh, found); reason != "" {
+			e.remove(it, now)
+			c.failUnsent(it, wh, reason, now)
+			continue
+		}
+		e.last = wh
+		var token *rate.Reservation
+		if lim := e.rateLimiter(wh); lim != nil {
+			token = lim.ReserveN(now, 1)
+			if d := token.DelayFrom(now); d > 0 {
+				token.CancelAt(now)
+				e.tokenAt = now.Add(d)
+				return
+			}
+		}
+		verdict, err := c.breakers.Allow(e.id)
+		if err != nil {
+			if token != nil {
+				token.CancelAt(now)
+			}
+			probe, ok := c.manualProbe(e.id, it.job)
+			switch {
+			case ok:
+				verdict = probe
+			case errors.Is(err, ErrProbeOut):
+				e.probing = true // until a request in flight answers
+				return
+			default:
+				if c.putOffAll(e, now) == 0 {
+					return // only a person's jobs are left, waiting for the probe
+				}
+				continue
+			}
+		}
+		e.popHead(ln, now)
+		e.inflight++
+		e.flying = append(e.flying, it)
+		it.state, it.verdict, it.wh, it.started = stateInFlight, verdict, wh, now
+		c.metrics.wait.Observe(now.Sub(it.since).Seconds())
+		c.effects = append(c.effects, effect{kind: effSend, it: it})
+	}
+}
+
+// manualProbe lets the first attempt of a redelivery or a test delivery
+// through an open circuit as its probe (Breakers.Probe); other jobs wait.
+func (c *core) manualProbe(endpoint string, job schemas.Job) (func(Verdict), bool) {
+	if !manual(job) {
+		return nil, false
+	}
+	return c.breakers.Probe(endpoint)
+}
+
+// putOffAll puts off every job the endpoint holds in memory but a
+// person's, for its open circuit, in seq order, and returns how many.
+func (c *core) putOffAll(e *endpoint, now time.Time) int {
+	items := append(e.queuedItems(), e.held...)
+	slices.SortFunc(items, func(a, b *item) int { return cmpSeq(a.seq, b.seq) })
+	n := 0
+	for _, it := range items {
+		if !manual(it.job) {
+			c.putOff(it, whyCircuit, now)
+			n++
+		}
+	}
+	return n
+}
+
+// circuitDue is when a job put off for its endpoint's open circuit comes
+// back. The first job put off in an open period comes back when the
+// circuit lets a probe through (a tenth of a cooldown later when half-open
+// with its probe out), to be that probe: a recovered endpoint is seen
+// within a cooldown. The others wait at least the retry schedule's delay
+// for the times they were put off already, so that a dead endpoint's
+// backlog backs off like retries do instead of coming back every
+// cooldown. A little jitter spreads them.
+func (c *core) circuitDue(e *endpoint, it *item, now time.Time) time.Time {
+	cooldown := c.breakers.Cooldown()
+	opens := c.breakers.OpenUntil(e.id)
+	if !opens.After(now) {
+		opens = now.Add(cooldown / 10)
+	}
+	due := opens
+	if e.probeFor.Before(opens) {
+		e.probeFor = opens // this one is the probe
+	} else {
+		due = maxTime(due, now.Add(c.cfg.schedule[min(it.job.Deferrals, len(c.cfg.schedule)-1)]))
+	}
+	return due.Add(time.Duration(float64(min(cooldown/10, c.cfg.queueWait)) * c.rnd.Float64()))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// putOff sends an item to a delay topic without a request: for room, to
+// hookline.overflow, back after its delay to look for room again; for
+// its circuit, until circuitDue. A put-off never counts against the
+// delivery's retries, and the item keeps its place (seq): later jobs of
+// its lane wait behind it until it is back. A delivery never attempted
+// gets a pending mark, so that the history shows it waiting.
+func (c *core) putOff(it *item, why string, now time.Time) {
+	e := it.e
+	c.detach(it, now)
+	job := it.job
+	first := job.Attempts == 0 && job.Queue == nil
+	job.Queue = &schemas.QueuePlace{Session: c.cfg.session, Seq: it.seq}
+	var r rung
+	var back time.Time
+	var msgs []kafka.Message
+	if why == whyCircuit {
+		due := c.circuitDue(e, it, now)
+		job.Deferrals++
+		job.Reason, job.DueAt = schemas.RetryCircuitOpen, due.UTC()
+		r, _ = c.cfg.ladder.below(due.Sub(now))
+		if r.topic == "" {
+			r = c.cfg.ladder[0]
+		}
+		back = due
+		msgs = append(msgs, c.mark(it, "waiting for the endpoint's circuit to close", due, now))
+	} else {
+		job.Reason, job.DueAt = schemas.RetryEndpointBusy, time.Time{}
+		r = rung{topic: schemas.TopicOverflow, delay: c.cfg.queueWait}
+		back = now.Add(r.delay)
+		if first {
+			msgs = append(msgs, c.mark(it, "waiting for room at the endpoint", back, now))
+		}
+	}
+	e.putOut(it.lane, it.seq, back)
+	c.metrics.deferred.WithLabelValues(why).Inc()
+	c.emit(it, append(msgs, records.DelayedJob(r.topic, job, now.Add(r.delay))))
+}
+
+// hop sends an item that came back before its due time on to the rung
+// that fits what is left of its wait. A job waiting for its circuit stays
+// away for its lane's order.
+func (c *core) hop(it *item, r rung, now time.Time) {
+	e := it.e
+	job := it.job
+	if job.Reason == schemas.RetryCircuitOpen {
+		job.Queue = &schemas.QueuePlace{Session: c.cfg.session, Seq: it.seq}
+		e.putOut(it.lane, it.seq, job.DueAt)
+	}
+	c.metrics.hops.Inc()
+	c.emit(it, []kafka.Message{records.DelayedJob(r.topic, job, now.Add(r.delay))})
+}
+
+// mark is the pending mark of a delivery that waits without an attempt
+// (schemas.Attempt with N 0).
+func (c *core) mark(it *item, why string, next, now time.Time) kafka.Message {
+	job := it.job
+	body := ""
+	if job.Attempts == 0 {
+		body = string(job.Payload)
+	}
+	next = next.UTC()
+	return records.Attempt(schemas.Attempt{
+		DeliveryID: job.DeliveryID, WebhookID: job.WebhookID, Tenant: job.Tenant,
+		EventIDs: job.EventIDs, EventType: job.EventType, N: 0, State: schemas.StatePending,
+		At: now.UTC(), DeliveryCreatedAt: job.CreatedAt, Error: why, URL: it.e.last.URL,
+		RequestBody: body, RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID, NextAttemptAt: &next,
+	})
+}
+
+// detach takes an item out of its endpoint's lanes or holds.
+func (c *core) detach(it *item, now time.Time) {
+	switch it.state {
+	case stateQueued:
+		it.e.remove(it, now)
+	case stateHeld:
+		it.e.unhold(it)
+	}
+}
+
+// emit hands an item's outputs to the driver: once they are written, its
+// input is done.
+func (c *core) emit(it *item, msgs []kafka.Message) {
+	c.release(it)
+	c.effects = append(c.effects, effect{kind: effEmit, it: it, msgs: msgs})
+}
+
+// abandon gives an item back to the driver unfinished: its input is not
+// committed and is read again by the partition's next owner or run.
+func (c *core) abandon(it *item) {
+	c.release(it)
+	c.effects = append(c.effects, effect{kind: effAbandon, it: it})
+}
+
+// release forgets an item's bytes.
+func (c *core) release(it *item) {
+	c.bytes -= it.size
+	if e := it.e; e != nil {
+		if e.bytes -= it.size; e.bytes == 0 {
+			c.active--
+		}
+	}
+	it.state = stateGone
+}
+
+// failUnsent fails a delivery without a request because its webhook was
+// disabled or deleted while it waited (SPEC §4): its attempt record says
+// so, and it is dead-lettered, so that redeliver-failed sends it again
+// once the webhook is enabled. No hookline.delivery_failed: the person who
+// disabled or deleted the webhook knows.
+func (c *core) failUnsent(it *item, wh schemas.Webhook, reason string, now time.Time) {
+	job := it.job
+	if it.e != nil {
+		c.detach(it, now)
+		it.e.backIn(it.lane, it.seq)
+	}
+	body := string(job.Payload)
+	if job.Attempts > 0 {
+		body = "" // an earlier attempt's record holds it
+	}
+	att := schemas.Attempt{
+		DeliveryID: job.DeliveryID, WebhookID: job.WebhookID, Tenant: job.Tenant,
+		EventIDs: job.EventIDs, EventType: job.EventType, N: job.Attempts + 1,
+		State: schemas.StateFailed, At: now.UTC(), DeliveryCreatedAt: job.CreatedAt,
+		Error: reason, URL: wh.URL, RequestBody: body,
+		RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID,
+	}
+	c.metrics.unsent.WithLabelValues(reason).Inc()
+	c.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
+	c.emit(it, []kafka.Message{records.Attempt(att), records.DeadJob(job, att)})
+}
+
+// finished takes the result of an item's request; sent is false when the
+// request was cut short (the drain deadline, a rebalance) and says
+// nothing: the item is given back unfinished.
+func (c *core) finished(now time.Time, it *item, r delivery.Result, sent bool) {
+	e := it.e
+	e.inflight--
+	if i := slices.Index(e.flying, it); i >= 0 {
+		e.flying = slices.Delete(e.flying, i, i+1)
+	}
+	e.probing = false // a probe may have answered: Allow tells
+	e.laneDone(it.lane)
+	if it.revoked {
+		c.revoked--
+	}
+	if !sent {
+		it.verdict(NotSent)
+		c.abandon(it)
+	} else {
+		rtt := now.Sub(it.started)
+		retryable := r.Outcome.Class == delivery.Retryable
+		tooMany := r.Attempt.StatusCode == http.StatusTooManyRequests
+		if retryable && !tooMany {
+			it.verdict(Unhealthy)
+		} else {
+			it.verdict(Healthy) // a 429 is a live endpoint asking for less
+		}
+		e.conc.sample(it.started, rtt, e.inflight+1, retryable)
+		e.latencies.add(rtt)
+		e.meter.completed(now)
+		if tooMany {
+			if p := RetryAfter(r.Attempt.ResponseHeaders["Retry-After"], now); p > 0 {
+				e.pauseUntil = now.Add(min(p, maxPause))
+			}
+		}
+		c.metrics.observe(r)
+		msgs, disable, ifDisabled := c.outcome(now, it, r)
+		c.release(it)
+		c.effects = append(c.effects, effect{kind: effEmit, it: it, msgs: msgs, disable: disable, ifDisabled: ifDisabled})
+	}
+	c.dispatch(e, now)
+	c.touch(e, now)
+}
+
+// outcome decides what follows an attempt and returns the messages that
+// record it: the attempt, and a retry on the delay topic that fits its
+// wait or a dead letter. disable asks for the webhook to be disabled (410
+// Gone, or failing for DisableAfter); ifDisabled is then written too.
+func (c *core) outcome(now time.Time, it *item, r delivery.Result) (msgs []kafka.Message, disable string, ifDisabled []kafka.Message) {
+	job, wh := it.job, it.wh
+	att := r.Attempt
+	if job.Attempts > 0 {
+		// The first attempt's record holds the body; the history shows it
+		// from there. Each retry repeating it would make every attempt
+		// record as large as the payload.
+		att.RequestBody = ""
+	}
+	succeeded := r.Outcome.Class == delivery.Succeeded
+	if since := c.health.note(wh.ID, succeeded, att.At); r.Outcome.DisableWebhook {
+		disable = fmt.Sprintf("endpoint answered 410 Gone to delivery %s", att.DeliveryID)
+	} else if !succeeded && c.failingTooLong(wh, since, att.At) {
+		disable = fmt.Sprintf("every delivery failed since %s (--disable-after %s)", since.Format(time.RFC3339), c.cfg.disableAfter)
+	}
+	var follow []kafka.Message
+	switch {
+	case succeeded:
+		att.State = schemas.StateSucceeded
+	case r.Outcome.Class == delivery.Retryable && job.Attempts < wh.Retries && disable == "":
+		att.State = schemas.StateRetrying
+		wait := c.policy.Delay(job.Attempts+1, RetryAfter(att.ResponseHeaders["Retry-After"], now))
+		next := job
+		next.Attempts++
+		next.DueAt = now.Add(wait).UTC()
+		next.Reason, next.Queue, next.Deferrals = schemas.RetryAfterFailure, nil, 0
+		due := next.DueAt
+		att.NextAttemptAt = &due
+		rg, ok := c.cfg.ladder.below(wait)
+		if !ok {
+			rg = c.cfg.ladder[0]
+		}
+		follow = append(follow, records.DelayedJob(rg.topic, next, now.Add(rg.delay)))
+	default:
+		att.State = schemas.StateFailed
+		if disable != "" && wh.Enabled {
+			off := wh
+			off.DisabledReason = disable
+			ifDisabled = c.operational(off, job, schemas.TypeWebhookDisabled, "disabled-"+job.DeliveryID, att, now)
+		} else {
+			disable = ""
+		}
+		follow = append(follow, c.failedForGood(wh, job, att, now)...)
+	}
+	c.metrics.attempts.WithLabelValues(att.State, statusClass(att.StatusCode)).Inc()
+	return append([]kafka.Message{records.Attempt(att)}, follow...), disable, ifDisabled
+}
+
+// failingTooLong reports whether a webhook whose endpoint has failed since
+// since is to be disabled at at: every attempt failed for DisableAfter,
+// counted from the webhook's last change at the earliest (a user who
+// enables it again, or changes its URL, starts the clock again).
+func (c *core) failingTooLong(wh schemas.Webhook, since, at time.Time) bool {
+	if since.IsZero() {
+		return false
+	}
+	if wh.UpdatedAt.After(since) {
+		since = wh.UpdatedAt
+	}
+	return at.Sub(since) >= c.cfg.disableAfter
+}
+
+// failedForGood is what follows a delivery's last attempt when it failed:
+// its dead letter and a hookline.delivery_failed event.
+func (c *core) failedForGood(wh schemas.Webhook, job schemas.Job, att schemas.Attempt, now time.Time) []kafka.Message {
+	return append([]kafka.Message{records.DeadJob(job, att)},
+		c.operational(wh, job, schemas.TypeDeliveryFailed, "failed-"+job.DeliveryID, att, now)...)
+}
+
+// operational is the Hookline event of a delivery that failed for good or
+// a webhook disabled (SPEC §4), on hookline.events for the webhooks of the
+// tenant that name it. A delivery of such an event makes none: a failure
+// to deliver one never loops. Its id derives from the delivery, so a job
+// handled again after a crash publishes the same event.
+func (c *core) operational(wh schemas.Webhook, job schemas.Job, typ, id string, att schemas.Attempt, now time.Time) []kafka.Message {
+	if strings.HasPrefix(job.EventType, schemas.OperationalResource+".") {
+		return nil
+	}
+	data, err := records.Marshal(map[string]any{
+		"webhook_id": wh.ID, "webhook_name": wh.Name, "url": wh.URL, "delivery_id": job.DeliveryID,
+		"event_type": job.EventType, "event_ids": job.EventIDs, "attempts": att.N,
+		"status_code": att.StatusCode, "error": att.Error, "disabled_reason": wh.DisabledReason,
+	})
+	if err != nil {
+		return nil
+	}
+	_, trigger, _ := strings.Cut(typ, ".")
+	return []kafka.Message{records.Event(schemas.Event{
+		ID: "hookline-" + id, Type: typ, Resource: schemas.OperationalResource, Trigger: trigger,
+		ResourceID: wh.ID, Tenant: job.Tenant, OccurredAt: now.UTC(), Data: data,
+	})}
+}
+
+// tick does what is due by now: held items come due, order holds end,
+// endpoints look at their webhook and their pace, pauses end.
+func (c *core) tick(now time.Time) {
+	for len(c.wakes) > 0 && !c.wakes[0].wake.After(now) {
+		e := heap.Pop(&c.wakes).(*endpoint)
+		e.wake = time.Time{}
+		c.service(e, now)
+	}
+}
+
+// service looks at one endpoint.
+func (c *core) service(e *endpoint, now time.Time) {
+	for _, it := range slices.Clone(e.held) {
+		switch {
+		case it.state != stateHeld:
+		case !it.forOrder && !it.until.After(now):
+			e.unhold(it)
+			c.place(it, now)
+		case it.forOrder && !e.earlierOut(it.lane, it.seq):
+			e.unhold(it)
+			e.enqueue(it, now)
+		case it.forOrder && !it.until.After(now):
+			// The earlier job is still away after the order hold: it
+			// goes first when it is back, this one goes now.
+			c.metrics.orderBroken.Inc()
+			e.unhold(it)
+			e.enqueue(it, now)
+		}
+	}
+	if now.Sub(e.checked) >= checkEvery {
+		c.check(e, now)
+	}
+	c.trim(e, now)
+	c.dispatch(e, now)
+	c.touch(e, now)
+}
+
+// check fails the jobs the endpoint holds when its webhook was disabled or
+// deleted, and forgets the put-offs that did not come back within the
+// order hold of their time (they went to another sender, or were lost
+// with a crash of the writer: their lane waits no longer).
+func (c *core) check(e *endpoint, now time.Time) {
+	e.checked = now
+	wh, found := c.hooks.ByID(e.id)
+	if !found || !wh.Enabled || wh.DisabledAt != nil {
+		items := append(e.queuedItems(), e.held...)
+		for _, it := range items {
+			if reason := unsendable(it, wh, found); reason != "" {
+				c.failUnsent(it, wh, reason, now)
+			}
+		}
+	}
+	if e.nOut == 0 {
+		return
+	}
+	lanes := make([]string, 0, len(e.out))
+	for lane := range e.out {
+		lanes = append(lanes, lane)
+	}
+	slices.Sort(lanes)
+	for _, lane := range lanes {
+		for _, r := range slices.Clone(e.out[lane]) {
+			if now.Sub(r.back) > c.cfg.orderHold {
+				e.backIn(lane, r.seq)
+				c.metrics.lostPutOffs.Inc()
+			}
+		}
+		c.releaseHeld(e, lane, now)
+	}
+}
+
+// trim puts off the latest queued jobs of an endpoint that has fallen
+// behind since they were queued (it slowed down, or a burst came before
+// its pace was known): what it cannot send within queueWait at the pace it
+// keeps, and what a lane cannot send within queueWait at the endpoint's
+// latency. They wait on hookline.overflow, not in memory, so that they
+// never hold back the commit of the partitions they share for long.
+func (c *core) trim(e *endpoint, now time.Time) {
+	if e.queued == 0 {
+		return
+	}
+	if c.behind(e, now) {
+		items := e.queuedItems()
+		excess := e.queued - e.capacity(c.cfg.queueWait)
+		for i := len(items) - 1; i >= 0 && excess > 0; i-- {
+			if !manual(items[i].job) {
+				c.putOff(items[i], whyBusy, now)
+				excess--
+			}
+		}
+	}
+	lat := e.latencies.median()
+	if lat <= 0 {
+		return
+	}
+	keep := max(1, int(c.cfg.queueWait/lat))
+	keys := make([]string, 0, len(e.lanes))
+	for key, ln := range e.lanes {
+		if len(ln.q) > keep {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		ln := e.lanes[key]
+		for ln != nil && len(ln.q) > keep {
+			c.putOff(ln.q[len(ln.q)-1], whyBusy, now)
+			ln = e.lanes[key]
+		}
+	}
+}
+
+// touch sets when the core looks at the endpoint again, or forgets it
+// when it holds nothing.
+func (c *core) touch(e *endpoint, now time.Time) {
+	c.metrics.setQueued(e)
+	if e.idle() && c.endpoints[e.id] == e {
+		delete(c.endpoints, e.id)
+		if e.heapIdx >= 0 {
+			heap.Remove(&c.wakes, e.heapIdx)
+		}
+		if c.health != nil {
+			c.health.setLimit(e.id, e.conc.current()) // its last: flushes no longer see it
+		}
+		return
+	}
+	var w time.Time
+	at := func(t time.Time) {
+		if !t.IsZero() && (w.IsZero() || t.Before(w)) {
+			w = t
+		}
+	}
+	if e.queued > 0 {
+		if e.pauseUntil.After(now) {
+			at(e.pauseUntil)
+		}
+		if e.tokenAt.After(now) {
+			at(e.tokenAt)
+		}
+		if !c.behind(e, now) {
+			at(e.backlogSince.Add(c.cfg.slowAfter()))
+		}
+	}
+	for _, it := range e.held {
+		at(it.until)
+	}
+	if e.queued > 0 || len(e.held) > 0 || e.nOut > 0 {
+		at(e.checked.Add(checkEvery))
+	}
+	if !w.IsZero() && w.Before(now) {
+		w = now
+	}
+	switch {
+	case w.IsZero() && e.heapIdx >= 0:
+		heap.Remove(&c.wakes, e.heapIdx)
+		e.wake = time.Time{}
+	case w.IsZero():
+	case e.heapIdx >= 0:
+		e.wake = w
+		heap.Fix(&c.wakes, e.heapIdx)
+	default:
+		e.wake = w
+		heap.Push(&c.wakes, e)
+	}
+}
+
+// revoke gives up what the core holds of partitions a rebalance takes
+// away: their queued and held items are abandoned (their next owner reads
+// them from the committed offset), their items in flight are returned,
+// marked (the driver waits for them, cutting them short after a bound;
+// revoked counts those not finished), and the put-offs of their endpoints
+// are forgotten.
+func (c *core) revoke(now time.Time, parts map[srcPart]bool) []*item {
+	nums := map[int]bool{}
+	for p := range parts {
+		nums[p.partition] = true
+	}
+	var flying []*item
+	for _, e := range c.sortedEndpoints() {
+		for _, it := range append(e.queuedItems(), e.held...) {
+			if parts[it.src] {
+				c.detach(it, now)
+				c.abandon(it)
+			}
+		}
+		for _, it := range e.flying {
+			if parts[it.src] && !it.revoked {
+				it.revoked = true
+				c.revoked++
+				flying = append(flying, it)
+			}
+		}
+		if nums[e.part] && e.nOut > 0 {
+			clear(e.out)
+			e.nOut = 0
+			for _, it := range slices.Clone(e.held) {
+				if it.forOrder {
+					e.unhold(it)
+					e.enqueue(it, now)
+				}
+			}
+		}
+		c.touch(e, now)
+	}
+	return flying
+}
+
+// stop is the soft stop: nothing more is sent, and what is queued or held
+// is given back, to be read again at the next start.
+func (c *core) stop(now time.Time) {
+	c.stopping = true
+	for _, e := range c.sortedEndpoints() {
+		for _, it := range append(e.queuedItems(), e.held...) {
+			c.detach(it, now)
+			c.abandon(it)
+		}
+		c.touch(e, now)
+	}
+}
+
+func (c *core) sortedEndpoints() []*endpoint {
+	out := make([]*endpoint, 0, len(c.endpoints))
+	for _, e := range c.endpoints {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *endpoint) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "error"
+	}
+	return fmt.Sprintf("%dxx", code/100)
+}
