@@ -50,6 +50,7 @@ type core struct {
 	wakes     wakeHeap
 	seq       uint64
 	bytes     int64 // of every item held
+	flying    int64 // of the items in flight among them
 	active    int   // endpoints holding items
 	// revoked counts the items in flight whose partition a rebalance took
 	// away: the rebalance waits for them (Stage.Revoke).
@@ -93,6 +94,7 @@ const maxPause = time.Minute
 // counts them.
 const (
 	whyBusy    = schemas.RetryEndpointBusy // no room in its endpoint's queue: hookline.overflow
+	whyMemory  = "memory"                  // no room in the sender's memory (MaxQueueBytes): hookline.overflow
 	whyCircuit = schemas.RetryCircuitOpen  // its endpoint's circuit is open
 )
 
@@ -221,7 +223,11 @@ func unsendable(it *item, wh schemas.Webhook, found bool) string {
 func (c *core) place(it *item, now time.Time) {
 	e := it.e
 	if due := it.job.DueAt; due.After(now) {
-		if r, ok := c.cfg.ladder.below(due.Sub(now)); ok {
+		r, ok := c.cfg.ladder.below(due.Sub(now))
+		if !ok && c.waiting() > c.cfg.maxBytes {
+			r, ok = c.cfg.ladder[0], true // no memory for the rest of its wait: a little late
+		}
+		if ok {
 			c.hop(it, r, now)
 			return
 		}
@@ -233,64 +239,93 @@ func (c *core) place(it *item, now time.Time) {
 		return
 	}
 	e.backIn(it.lane, it.seq)
-	room := c.room(e, it, now)
+	full := c.full(e, it, now)
 	switch {
-	case e.earlierOut(it.lane, it.seq) && room:
+	case e.earlierOut(it.lane, it.seq) && full == "":
 		e.hold(it, now.Add(c.cfg.orderHold), true, now)
-	case !room:
-		c.putOff(it, whyBusy, now)
+	case full != "":
+		c.putOff(it, full, now)
 	default:
 		e.enqueue(it, now)
 		c.releaseHeld(e, it.lane, now)
 	}
 }
 
-// room reports whether an item may wait in its endpoint's queue: memory
-// allows (all endpoints together under MaxQueueBytes, or this one under
-// its share, the others giving up their latest jobs), and the endpoint
-// keeps up: once behind for slowAfter, its queue holds at most what it
-// sends in queueWait at the pace it kept, and one lane at most what its
-// latency sends in queueWait (a resource's jobs go one at a time).
-func (c *core) room(e *endpoint, it *item, now time.Time) bool {
-	if c.bytes > c.cfg.maxBytes {
-		if e.bytes > c.cfg.maxBytes/int64(max(1, c.active)) {
-			return false
+// full reports why an item may not wait in its endpoint's queue, or ""
+// when it may: memory does not allow it (whyMemory: the jobs waiting, all
+// endpoints together, are over MaxQueueBytes and this endpoint's over its
+// even share, or the others have nothing left to give up), or the
+// endpoint does not keep up (whyBusy: once behind for slowAfter, its
+// queue holds at most what it sends in queueWait at the pace it kept, and
+// one lane at most what its latency sends in queueWait, as a resource's
+// jobs go one at a time).
+func (c *core) full(e *endpoint, it *item, now time.Time) string {
+	if c.waiting() > c.cfg.maxBytes {
+		if e.waiting() > c.cfg.maxBytes/int64(max(1, c.active)) {
+			return whyMemory
 		}
-		c.shed(e, now)
-	}
-	if c.behind(e, now) && e.queued >= e.capacity(c.cfg.queueWait) {
-		return false
-	}
-	if ln := e.lanes[it.lane]; ln != nil && len(ln.q) > 0 {
-		if lat := e.latencies.median(); lat > 0 && time.Duration(len(ln.q)+1)*lat > c.cfg.queueWait {
-			return false
+		if c.shed(e, now); c.waiting() > c.cfg.maxBytes {
+			return whyMemory
 		}
 	}
-	return true
+	if c.behind(e, now) && e.queued >= e.capacity(c.cfg.queueWait, now) {
+		return whyBusy
+	}
+	if ln := e.lanes[it.lane]; ln != nil && c.laneBehind(ln, now) {
+		if lat := e.latencies.median(now); lat > 0 && time.Duration(len(ln.q)+1)*lat > c.cfg.queueWait {
+			return whyBusy
+		}
+	}
+	return ""
 }
 
-// behind reports whether jobs have waited in the endpoint's queue for
-// slowAfter without a break.
+// laneBehind reports whether a lane's oldest queued job has waited for
+// slowAfter: its resource has more jobs than its endpoint's latency sends
+// one after another.
+func (c *core) laneBehind(ln *lane, now time.Time) bool {
+	return len(ln.q) > 0 && now.Sub(ln.q[0].since) >= c.cfg.slowAfter()
+}
+
+// waiting is the bytes of the jobs held and not in flight: what
+// MaxQueueBytes bounds (requests in flight are bounded by the endpoints'
+// concurrency).
+func (c *core) waiting() int64 { return c.bytes - c.flying }
+
+// behind reports whether the endpoint is behind: jobs have waited in its
+// queue for slowAfter without a break, or some of its jobs wait on
+// hookline.overflow for room (its backlog is there).
 func (c *core) behind(e *endpoint, now time.Time) bool {
-	return !e.backlogSince.IsZero() && now.Sub(e.backlogSince) >= c.cfg.slowAfter()
+	return e.roomOut > 0 || !e.backlogSince.IsZero() && now.Sub(e.backlogSince) >= c.cfg.slowAfter()
 }
 
-// shed puts off the latest queued jobs of the endpoint holding the most
-// bytes (not keep) until memory is under MaxQueueBytes again, or it has
-// none queued.
+// shed gives up the latest jobs waiting at the endpoint with the most of
+// them (not keep) until memory is under MaxQueueBytes again: queued or
+// held for order, to hookline.overflow; held for their due time, on to
+// the shortest delay topic.
 func (c *core) shed(keep *endpoint, now time.Time) {
-	for c.bytes > c.cfg.maxBytes {
+	for c.waiting() > c.cfg.maxBytes {
 		var big *endpoint
 		for _, e := range c.endpoints {
-			if e != keep && e.queued > 0 && (big == nil || e.bytes > big.bytes || e.bytes == big.bytes && e.id < big.id) {
+			if e != keep && (e.queued > 0 || len(e.held) > 0) && (big == nil || e.waiting() > big.waiting() || e.waiting() == big.waiting() && e.id < big.id) {
 				big = e
 			}
 		}
 		if big == nil {
 			return
 		}
-		items := big.queuedItems()
-		c.putOff(items[len(items)-1], whyBusy, now)
+		items := append(big.queuedItems(), big.held...)
+		last := items[0]
+		for _, it := range items[1:] {
+			if it.seq > last.seq {
+				last = it
+			}
+		}
+		if last.state == stateHeld && !last.forOrder {
+			big.unhold(last)
+			c.hop(last, c.cfg.ladder[0], now)
+		} else {
+			c.putOff(last, whyMemory, now)
+		}
 		c.touch(big, now)
 	}
 }
@@ -324,7 +359,6 @@ func (c *core) dispatch(e *endpoint, now time.Time) {
 		it := ln.q[0]
 		wh, found := c.hooks.ByID(e.id)
 		if reason := unsendable(it, wh, found); reason != "" {
-			e.remove(it, now)
 			c.failUnsent(it, wh, reason, now)
 			continue
 		}
@@ -351,14 +385,14 @@ func (c *core) dispatch(e *endpoint, now time.Time) {
 				e.probing = true // until a request in flight answers
 				return
 			default:
-				if c.putOffAll(e, now) == 0 {
-					return // only a person's jobs are left, waiting for the probe
-				}
-				continue
+				c.putOffAll(e, now)
+				return
 			}
 		}
 		e.popHead(ln, now)
 		e.inflight++
+		e.flyBytes += it.size
+		c.flying += it.size
 		e.flying = append(e.flying, it)
 		it.state, it.verdict, it.wh, it.started = stateInFlight, verdict, wh, now
 		c.metrics.wait.Observe(now.Sub(it.since).Seconds())
@@ -375,19 +409,15 @@ func (c *core) manualProbe(endpoint string, job schemas.Job) (func(Verdict), boo
 	return c.breakers.Probe(endpoint)
 }
 
-// putOffAll puts off every job the endpoint holds in memory but a
-// person's, for its open circuit, in seq order, and returns how many.
-func (c *core) putOffAll(e *endpoint, now time.Time) int {
+// putOffAll puts off every job the endpoint holds in memory for its open
+// circuit, in seq order (a person's job that finds the probe taken too:
+// it tries again when it comes back).
+func (c *core) putOffAll(e *endpoint, now time.Time) {
 	items := append(e.queuedItems(), e.held...)
 	slices.SortFunc(items, func(a, b *item) int { return cmpSeq(a.seq, b.seq) })
-	n := 0
 	for _, it := range items {
-		if !manual(it.job) {
-			c.putOff(it, whyCircuit, now)
-			n++
-		}
+		c.putOff(it, whyCircuit, now)
 	}
-	return n
 }
 
 // circuitDue is when a job put off for its endpoint's open circuit comes
@@ -450,10 +480,14 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 		r = rung{topic: schemas.TopicOverflow, delay: c.cfg.queueWait}
 		back = now.Add(r.delay)
 		if first {
-			msgs = append(msgs, c.mark(it, "waiting for room at the endpoint", back, now))
+			text := "waiting for room at the endpoint (it is behind)"
+			if why == whyMemory {
+				text = "waiting for room in the sender's memory (--max-queue-bytes)"
+			}
+			msgs = append(msgs, c.mark(it, text, back, now))
 		}
 	}
-	e.putOut(it.lane, it.seq, back)
+	e.putOut(it.lane, it.seq, back, why != whyCircuit)
 	c.metrics.deferred.WithLabelValues(why).Inc()
 	c.emit(it, append(msgs, records.DelayedJob(r.topic, job, now.Add(r.delay))))
 }
@@ -466,7 +500,7 @@ func (c *core) hop(it *item, r rung, now time.Time) {
 	job := it.job
 	if job.Reason == schemas.RetryCircuitOpen {
 		job.Queue = &schemas.QueuePlace{Session: c.cfg.session, Seq: it.seq}
-		e.putOut(it.lane, it.seq, job.DueAt)
+		e.putOut(it.lane, it.seq, job.DueAt, false)
 	}
 	c.metrics.hops.Inc()
 	c.emit(it, []kafka.Message{records.DelayedJob(r.topic, job, now.Add(r.delay))})
@@ -557,6 +591,8 @@ func (c *core) failUnsent(it *item, wh schemas.Webhook, reason string, now time.
 func (c *core) finished(now time.Time, it *item, r delivery.Result, sent bool) {
 	e := it.e
 	e.inflight--
+	e.flyBytes -= it.size
+	c.flying -= it.size
 	if i := slices.Index(e.flying, it); i >= 0 {
 		e.flying = slices.Delete(e.flying, i, i+1)
 	}
@@ -578,7 +614,7 @@ func (c *core) finished(now time.Time, it *item, r delivery.Result, sent bool) {
 			it.verdict(Healthy) // a 429 is a live endpoint asking for less
 		}
 		e.conc.sample(it.started, rtt, e.inflight+1, retryable)
-		e.latencies.add(rtt)
+		e.latencies.add(now, rtt)
 		e.meter.completed(now)
 		if tooMany {
 			if p := RetryAfter(r.Attempt.ResponseHeaders["Retry-After"], now); p > 0 {
@@ -774,22 +810,20 @@ func (c *core) trim(e *endpoint, now time.Time) {
 	}
 	if c.behind(e, now) {
 		items := e.queuedItems()
-		excess := e.queued - e.capacity(c.cfg.queueWait)
+		excess := e.queued - e.capacity(c.cfg.queueWait, now)
 		for i := len(items) - 1; i >= 0 && excess > 0; i-- {
-			if !manual(items[i].job) {
-				c.putOff(items[i], whyBusy, now)
-				excess--
-			}
+			c.putOff(items[i], whyBusy, now)
+			excess--
 		}
 	}
-	lat := e.latencies.median()
+	lat := e.latencies.median(now)
 	if lat <= 0 {
 		return
 	}
 	keep := max(1, int(c.cfg.queueWait/lat))
 	keys := make([]string, 0, len(e.lanes))
 	for key, ln := range e.lanes {
-		if len(ln.q) > keep {
+		if len(ln.q) > keep && c.laneBehind(ln, now) {
 			keys = append(keys, key)
 		}
 	}
@@ -884,8 +918,7 @@ func (c *core) revoke(now time.Time, parts map[srcPart]bool) []*item {
 			}
 		}
 		if nums[e.part] && e.nOut > 0 {
-			clear(e.out)
-			e.nOut = 0
+			e.clearOut()
 			for _, it := range slices.Clone(e.held) {
 				if it.forOrder {
 					e.unhold(it)

@@ -83,11 +83,15 @@ type endpoint struct {
 	// back, in seq order, with when each is expected back.
 	out  map[string][]outRec
 	nOut int
+	// roomOut counts those put off for room: while any is out, the
+	// endpoint is behind (its backlog is on hookline.overflow).
+	roomOut int
 
 	queued   int // in lanes, not in flight
 	inflight int
 	flying   []*item // in flight
 	bytes    int64   // of its items the core holds
+	flyBytes int64   // of those in flight
 
 	conc       *concurrency
 	limiter    *rate.Limiter
@@ -124,12 +128,16 @@ type lane struct {
 type outRec struct {
 	seq  uint64
 	back time.Time
+	room bool // put off for room (hookline.overflow), not for its circuit
 }
 
 func newEndpoint(id string, part, initial, maxConc int) *endpoint {
 	return &endpoint{id: id, part: part, lanes: map[string]*lane{}, out: map[string][]outRec{},
 		conc: newConcurrency(initial, maxConc), heapIdx: -1}
 }
+
+// waiting is the bytes of its items held and not in flight.
+func (e *endpoint) waiting() int64 { return e.bytes - e.flyBytes }
 
 // slots is how many requests the endpoint may have in flight now.
 func (e *endpoint) slots() int { return e.conc.current() }
@@ -257,17 +265,24 @@ func (e *endpoint) unhold(it *item) {
 	}
 }
 
-// putOut records an item of this session put off: later items of its
-// lane wait behind it until it is back, or for at most the order hold.
-func (e *endpoint) putOut(lane string, seq uint64, back time.Time) {
+// putOut records an item of this session put off (for room, or for its
+// circuit): later items of its lane wait behind it until it is back, or
+// for at most the order hold.
+func (e *endpoint) putOut(lane string, seq uint64, back time.Time, room bool) {
 	recs := e.out[lane]
 	i, found := slices.BinarySearchFunc(recs, seq, func(r outRec, seq uint64) int { return cmpSeq(r.seq, seq) })
 	if found {
-		recs[i].back = back
+		if recs[i].room != room {
+			e.roomOut += map[bool]int{true: 1, false: -1}[room]
+		}
+		recs[i].back, recs[i].room = back, room
 		return
 	}
-	e.out[lane] = slices.Insert(recs, i, outRec{seq: seq, back: back})
+	e.out[lane] = slices.Insert(recs, i, outRec{seq: seq, back: back, room: room})
 	e.nOut++
+	if room {
+		e.roomOut++
+	}
 }
 
 // backIn removes an item's out record; it reports whether there was one.
@@ -276,6 +291,9 @@ func (e *endpoint) backIn(lane string, seq uint64) bool {
 	i, found := slices.BinarySearchFunc(recs, seq, func(r outRec, seq uint64) int { return cmpSeq(r.seq, seq) })
 	if !found {
 		return false
+	}
+	if recs[i].room {
+		e.roomOut--
 	}
 	if recs = slices.Delete(recs, i, i+1); len(recs) == 0 {
 		delete(e.out, lane)
@@ -286,6 +304,12 @@ func (e *endpoint) backIn(lane string, seq uint64) bool {
 	return true
 }
 
+// clearOut forgets every out record.
+func (e *endpoint) clearOut() {
+	clear(e.out)
+	e.nOut, e.roomOut = 0, 0
+}
+
 // earlierOut reports whether a job of the lane with a seq before seq is
 // away.
 func (e *endpoint) earlierOut(lane string, seq uint64) bool {
@@ -294,10 +318,16 @@ func (e *endpoint) earlierOut(lane string, seq uint64) bool {
 }
 
 // capacity is how many jobs the endpoint's queue may hold once it has
-// been behind for slowAfter: what it sends in wait at the rate it has
-// kept while behind, and at least two of each slot.
-func (e *endpoint) capacity(wait time.Duration) int {
-	return max(2*e.slots(), int(e.meter.rate()*wait.Seconds()))
+// been behind for slowAfter: what it sends in wait (less what is left of
+// a Retry-After pause) at the rate it kept while behind, and at least
+// one, the next to go. That rate counts whatever holds the endpoint back
+// (its latency, its concurrency limit, its rate limit, its 429s), and a
+// pause shorter than slowAfter is only a part of it.
+func (e *endpoint) capacity(wait time.Duration, now time.Time) int {
+	if e.pauseUntil.After(now) {
+		wait -= e.pauseUntil.Sub(now)
+	}
+	return max(1, int(e.meter.rate()*wait.Seconds()))
 }
 
 // rateLimiter returns the endpoint's limiter for the webhook's current
@@ -357,24 +387,35 @@ func (m *meter) rate() float64 {
 // latencyRing keeps an endpoint's last latencies: their median is its
 // latency, which a pause (a few slow requests among many) does not move.
 type latencyRing struct {
-	d [32]time.Duration
-	n int
+	d  [32]time.Duration
+	at [32]time.Time
+	n  int
 }
 
-func (r *latencyRing) add(d time.Duration) {
-	r.d[r.n%len(r.d)] = d
+// latencyWindow is how recent the latencies that make the median are
+// (the last three at least).
+const latencyWindow = 10 * time.Second
+
+func (r *latencyRing) add(now time.Time, d time.Duration) {
+	r.d[r.n%len(r.d)], r.at[r.n%len(r.d)] = d, now
 	r.n++
 }
 
-// median is 0 before any sample.
-func (r *latencyRing) median() time.Duration {
-	n := min(r.n, len(r.d))
-	if n == 0 {
+// median is of the latencies of the last latencyWindow; 0 before any.
+func (r *latencyRing) median(now time.Time) time.Duration {
+	var s []time.Duration
+	for i := r.n - 1; i >= max(0, r.n-len(r.d)); i-- {
+		j := i % len(r.d)
+		if len(s) >= 3 && now.Sub(r.at[j]) > latencyWindow {
+			break
+		}
+		s = append(s, r.d[j])
+	}
+	if len(s) == 0 {
 		return 0
 	}
-	s := slices.Clone(r.d[:n])
 	slices.Sort(s)
-	return s[n/2]
+	return s[len(s)/2]
 }
 
 // laneHeap orders ready lanes by their head's seq: the oldest job goes

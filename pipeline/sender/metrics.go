@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookline_sender_deferred_total",
-			Help: "Jobs put off without a request, by reason: circuit_open (their endpoint's circuit is open: a retry topic until it lets a probe through), endpoint_busy (no room in their endpoint's queue: hookline.overflow, back after --max-queue-wait).",
+			Help: "Jobs put off without a request, by reason: circuit_open (their endpoint's circuit is open: a retry topic until it lets a probe through), endpoint_busy (their endpoint is behind: hookline.overflow, back after --max-queue-wait), memory (the jobs waiting in the sender are over --max-queue-bytes: hookline.overflow).",
 		}, []string{"reason"}),
 		hops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookline_sender_hops_total",
