@@ -81,6 +81,12 @@ type coreConfig struct {
 // than this costs it nothing but the pause.
 func (c coreConfig) slowAfter() time.Duration { return c.queueWait / 2 }
 
+// overflowDelay is hookline.overflow's delay: half the queue's horizon, so
+// that the jobs an endpoint gives up come back while the queue it kept
+// still has work for it, even when its pace was read at half what it is
+// (a pause in the reading).
+func (c coreConfig) overflowDelay() time.Duration { return c.queueWait / 2 }
+
 // checkEvery is how often an endpoint with jobs looks at its webhook (a
 // webhook disabled or deleted while its jobs wait fails them) and at the
 // put-offs that never came back.
@@ -160,10 +166,11 @@ func (c *core) next() time.Time {
 	return c.wakes[0].wake
 }
 
-// arrive takes a job read from src, written at written (its Kafka
-// timestamp), whose record is size bytes; ref is the driver's handle.
-func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, written time.Time, size int64) {
-	it := &item{job: job, ref: ref, src: src, written: written, size: size, lane: job.LaneKey(), since: now}
+// arrive takes a job read from src at offset, written at written (its
+// Kafka timestamp), whose record is size bytes; ref is the driver's
+// handle.
+func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, offset int64, written time.Time, size int64) {
+	it := &item{job: job, ref: ref, src: src, offset: offset, written: written, size: size, lane: job.LaneKey(), since: now}
 	c.bytes += size
 	if c.stopping {
 		c.abandon(it)
@@ -414,7 +421,7 @@ func (c *core) manualProbe(endpoint string, job schemas.Job) (func(Verdict), boo
 // it tries again when it comes back).
 func (c *core) putOffAll(e *endpoint, now time.Time) {
 	items := append(e.queuedItems(), e.held...)
-	slices.SortFunc(items, func(a, b *item) int { return cmpSeq(a.seq, b.seq) })
+	slices.SortFunc(items, cmpItems)
 	for _, it := range items {
 		c.putOff(it, whyCircuit, now)
 	}
@@ -477,7 +484,7 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 		msgs = append(msgs, c.mark(it, "waiting for the endpoint's circuit to close", due, now))
 	} else {
 		job.Reason, job.DueAt = schemas.RetryEndpointBusy, time.Time{}
-		r = rung{topic: schemas.TopicOverflow, delay: c.cfg.queueWait}
+		r = rung{topic: schemas.TopicOverflow, delay: c.cfg.overflowDelay()}
 		back = now.Add(r.delay)
 		if first {
 			text := "waiting for room at the endpoint (it is behind)"

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -16,10 +17,11 @@ import (
 // input (the Stage's work, the simulation's input): the core never calls
 // it, it only names it in effects.
 type item struct {
-	job  schemas.Job
-	ref  any
-	src  srcPart
-	size int64
+	job    schemas.Job
+	ref    any
+	src    srcPart
+	offset int64
+	size   int64
 	// written is when its record was written (the Kafka timestamp): a job
 	// written before its webhook was last disabled is failed, not sent.
 	written time.Time
@@ -154,15 +156,7 @@ func (e *endpoint) enqueue(it *item, now time.Time) {
 		ln = &lane{key: it.lane, idx: -1}
 		e.lanes[it.lane] = ln
 	}
-	i, _ := slices.BinarySearchFunc(ln.q, it.seq, func(a *item, seq uint64) int {
-		switch {
-		case a.seq < seq:
-			return -1
-		case a.seq > seq:
-			return 1
-		}
-		return 0
-	})
+	i, _ := slices.BinarySearchFunc(ln.q, it, cmpItems)
 	ln.q = slices.Insert(ln.q, i, it)
 	it.state, it.since = stateQueued, now
 	e.setQueued(e.queued+1, now)
@@ -237,8 +231,24 @@ func (e *endpoint) queuedItems() []*item {
 	for _, ln := range e.lanes {
 		out = append(out, ln.q...)
 	}
-	slices.SortFunc(out, func(a, b *item) int { return cmpSeq(a.seq, b.seq) })
+	slices.SortFunc(out, cmpItems)
 	return out
+}
+
+// cmpItems orders items by seq, and two copies of one job that share it
+// (a put-off read again after a rebalance) by where they were read, so
+// that every order the core makes is the same in every run.
+func cmpItems(a, b *item) int {
+	if c := cmpSeq(a.seq, b.seq); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.src.topic, b.src.topic); c != 0 {
+		return c
+	}
+	if a.src.partition != b.src.partition {
+		return a.src.partition - b.src.partition
+	}
+	return cmpSeq(uint64(a.offset), uint64(b.offset))
 }
 
 func cmpSeq(a, b uint64) int {
@@ -255,7 +265,7 @@ func cmpSeq(a, b uint64) int {
 // behind an earlier job of its lane.
 func (e *endpoint) hold(it *item, until time.Time, forOrder bool, now time.Time) {
 	it.state, it.since, it.until, it.forOrder = stateHeld, now, until, forOrder
-	i, _ := slices.BinarySearchFunc(e.held, it.seq, func(a *item, seq uint64) int { return cmpSeq(a.seq, seq) })
+	i, _ := slices.BinarySearchFunc(e.held, it, cmpItems)
 	e.held = slices.Insert(e.held, i, it)
 }
 

@@ -55,7 +55,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 			stale = append(stale, in)
 			continue
 		}
-		s.core.arrive(now, a.job, a.w, srcPart{topic: in.Topic, partition: in.Partition}, in.Time,
+		s.core.arrive(now, a.job, a.w, srcPart{topic: in.Topic, partition: in.Partition}, in.Offset, in.Time,
 			int64(len(in.Key)+len(in.Value)+itemOverhead))
 	}
 	s.metrics.memory.Set(float64(s.core.bytes))

@@ -42,11 +42,11 @@ type StageConfig struct {
 	// MaxQueueWait bounds how long an endpoint's queue in memory takes to
 	// drain at the pace the endpoint keeps, once it has been behind for
 	// half of it: the jobs beyond wait on hookline.overflow, which gives
-	// them back after this long to look for room again. A later job of a
-	// resource waits in memory behind an earlier one put off for this long
-	// and a second at most (the order hold). So a job waits in memory for
-	// about twice this at most, beside its request: what a crash sends
-	// again of each endpoint's work. Default 5 s.
+	// them back after half of it to look for room again. A later job of a
+	// resource waits in memory behind an earlier one put off for half of
+	// it and a second at most (the order hold). So a job waits in memory
+	// for about one and a half of it at most, beside its request: what a
+	// crash sends again of each endpoint's work. Default 5 s.
 	MaxQueueWait time.Duration
 	// MaxQueueBytes bounds the bytes of the jobs held in memory, all
 	// endpoints together. Beyond it an endpoint over its even share puts
@@ -125,7 +125,7 @@ func (c StageConfig) Validate() error {
 // coreConfig is what the core needs of the config.
 func (c StageConfig) coreConfig(session string) coreConfig {
 	return coreConfig{
-		ladder: newLadder(c.Schedule, c.MaxQueueWait), queueWait: c.MaxQueueWait, orderHold: c.MaxQueueWait + time.Second,
+		ladder: newLadder(c.Schedule, c.MaxQueueWait/2), queueWait: c.MaxQueueWait, orderHold: c.MaxQueueWait/2 + time.Second,
 		maxBytes: c.MaxQueueBytes, initialConcurrency: c.EndpointConcurrency, schedule: c.Schedule,
 		disableAfter: c.DisableAfter, session: session,
 	}
