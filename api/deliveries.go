@@ -165,6 +165,10 @@ func (s *Server) redeliveredBy(r *http.Request, d projections.Delivery) ([]strin
 func deliveryView(d projections.Delivery) projections.Delivery {
 	d.CreatedAt = d.CreatedAt.UTC()
 	d.UpdatedAt = d.UpdatedAt.UTC()
+	if d.NextAttemptAt != nil {
+		next := d.NextAttemptAt.UTC()
+		d.NextAttemptAt = &next
+	}
 	if d.EventIDs == nil {
 		d.EventIDs = []string{}
 	}

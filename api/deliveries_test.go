@@ -110,6 +110,62 @@ func TestGetDelivery(t *testing.T) {
 	wantError(t, h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries", "", ""), http.StatusServiceUnavailable, codeUnavailable, "")
 }
 
+// TestWaitingDeliveriesShowTheirNextAttempt: a pending or retrying
+// delivery answers next_attempt_at in RFC 3339 UTC, in the list and the
+// detail, whatever zone the store answered in; a finished one has none.
+func TestWaitingDeliveriesShowTheirNextAttempt(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	wh := createWebhook(t, h, "", validWebhook)
+	zone := time.FixedZone("X", 2*3600)
+	retryAt, waitUntil := t0.Add(5*time.Minute).In(zone), t0.Add(90*time.Second+250*time.Millisecond).In(zone)
+	add := func(id, state string, attempts int, next *time.Time) {
+		d := seedDelivery(h, schemas.DefaultTenant, id, wh.ID, state)
+		h.dels.mu.Lock()
+		defer h.dels.mu.Unlock()
+		for i := range h.dels.deliveries {
+			if h.dels.deliveries[i].ID == d.ID {
+				h.dels.deliveries[i].NextAttemptAt = next
+				h.dels.deliveries[i].AttemptCount = attempts
+				if attempts == 0 {
+					h.dels.deliveries[i].Attempts, h.dels.deliveries[i].LastStatusCode = nil, 0
+				}
+			}
+		}
+	}
+	add("d-retrying", schemas.StateRetrying, 1, &retryAt)
+	add("d-pending", schemas.StatePending, 0, &waitUntil)
+	add("d-done", schemas.StateSucceeded, 1, nil)
+	want := map[string]string{"d-retrying": "2026-11-22T10:05:00Z", "d-pending": "2026-11-22T10:01:30.25Z", "d-done": ""}
+
+	rec := h.do(http.MethodGet, "/v1/webhooks/"+wh.ID+"/deliveries", "", "")
+	mustStatus(t, rec, http.StatusOK)
+	list := decodeBody[struct {
+		Data []map[string]any `json:"data"`
+	}](t, rec)
+	if len(list.Data) != 3 {
+		t.Fatalf("listed %d deliveries; want 3: %s", len(list.Data), rec.Body.String())
+	}
+	for _, d := range list.Data {
+		id, _ := d["id"].(string)
+		got, has := d["next_attempt_at"]
+		if w := want[id]; w == "" && has || w != "" && got != w {
+			t.Errorf("list: %s has next_attempt_at %v (present %v); want %q", id, got, has, w)
+		}
+	}
+	for id, w := range want {
+		rec := h.do(http.MethodGet, "/v1/deliveries/"+id, "", "")
+		mustStatus(t, rec, http.StatusOK)
+		d := decodeBody[map[string]any](t, rec)
+		got, has := d["next_attempt_at"]
+		if w == "" && has || w != "" && got != w {
+			t.Errorf("detail: %s has next_attempt_at %v (present %v); want %q", id, got, has, w)
+		}
+		if id == "d-pending" && (d["attempt_count"] != 0.0 || d["attempts"] != nil || d["state"] != "pending") {
+			t.Errorf("detail of a delivery waiting for its first attempt: %s", rec.Body.String())
+		}
+	}
+}
+
 func TestListDeliveriesPassesEventTypeAndStatus(t *testing.T) {
 	for _, status := range []string{"503", "5xx", "2xx", "error"} {
 		h := newHarness(t, Config{}, nil)

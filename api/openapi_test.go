@@ -467,6 +467,10 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		{name: "deliveries filtered", method: http.MethodGet,
 			path:   "/v1/webhooks/{id}/deliveries?state=succeeded&since=2026-11-22T00:00:00Z&until=2026-11-23T00:00:00Z&limit=10",
 			status: http.StatusOK},
+		{name: "a delivery that waits, listed", method: http.MethodGet, path: "/v1/webhooks/{id}/deliveries",
+			prepare: waitingDelivery, status: http.StatusOK},
+		{name: "a delivery that waits", method: http.MethodGet, path: "/v1/deliveries/{id}",
+			prepare: waitingDelivery, status: http.StatusOK},
 		{name: "disabled by Hookline", method: http.MethodGet, path: "/v1/webhooks/{id}",
 			prepare: func(f *specFixture) {
 				f.hooks.mu.Lock()
@@ -560,6 +564,25 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 			s.validateResponse(t, req, rec)
 		})
 	}
+}
+
+// waitingDelivery turns the fixture's delivery into one that waits for
+// its first attempt: pending, with next_attempt_at, no attempt, and the
+// body that will be sent.
+func waitingDelivery(f *specFixture) {
+	f.dels.mu.Lock()
+	defer f.dels.mu.Unlock()
+	next := t0.Add(time.Minute)
+	for i, d := range f.dels.deliveries {
+		if d.ID == specDeliveryID {
+			d.State, d.AttemptCount, d.LastStatusCode, d.NextAttemptAt = schemas.StatePending, 0, 0, &next
+			d.Request = &projections.Request{Body: d.Request.Body}
+			d.Attempts = nil
+			f.dels.deliveries[i] = d
+			return
+		}
+	}
+	panic("the fixture has no delivery " + specDeliveryID)
 }
 
 func TestOpenAPIDescribesTheMethodNotAllowedAnswer(t *testing.T) {

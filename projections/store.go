@@ -32,7 +32,9 @@ type RecordStore interface {
 // Store is the attempts store. Every method is safe for concurrent use.
 type Store interface {
 	// InsertAttempts stores a batch durably before returning nil. An attempt
-	// already stored (same delivery id and n) is kept once.
+	// already stored (same delivery id and n) is kept once; of two that
+	// differ (two pending marks), reads answer the later by At. Records
+	// with n 0 are pending marks (schemas.Attempt), not attempts.
 	InsertAttempts(ctx context.Context, attempts []schemas.Attempt) error
 	// ListDeliveries answers one page of a webhook's deliveries, newest
 	// first (by delivery id, which grows with creation time).
@@ -54,12 +56,14 @@ type Store interface {
 type DeliveryQuery struct {
 	Tenant    string
 	WebhookID string
-	// State keeps only deliveries whose current state is this one.
+	// State keeps only deliveries whose current state is this one (as
+	// Derive has it: pending finds those with a pending mark alone).
 	State string
 	// EventType keeps only deliveries of this event type.
 	EventType string
 	// Status keeps only deliveries whose last attempt's status code is
 	// this one ("503") or in this class ("5xx"); "error" is no response.
+	// A delivery with no attempt yet (a pending mark alone) matches none.
 	Status string
 	// Since and Until bound the delivery's creation time: Since <= t < Until.
 	// A zero time leaves that side open.
@@ -79,7 +83,8 @@ type DeliveryPage struct {
 }
 
 // Delivery is a delivery as the API shows it (SPEC §5). Request and Attempts
-// are set only by GetDelivery.
+// are set only by GetDelivery. NextAttemptAt is set only while it waits
+// (pending or retrying) and its sender said until when (see Derive).
 type Delivery struct {
 	ID             string        `json:"id"`
 	WebhookID      string        `json:"webhook_id"`
@@ -90,6 +95,7 @@ type Delivery struct {
 	LastStatusCode int           `json:"last_status_code"`
 	CreatedAt      time.Time     `json:"created_at"`
 	UpdatedAt      time.Time     `json:"updated_at"`
+	NextAttemptAt  *time.Time    `json:"next_attempt_at,omitempty"`
 	RedeliveryOf   string        `json:"redelivery_of,omitempty"`
 	ReplayID       string        `json:"replay_id,omitempty"`
 	URL            string        `json:"url,omitempty"`
@@ -112,7 +118,8 @@ type Stats struct {
 	// Deliveries counts deliveries by their current state.
 	Deliveries map[string]int64 `json:"deliveries"`
 	// Attempts counts attempts by status class: 2xx, 3xx, 4xx, 5xx, and
-	// error for no response.
+	// error for no response. A pending mark is no attempt: it counts
+	// nowhere but in its delivery's state.
 	Attempts map[string]int64 `json:"attempts"`
 	// SuccessRate is succeeded / (succeeded + failed) deliveries, 0 to 1;
 	// 0 when none has finished.
@@ -146,18 +153,34 @@ type AttemptView struct {
 	ResponseBody    string            `json:"response_body,omitempty"`
 }
 
-// Derive builds a delivery from its attempts, in any order and with
-// duplicates: the attempt with the highest n decides the state. It returns
-// false when there are none. withDetail adds the request and the attempts.
-func Derive(attempts []schemas.Attempt, withDetail bool) (Delivery, bool) {
-	if len(attempts) == 0 {
+// Waiting reports whether a delivery in state waits for an attempt, and so
+// may have a next_attempt_at.
+func Waiting(state string) bool {
+	return state == schemas.StatePending || state == schemas.StateRetrying
+}
+
+// Derive builds a delivery from its records, in any order and with
+// duplicates. It returns false when there are none. withDetail adds the
+// request and the attempts.
+//
+// A delivery's records are its attempts (n 1 and up) and at most one
+// pending mark (n 0, the latest written: see schemas.Attempt). Its state is
+// that of its record with the highest n: a mark alone makes it pending,
+// and a mark after attempts changes nothing but next_attempt_at. Only
+// attempts count and show as attempts. updated_at is the time of its
+// latest record: the later of its highest attempt and its mark (attempts
+// are made in order of n, so the highest is the latest), and
+// next_attempt_at, while it waits, is that record's. The detail's request
+// body is the earliest record's that has one, a mark's included.
+func Derive(records []schemas.Attempt, withDetail bool) (Delivery, bool) {
+	if len(records) == 0 {
 		return Delivery{}, false
 	}
 	// The same n twice is the same attempt made again after a crash, or
-	// read again from the topic: the later one wins.
-	sorted := make([]schemas.Attempt, 0, len(attempts))
-	seen := make(map[int]int, len(attempts))
-	for _, a := range attempts {
+	// read again from the topic, or a newer mark: the later one wins.
+	sorted := make([]schemas.Attempt, 0, len(records))
+	seen := make(map[int]int, len(records))
+	for _, a := range records {
 		if i, ok := seen[a.N]; !ok {
 			seen[a.N] = len(sorted)
 			sorted = append(sorted, a)
@@ -167,17 +190,22 @@ func Derive(attempts []schemas.Attempt, withDetail bool) (Delivery, bool) {
 	}
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].N < sorted[j].N })
 	first, last := sorted[0], sorted[len(sorted)-1]
+	attempts := sorted
+	var mark *schemas.Attempt
+	if first.N == 0 {
+		mark, attempts = &sorted[0], sorted[1:]
+	}
 	d := Delivery{
 		ID: last.DeliveryID, WebhookID: last.WebhookID, EventIDs: last.EventIDs,
-		EventType: last.EventType, State: last.State, AttemptCount: len(sorted),
+		EventType: last.EventType, State: last.State, AttemptCount: len(attempts),
 		LastStatusCode: last.StatusCode, CreatedAt: first.DeliveryCreatedAt.UTC(),
-		UpdatedAt: last.At.UTC(), RedeliveryOf: last.RedeliveryOf, ReplayID: last.ReplayID,
-		URL: last.URL,
+		RedeliveryOf: last.RedeliveryOf, ReplayID: last.ReplayID, URL: last.URL,
 	}
+	d.UpdatedAt, d.NextAttemptAt = Latest(last, mark, d.State)
 	if !withDetail {
 		return d, true
 	}
-	// Retries do not repeat the body: it is on the earliest attempt that
+	// Retries do not repeat the body: it is on the earliest record that
 	// has one. The headers (signature, attempt number) are the last ones.
 	d.Request = &Request{Headers: last.RequestHeaders, Body: last.RequestBody}
 	for _, a := range sorted {
@@ -186,11 +214,28 @@ func Derive(attempts []schemas.Attempt, withDetail bool) (Delivery, bool) {
 			break
 		}
 	}
-	for _, a := range sorted {
+	for _, a := range attempts {
 		d.Attempts = append(d.Attempts, AttemptView{
 			N: a.N, At: a.At.UTC(), StatusCode: a.StatusCode, DurationMS: a.DurationMS,
 			Error: a.Error, ResponseHeaders: a.ResponseHeaders, ResponseBody: a.ResponseBody,
 		})
 	}
 	return d, true
+}
+
+// Latest answers a delivery's updated_at and next_attempt_at from its
+// record with the highest n and its mark (nil when it has none, or when
+// the highest is the mark): the later of the two by at decides, the
+// highest on a tie. next_attempt_at is nil unless state waits.
+func Latest(highest schemas.Attempt, mark *schemas.Attempt, state string) (time.Time, *time.Time) {
+	latest := &highest
+	if mark != nil && mark.At.After(highest.At) {
+		latest = mark
+	}
+	var next *time.Time
+	if Waiting(state) && latest.NextAttemptAt != nil {
+		t := latest.NextAttemptAt.UTC()
+		next = &t
+	}
+	return latest.At.UTC(), next
 }

@@ -13,4 +13,11 @@
 // integer first), never store a delivery's state apart from its attempts,
 // and never change a migration that has shipped: add a new numbered file
 // instead.
+//
+// A pending mark (n 0) is a row like an attempt's. Of repeated rows of one
+// (delivery, n) reads take the latest by at_ms; a merge keeps the one
+// inserted last (the table has no version column), which is the same row
+// as long as a delivery's records are inserted in the order they were
+// written, as the projector does: two marks of a delivery read in the
+// other order answer the older one once merged.
 package clickhouse

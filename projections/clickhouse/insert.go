@@ -14,7 +14,8 @@ import (
 // migration, with a default, does not break older writers.
 const insertAttempts = `INSERT INTO attempts (tenant, webhook_id, delivery_id, n, state, at, at_ms,
 	delivery_created_ms, event_ids, event_type, status_code, duration_ms, error, url,
-	request_headers, request_body, response_headers, response_body, redelivery_of, replay_id)`
+	request_headers, request_body, response_headers, response_body, redelivery_of, replay_id,
+	next_attempt_ms)`
 
 // InsertAttempts sends the batch as one insert. A repeated attempt becomes
 // a second row that reads ignore and merges fold away. It hands the driver
@@ -61,7 +62,8 @@ type columns struct {
 	reqHeaders, reqBody        []string
 	respHeaders, respBody      []string
 	redeliveryOf, replayID     []string
-	scratch                    []byte // for encoding headers
+	nextMS                     []int64 // 0 for none
+	scratch                    []byte  // for encoding headers
 }
 
 func newColumns(n int) *columns {
@@ -72,6 +74,7 @@ func newColumns(n int) *columns {
 		atSeconds: i64(), atMS: i64(), createdMS: i64(), eventIDs: make([][]string, 0, n),
 		eventType: s(), status: make([]int32, 0, n), duration: i64(), errText: s(), url: s(),
 		reqHeaders: s(), reqBody: s(), respHeaders: s(), respBody: s(), redeliveryOf: s(), replayID: s(),
+		nextMS: i64(),
 	}
 }
 
@@ -79,14 +82,14 @@ func newColumns(n int) *columns {
 func (c *columns) inOrder() []any {
 	return []any{c.tenant, c.webhook, c.delivery, c.n, c.state, c.atSeconds, c.atMS,
 		c.createdMS, c.eventIDs, c.eventType, c.status, c.duration, c.errText, c.url,
-		c.reqHeaders, c.reqBody, c.respHeaders, c.respBody, c.redeliveryOf, c.replayID}
+		c.reqHeaders, c.reqBody, c.respHeaders, c.respBody, c.redeliveryOf, c.replayID, c.nextMS}
 }
 
 func (c *columns) add(a schemas.Attempt) error {
 	if a.Tenant == "" || a.WebhookID == "" || a.DeliveryID == "" {
 		return fmt.Errorf("clickhouse: attempt %d of delivery %q lacks tenant, webhook id or delivery id", a.N, a.DeliveryID)
 	}
-	if a.N < 1 || int64(a.N) > math.MaxUint32 {
+	if a.N < 0 || int64(a.N) > math.MaxUint32 { // n 0 is a pending mark
 		return fmt.Errorf("clickhouse: delivery %q: attempt number %d out of range", a.DeliveryID, a.N)
 	}
 	eventIDs := a.EventIDs
@@ -104,6 +107,11 @@ func (c *columns) add(a schemas.Attempt) error {
 	c.reqHeaders, c.reqBody = append(c.reqHeaders, c.headers(a.RequestHeaders)), append(c.reqBody, a.RequestBody)
 	c.respHeaders, c.respBody = append(c.respHeaders, c.headers(a.ResponseHeaders)), append(c.respBody, a.ResponseBody)
 	c.redeliveryOf, c.replayID = append(c.redeliveryOf, a.RedeliveryOf), append(c.replayID, a.ReplayID)
+	var next int64
+	if a.NextAttemptAt != nil {
+		next = a.NextAttemptAt.UnixMilli()
+	}
+	c.nextMS = append(c.nextMS, next)
 	return nil
 }
 

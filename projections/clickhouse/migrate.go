@@ -55,7 +55,7 @@ func migrate(ctx context.Context, conn driver.Conn) error {
 			continue
 		}
 		for _, stmt := range m.statements {
-			if err := conn.Exec(ctx, stmt); err != nil {
+			if err := apply(ctx, conn, stmt); err != nil {
 				return fmt.Errorf("clickhouse: migration %s: %w", m.name, err)
 			}
 		}
@@ -64,6 +64,41 @@ func migrate(ctx context.Context, conn driver.Conn) error {
 		}
 	}
 	return nil
+}
+
+// addColumn matches the one statement kind that 18.16 cannot make
+// idempotent in SQL (it has no ADD COLUMN IF NOT EXISTS): table and column.
+var addColumn = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\s+ADD\s+COLUMN\s+([A-Za-z_][A-Za-z0-9_]*)\s`)
+
+// apply runs one statement. An ADD COLUMN whose column exists is done
+// already, by an earlier run cut short before it recorded its version or by
+// another process migrating at the same time: apply skips it, and takes a
+// failure as success when the column is there after all.
+func apply(ctx context.Context, conn driver.Conn, stmt string) error {
+	m := addColumn.FindStringSubmatch(stmt)
+	if m == nil {
+		return conn.Exec(ctx, stmt)
+	}
+	if ok, err := hasColumn(ctx, conn, m[1], m[2]); err != nil || ok {
+		return err
+	}
+	err := conn.Exec(ctx, stmt)
+	if err != nil {
+		if ok, _ := hasColumn(ctx, conn, m[1], m[2]); ok {
+			return nil
+		}
+	}
+	return err
+}
+
+func hasColumn(ctx context.Context, conn driver.Conn, table, column string) (bool, error) {
+	var n uint64
+	err := conn.QueryRow(ctx, `SELECT count() FROM system.columns
+		WHERE database = currentDatabase() AND table = ? AND name = ?`, table, column).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read system.columns: %w", err)
+	}
+	return n > 0, nil
 }
 
 func appliedVersions(ctx context.Context, conn driver.Conn) (map[uint32]bool, error) {

@@ -19,11 +19,14 @@ const (
 	maxLimit     = 500
 )
 
-// selectDelivery reads one delivery's attempts, once each. The delivery
-// index turns the lookup by id into a primary-key range of attempts.
+// selectDelivery reads one delivery's records, once each (the latest of a
+// repeated n: a pending mark written again wins by its later at). The
+// delivery index turns the lookup by id into a primary-key range of
+// attempts.
 const selectDelivery = `SELECT tenant, webhook_id, delivery_id, n, state, at_ms, delivery_created_ms,
 	event_ids, event_type, status_code, duration_ms, error, url,
-	request_headers, request_body, response_headers, response_body, redelivery_of, replay_id
+	request_headers, request_body, response_headers, response_body, redelivery_of, replay_id,
+	next_attempt_ms
 FROM attempts
 WHERE tenant = ? AND delivery_id = ?
 	AND webhook_id IN (SELECT webhook_id FROM delivery_index WHERE tenant = ? AND delivery_id = ?)
@@ -57,20 +60,20 @@ func (s *Store) GetDelivery(ctx context.Context, tenant, id string) (projections
 
 func scanAttempt(rows driver.Rows) (schemas.Attempt, error) {
 	var (
-		a                      schemas.Attempt
-		n                      uint32
-		atMS, createdMS        int64
-		status                 int32
-		reqHeaders, respHeader string
+		a                       schemas.Attempt
+		n                       uint32
+		atMS, createdMS, nextMS int64
+		status                  int32
+		reqHeaders, respHeader  string
 	)
 	err := rows.Scan(&a.Tenant, &a.WebhookID, &a.DeliveryID, &n, &a.State, &atMS, &createdMS,
 		&a.EventIDs, &a.EventType, &status, &a.DurationMS, &a.Error, &a.URL,
-		&reqHeaders, &a.RequestBody, &respHeader, &a.ResponseBody, &a.RedeliveryOf, &a.ReplayID)
+		&reqHeaders, &a.RequestBody, &respHeader, &a.ResponseBody, &a.RedeliveryOf, &a.ReplayID, &nextMS)
 	if err != nil {
 		return a, fmt.Errorf("clickhouse: read attempt: %w", err)
 	}
 	a.N, a.StatusCode = int(n), int(status)
-	a.At, a.DeliveryCreatedAt = fromMillis(atMS), fromMillis(createdMS)
+	a.At, a.DeliveryCreatedAt, a.NextAttemptAt = fromMillis(atMS), fromMillis(createdMS), optionalMillis(nextMS)
 	if a.RequestHeaders, err = decodeHeaders(reqHeaders); err != nil {
 		return a, err
 	}
@@ -91,17 +94,32 @@ func decodeHeaders(s string) (map[string]string, error) {
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// listDeliveries folds each delivery's attempts into one row: the fields of
-// its highest attempt (argMax by n), the creation time of its lowest and the
-// number of distinct attempts, which a repeated row does not change. It
-// reads the wide columns only for the page's deliveries, which pageIDs
-// (appended by listQuery) picks with narrow ones: grouping a whole webhook
-// with every column took twice as long.
+// optionalMillis reads a column where 0 stands for none.
+func optionalMillis(ms int64) *time.Time {
+	if ms == 0 {
+		return nil
+	}
+	t := fromMillis(ms)
+	return &t
+}
+
+// listDeliveries folds each delivery's records into one row, as Derive
+// does: the fields of its highest record (argMax by n), the creation time
+// of its lowest, the number of distinct attempts (n > 0: a pending mark is
+// none), which a repeated row does not change, and the at and
+// next_attempt_ms of its latest record, the later of its highest attempt
+// and its latest mark (the highest on a tie; the mark when it has nothing
+// else). It reads the wide columns only for the page's deliveries, which
+// pageIDs (appended by listQuery) picks with narrow ones: grouping a whole
+// webhook with every column took twice as long.
 const listDeliveries = `SELECT delivery_id,
 	argMax(webhook_id, n), argMax(event_ids, n), argMax(event_type, n),
-	argMax(state, n), argMax(status_code, n), argMax(at_ms, n),
+	argMax(state, n), argMax(status_code, n),
 	argMin(delivery_created_ms, n),
-	argMax(url, n), argMax(redelivery_of, n), argMax(replay_id, n), uniqExact(n)
+	argMax(url, n), argMax(redelivery_of, n), argMax(replay_id, n), uniqExactIf(n, n > 0),
+	max(n) = 0 OR maxIf(at_ms, n = 0) > argMax(at_ms, n) AS mark_is_latest,
+	if(mark_is_latest, maxIf(at_ms, n = 0), argMax(at_ms, n)),
+	if(mark_is_latest, argMaxIf(next_attempt_ms, at_ms, n = 0), argMax(next_attempt_ms, n))
 FROM attempts
 WHERE tenant = ? AND webhook_id = ? AND delivery_id IN (`
 
@@ -177,7 +195,8 @@ func listQuery(q projections.DeliveryQuery, limit int) (string, []any, bool) {
 		if !ok {
 			return "", nil, false
 		}
-		having = append(having, "argMax(status_code, n) >= ? AND argMax(status_code, n) < ?")
+		// A delivery with no attempt (a pending mark alone) has no status.
+		having = append(having, "max(n) > 0 AND argMax(status_code, n) >= ? AND argMax(status_code, n) < ?")
 		args = append(args, int32(lo), int32(hi))
 	}
 	// Stored times are whole milliseconds: t >= since holds exactly when
@@ -207,18 +226,22 @@ func ceilMillis(t time.Time) int64 {
 
 func scanListed(rows driver.Rows) (projections.Delivery, error) {
 	var (
-		last            schemas.Attempt
-		status          int32
-		atMS, createdMS int64
-		count           uint64
+		last                    schemas.Attempt
+		status                  int32
+		atMS, createdMS, nextMS int64
+		count                   uint64
+		markIsLatest            uint8
 	)
 	err := rows.Scan(&last.DeliveryID, &last.WebhookID, &last.EventIDs, &last.EventType,
-		&last.State, &status, &atMS, &createdMS, &last.URL, &last.RedeliveryOf, &last.ReplayID, &count)
+		&last.State, &status, &createdMS, &last.URL, &last.RedeliveryOf, &last.ReplayID, &count,
+		&markIsLatest, &atMS, &nextMS)
 	if err != nil {
 		return projections.Delivery{}, fmt.Errorf("clickhouse: read delivery: %w", err)
 	}
+	// last stands for the latest record: Derive takes its at and next
+	// attempt, and the state and status of the highest, which it carries.
 	last.StatusCode = int(status)
-	last.At, last.DeliveryCreatedAt = fromMillis(atMS), fromMillis(createdMS)
+	last.At, last.DeliveryCreatedAt, last.NextAttemptAt = fromMillis(atMS), fromMillis(createdMS), optionalMillis(nextMS)
 	d, _ := projections.Derive([]schemas.Attempt{last}, false)
 	d.AttemptCount = int(count)
 	return d, nil

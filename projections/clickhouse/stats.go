@@ -11,9 +11,10 @@ import (
 // selectStats aggregates in four steps, innermost first:
 //  1. one row per (delivery, n), so that a replayed attempt counts once
 //     (the later copy wins, as in Derive);
-//  2. one row per delivery: its state is that of its highest attempt, its
+//  2. one row per delivery: its state is that of its highest record, its
 //     creation time that of its lowest, which the Since filter needs before
-//     anything is counted;
+//     anything is counted; its attempts are its rows with n > 0 (a pending
+//     mark, n 0, counts only through its delivery's state);
 //  3. one row per state;
 //  4. one row.
 //
@@ -35,12 +36,12 @@ FROM (
 		groupArrayArray(durations) AS all_durations
 	FROM (
 		SELECT argMax(a_state, n) AS last_state, argMin(a_created_ms, n) AS first_created_ms,
-			countIf(a_status >= 200 AND a_status < 300) AS c2xx,
-			countIf(a_status >= 300 AND a_status < 400) AS c3xx,
-			countIf(a_status >= 400 AND a_status < 500) AS c4xx,
-			countIf(a_status >= 500 AND a_status < 600) AS c5xx,
-			countIf(a_status = 0) AS cerror,
-			groupArrayIf(toFloat64(a_duration), a_status != 0) AS durations
+			countIf(n > 0 AND a_status >= 200 AND a_status < 300) AS c2xx,
+			countIf(n > 0 AND a_status >= 300 AND a_status < 400) AS c3xx,
+			countIf(n > 0 AND a_status >= 400 AND a_status < 500) AS c4xx,
+			countIf(n > 0 AND a_status >= 500 AND a_status < 600) AS c5xx,
+			countIf(n > 0 AND a_status = 0) AS cerror,
+			groupArrayIf(toFloat64(a_duration), n > 0 AND a_status != 0) AS durations
 		FROM (
 			SELECT delivery_id, n,
 				argMax(state, at_ms) AS a_state, argMax(delivery_created_ms, at_ms) AS a_created_ms,

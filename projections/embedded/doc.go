@@ -7,8 +7,10 @@
 // projections.Derive on every read. Stats cannot afford that (a million
 // attempts do not decode in 100 ms), so each insert also keeps hourly
 // aggregates, a day index for retention and, per delivery, its highest
-// attempt's n and state, all in the same transaction as the attempts, and
-// all rebuilt from the attempts when an older file is opened.
+// record's n and state, all in the same transaction as the attempts, and
+// all rebuilt from the attempts when an older file is opened. A pending
+// mark (n 0) is kept like an attempt, the later by At of two, and counts
+// in its delivery's state but never as an attempt.
 //
 // It must never update the derived buckets outside the transaction that
 // writes or deletes the attempts they derive from, never answer a page by

@@ -13,7 +13,7 @@ import (
 
 // Layout of the file (layoutVersion):
 //
-//	attempts: tenant 0x00 webhook_id 0x00 delivery_id 0x00 n (uint32) → attempt JSON
+//	attempts: tenant 0x00 webhook_id 0x00 delivery_id 0x00 n (uint32) → attempt JSON (packed, value.go)
 //	index:    tenant 0x00 delivery_id → webhook_id 0x00 hour (uint32) n (uint32) state
 //	days:     day (uint32) attempt key → status_code (int32) duration_ms (int64)
 //	stats:    tenant 0x00 webhook_id 0x00 hour (uint32) → aggregate (aggregate.go)
@@ -31,6 +31,11 @@ import (
 // without reading attempts whether the delivery changes state. days lets
 // retention find a day's attempts without a scan; its value is what
 // retention must subtract from the stats.
+//
+// A pending mark is stored as the delivery's record n 0, so it sorts first
+// among its records: a delivery has one, the latest written. It takes part
+// in the index (a delivery with nothing else is pending) and in days (for
+// retention), never in the stats' attempt counts and latencies.
 var (
 	bucketAttempts = []byte("attempts")
 	bucketIndex    = []byte("index")
@@ -71,6 +76,11 @@ func attemptKey(a schemas.Attempt) []byte {
 	return binary.BigEndian.AppendUint32(deliveryPrefix(a.Tenant, a.WebhookID, a.DeliveryID), uint32(a.N))
 }
 
+// isMark reports whether an attempt key is a delivery's pending mark (n 0).
+func isMark(attemptKey []byte) bool {
+	return len(attemptKey) >= 4 && binary.BigEndian.Uint32(attemptKey[len(attemptKey)-4:]) == 0
+}
+
 func indexKey(tenant, delivery string) []byte {
 	return append(joinKey(tenant), delivery...)
 }
@@ -102,7 +112,7 @@ func checkKeys(a schemas.Attempt) error {
 		return fmt.Errorf("embedded: attempt %d of delivery %q lacks tenant, webhook id or delivery id", a.N, a.DeliveryID)
 	case strings.ContainsRune(a.Tenant+a.WebhookID+a.DeliveryID, sep):
 		return fmt.Errorf("embedded: delivery %q: ids must not contain NUL", a.DeliveryID)
-	case a.N < 1 || int64(a.N) > int64(^uint32(0)):
+	case a.N < 0 || int64(a.N) > int64(^uint32(0)):
 		return fmt.Errorf("embedded: delivery %q: attempt number %d out of range", a.DeliveryID, a.N)
 	}
 	return nil

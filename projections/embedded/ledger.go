@@ -37,14 +37,19 @@ func newLedger(tx *bolt.Tx) *ledger {
 // 0.5, for keys in random order).
 const fillPercent = 1.0
 
-// put stores an attempt, its record JSON value packed (value.go) under key. A repeated attempt
-// replaces the stored one, whose contribution is taken out first, so that
-// every (delivery, n) counts once.
+// put stores an attempt, its record JSON value packed (value.go) under key.
+// A repeated attempt replaces the stored one, whose contribution is taken
+// out first, so that every (delivery, n) counts once, unless the stored one
+// is later: of two pending marks the newer stays, in whatever order they
+// come (a replay of the topic brings the older again).
 func (l *ledger) put(a schemas.Attempt, key, value []byte) error {
 	if old := l.attempts.Get(key); old != nil {
 		prev, err := decode(old)
 		if err != nil {
 			return err
+		}
+		if prev.At.After(a.At) {
+			return nil
 		}
 		if err := l.unaccount(prev, key); err != nil {
 			return err
@@ -56,7 +61,7 @@ func (l *ledger) put(a schemas.Attempt, key, value []byte) error {
 	return l.account(a, key)
 }
 
-// account adds a stored attempt to the index, days and stats.
+// account adds a stored attempt or mark to the index, days and stats.
 func (l *ledger) account(a schemas.Attempt, key []byte) error {
 	rec, found := parseRecord(l.index.Get(indexKey(a.Tenant, a.DeliveryID)))
 	if !found || rec.webhook != a.WebhookID {
@@ -66,7 +71,9 @@ func (l *ledger) account(a schemas.Attempt, key []byte) error {
 	if err != nil {
 		return err
 	}
-	g.addAttempt(a.StatusCode, a.DurationMS, 1)
+	if a.N > 0 { // a mark is no attempt
+		g.addAttempt(a.StatusCode, a.DurationMS, 1)
+	}
 	if err := l.days.Put(dayKey(dayOf(a.At), key), dayValue(a.StatusCode, a.DurationMS)); err != nil {
 		return fmt.Errorf("embedded: write day index: %w", err)
 	}
@@ -93,7 +100,9 @@ func (l *ledger) unaccount(a schemas.Attempt, key []byte) error {
 	if err != nil {
 		return err
 	}
-	g.addAttempt(a.StatusCode, a.DurationMS, -1)
+	if a.N > 0 {
+		g.addAttempt(a.StatusCode, a.DurationMS, -1)
+	}
 	return l.days.Delete(dayKey(dayOf(a.At), key))
 }
 
@@ -106,7 +115,7 @@ func (l *ledger) drop(dayK, dayV []byte) ([3]string, error) {
 	if !ok {
 		return [3]string{}, fmt.Errorf("embedded: corrupt day index key %q", dayK)
 	}
-	if rec, found := parseRecord(l.index.Get(indexKey(tenant, delivery))); found {
+	if rec, found := parseRecord(l.index.Get(indexKey(tenant, delivery))); found && !isMark(key) {
 		g, err := l.aggregate(tenant, rec.webhook, rec.hour)
 		if err != nil {
 			return [3]string{}, err

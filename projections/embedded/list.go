@@ -29,10 +29,10 @@ func pageSize(limit int) int {
 }
 
 // ListDeliveries walks the webhook's key range backwards from just below
-// the cursor, one delivery at a time. It decodes at most two attempts of a
+// the cursor, one delivery at a time. It decodes at most two records of a
 // delivery (the highest, for its state, and the lowest, for its creation
-// time) and stops at the first match past the page, which proves there is a
-// next page.
+// time and, when it is a pending mark, its next attempt) and stops at the
+// first match past the page, which proves there is a next page.
 func (s *Store) ListDeliveries(ctx context.Context, q projections.DeliveryQuery) (projections.DeliveryPage, error) {
 	limit := pageSize(q.Limit)
 	var page projections.DeliveryPage
@@ -120,38 +120,49 @@ func newFilter(q projections.DeliveryQuery) (filter, bool) {
 	return f, true
 }
 
-// keepsLast checks the conditions on the delivery's highest attempt.
+// keepsLast checks the conditions on the delivery's highest record. The
+// status is its last attempt's: a pending mark alone, no attempt, has none.
 func (f filter) keepsLast(a schemas.Attempt) bool {
 	return (f.state == "" || a.State == f.state) &&
 		(f.eventType == "" || a.EventType == f.eventType) &&
-		(!f.status || a.StatusCode >= f.statusLo && a.StatusCode < f.statusHi)
+		(!f.status || a.N > 0 && a.StatusCode >= f.statusLo && a.StatusCode < f.statusHi)
 }
 
-// next reads the delivery the walker is on, moves past all its attempts and
-// reports whether the delivery passes the filter.
+// next reads the delivery the walker is on, moves past all its records and
+// reports whether the delivery passes the filter. Its lowest record is its
+// pending mark when it has one (n 0 sorts first), which Derive needs with
+// the highest: the two are all it decodes.
 func (w *walker) next(f filter) (projections.Delivery, bool, error) {
 	delivery := deliveryOf(w.k)
 	last, err := decode(w.v) // keys of a delivery end in n: the first seen is the highest
 	if err != nil {
 		return projections.Delivery{}, false, err
 	}
-	count, firstValue := 0, w.v
+	count, firstKey, firstValue := 0, w.k, w.v
 	for w.k != nil && len(w.k) == len(delivery)+4 && bytes.HasPrefix(w.k, delivery) {
-		count, firstValue = count+1, w.v
+		count, firstKey, firstValue = count+1, w.k, w.v
 		w.k, w.v = w.c.Prev()
 	}
 	if !f.keepsLast(last) {
 		return projections.Delivery{}, false, nil
 	}
+	var mark *schemas.Attempt
 	if count > 1 {
 		first, err := decode(firstValue)
 		if err != nil {
 			return projections.Delivery{}, false, err
 		}
 		last.DeliveryCreatedAt = first.DeliveryCreatedAt
+		if isMark(firstKey) {
+			mark = &first
+		}
 	}
 	d, _ := projections.Derive([]schemas.Attempt{last}, false)
 	d.AttemptCount = count
+	if isMark(firstKey) {
+		d.AttemptCount--
+	}
+	d.UpdatedAt, d.NextAttemptAt = projections.Latest(last, mark, d.State)
 	return d, inRange(d.CreatedAt, f.since, f.until), nil
 }
 

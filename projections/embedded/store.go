@@ -91,6 +91,10 @@ func (s *Store) InsertRecords(ctx context.Context, records []projections.Record)
 func normalize(a schemas.Attempt) schemas.Attempt {
 	a.At = a.At.UTC().Truncate(time.Millisecond)
 	a.DeliveryCreatedAt = a.DeliveryCreatedAt.UTC().Truncate(time.Millisecond)
+	if a.NextAttemptAt != nil {
+		next := a.NextAttemptAt.UTC().Truncate(time.Millisecond)
+		a.NextAttemptAt = &next
+	}
 	return a
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 func cases() []testCase {
-	return []testCase{
+	return append([]testCase{
 		{"InsertThenGetDeliveryHasRequestAndAttemptsInOrder", testInsertAndGet},
 		{"TimesRoundTripToTheMillisecondInUTC", testTimes},
 		{"SameAttemptTwiceInOneBatchIsKeptOnce", testDuplicateInBatch},
@@ -41,7 +41,7 @@ func cases() []testCase {
 		{"PingAnswers", testPing},
 		{"QuotesAndPlaceholdersInIdsAreData", testHostileStrings},
 		{"ConcurrentInsertsAndReads", testConcurrent},
-	}
+	}, pendingCases()...)
 }
 
 func testInsertAndGet(h *harness) {

@@ -64,7 +64,26 @@ func (d delivery) attempt(n int, state string, status int) schemas.Attempt {
 	case status >= 300:
 		a.Error = fmt.Sprintf("endpoint answered %d", status)
 	}
+	if state == schemas.StateRetrying {
+		next := a.At.Add(time.Duration(n) * time.Minute)
+		a.NextAttemptAt = &next
+	}
 	return a
+}
+
+// mark is a pending mark of d (n 0) written at created+at, saying that d
+// waits until created+until. It carries the payload, as a mark of a
+// delivery with no attempt yet does.
+func (d delivery) mark(at, until time.Duration) schemas.Attempt {
+	next := d.Created.Add(until)
+	return schemas.Attempt{
+		DeliveryID: d.ID, WebhookID: d.WebhookID, Tenant: d.Tenant,
+		EventIDs: []string{"evt-" + d.ID[len(d.ID)-6:], "evt-second"}, EventType: "ticket.updated",
+		N: 0, State: schemas.StatePending, At: d.Created.Add(at), DeliveryCreatedAt: d.Created,
+		Error: "waiting for room at the endpoint", URL: "https://receiver.example/hooks/" + d.WebhookID,
+		RequestBody:   fmt.Sprintf(`{"id":%q,"data":{"priority":"High","waiting":true}}`, d.ID),
+		NextAttemptAt: &next,
+	}
 }
 
 func (d delivery) succeeded() schemas.Attempt { return d.attempt(1, schemas.StateSucceeded, 200) }
@@ -82,6 +101,10 @@ func want(attempts []schemas.Attempt, detail bool) projections.Delivery {
 	for i, a := range attempts {
 		a.At = a.At.Truncate(time.Millisecond)
 		a.DeliveryCreatedAt = a.DeliveryCreatedAt.Truncate(time.Millisecond)
+		if a.NextAttemptAt != nil {
+			next := a.NextAttemptAt.Truncate(time.Millisecond)
+			a.NextAttemptAt = &next
+		}
 		cut[i] = a
 	}
 	d, _ := projections.Derive(cut, detail)
@@ -94,6 +117,7 @@ func checkDelivery(t *testing.T, label string, got, want projections.Delivery) {
 	t.Helper()
 	checkTime(t, label+": created_at", got.CreatedAt, want.CreatedAt)
 	checkTime(t, label+": updated_at", got.UpdatedAt, want.UpdatedAt)
+	checkNext(t, label, got.NextAttemptAt, want.NextAttemptAt)
 	if len(got.Attempts) == len(want.Attempts) {
 		for i := range got.Attempts {
 			checkTime(t, fmt.Sprintf("%s: attempt %d at", label, i), got.Attempts[i].At, want.Attempts[i].At)
@@ -112,10 +136,24 @@ func checkTime(t *testing.T, label string, got, want time.Time) {
 	}
 }
 
-// comparable blanks what checkTime checks and turns empty collections into
-// nil.
+// checkNext compares next_attempt_at: both absent, or equal and in UTC.
+func checkNext(t *testing.T, label string, got, want *time.Time) {
+	t.Helper()
+	switch {
+	case got == nil && want == nil:
+	case got == nil:
+		t.Errorf("%s: next_attempt_at absent; want %s", label, want.Format(time.RFC3339Nano))
+	case want == nil:
+		t.Errorf("%s: next_attempt_at = %s; want none", label, got.Format(time.RFC3339Nano))
+	default:
+		checkTime(t, label+": next_attempt_at", *got, *want)
+	}
+}
+
+// comparable blanks what checkTime and checkNext check and turns empty
+// collections into nil.
 func comparable(d projections.Delivery) projections.Delivery {
-	d.CreatedAt, d.UpdatedAt = time.Time{}, time.Time{}
+	d.CreatedAt, d.UpdatedAt, d.NextAttemptAt = time.Time{}, time.Time{}, nil
 	if len(d.EventIDs) == 0 {
 		d.EventIDs = nil
 	}

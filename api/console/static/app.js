@@ -231,6 +231,29 @@
   function stateIcon(state) {
     return el('span', { class: 'state-icon', 'data-state': state, role: 'img', 'aria-label': state, title: state }, STATE_SIGN[state] || '?');
   }
+  // relTime says how far a time is from now, in words: "in 5 minutes",
+  // "now", "2 hours ago". English, as the rest of the console.
+  const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+  function relTime(t) {
+    const s = (new Date(t).getTime() - Date.now()) / 1000;
+    const a = Math.abs(s);
+    if (a < 1) return relative.format(0, 'second');
+    if (a < 60) return relative.format(Math.round(s), 'second');
+    if (a < 3600) return relative.format(Math.round(s / 60), 'minute');
+    if (a < 86400) return relative.format(Math.round(s / 3600), 'hour');
+    return relative.format(Math.round(s / 86400), 'day');
+  }
+  // nextAttempt is "next attempt in 5 minutes" for a delivery that waits
+  // and says until when (the API answers next_attempt_at only while it is
+  // pending or retrying), or null. tickNextAttempts keeps every one shown
+  // current.
+  function nextAttempt(d) {
+    if (!d.next_attempt_at) return null;
+    return el('span', { class: 'next-attempt', 'data-at': d.next_attempt_at, title: fmtTime(d.next_attempt_at) }, 'next attempt ' + relTime(d.next_attempt_at));
+  }
+  function tickNextAttempts() {
+    for (const e of document.querySelectorAll('.next-attempt[data-at]')) e.textContent = 'next attempt ' + relTime(e.dataset.at);
+  }
   function breakerBadge(state) {
     return el('span', { class: 'badge breaker ' + (state || 'unknown') }, state || 'unknown');
   }
@@ -853,7 +876,7 @@
           (redeliveredBy[d.id] || []).map((n) => el('a', { class: 'redelivered-by', href: '/deliveries/' + encodeURIComponent(n), title: 'Redelivered as ' + n }, '→ redelivered as ' + shortId(n))),
           d.replay_id ? el('span', { class: 'badge', title: 'Replay ' + d.replay_id }, 'replay') : null),
         el('td', { class: 'event-type' }, d.event_type),
-        el('td', { class: 'status' }, d.last_status_code ? String(d.last_status_code) : (d.state === 'pending' ? '' : 'no response')),
+        el('td', { class: 'status' }, d.last_status_code ? String(d.last_status_code) : (d.state === 'pending' ? '' : 'no response'), nextAttempt(d)),
         el('td', { class: 'num' }, String(d.attempt_count)),
         el('td', {}, fmtTime(d.created_at)),
         el('td', {}, fmtTime(d.updated_at)))));
@@ -878,6 +901,7 @@
     el('button', { type: 'submit' }, 'Filter'));
     load();
     every(3000, () => { if (!cursor && document.visibilityState === 'visible') load(); });
+    every(5000, tickNextAttempts);
     const section = el('section', { 'aria-labelledby': 'deliveries-h' },
       el('h2', { id: 'deliveries-h' }, 'Recent deliveries'), form, tableWrap(table), empty, pager);
     return { section, refresh: load };
@@ -926,7 +950,7 @@
       } catch (err) { showError(err.message); }
     });
     const facts = el('table', { class: 'kv', id: 'delivery-summary' }, el('tbody', {},
-      el('tr', {}, el('th', { scope: 'row' }, 'State'), el('td', {}, stateIcon(d.state), ' ', d.state)),
+      el('tr', {}, el('th', { scope: 'row' }, 'State'), el('td', {}, stateIcon(d.state), ' ', d.state, nextAttempt(d))),
       el('tr', {}, el('th', { scope: 'row' }, 'Webhook'), el('td', {}, el('a', { id: 'webhook-link', href: '/webhooks/' + encodeURIComponent(d.webhook_id) }, d.webhook_id))),
       el('tr', {}, el('th', { scope: 'row' }, 'Event type'), el('td', {}, d.event_type)),
       el('tr', {}, el('th', { scope: 'row' }, 'Events'), el('td', { class: 'mono' }, (d.event_ids || []).join(', '))),
@@ -948,19 +972,23 @@
       el('h4', {}, 'Response body'), el('pre', { class: 'response-body' }, pretty(a.response_body) || '(empty)')));
     every(3000, async () => {
       if (d.state !== 'pending' && d.state !== 'retrying') return;
-      try { const n = await get('/v1/deliveries/' + encodeURIComponent(id)); if (n.state !== d.state || n.attempt_count !== d.attempt_count) render({ keepMessages: true }); } catch (_) { /* keep the page */ }
+      try {
+        const n = await get('/v1/deliveries/' + encodeURIComponent(id));
+        if (n.state !== d.state || n.attempt_count !== d.attempt_count || n.next_attempt_at !== d.next_attempt_at) render({ keepMessages: true });
+      } catch (_) { /* keep the page */ }
     });
+    every(1000, tickNextAttempts);
     return [
       el('h1', {}, 'Delivery ', el('span', { class: 'mono' }, d.id)),
       el('div', { class: 'actions' }, d.queued ? null : redeliver, el('a', { class: 'button', href: '/webhooks/' + encodeURIComponent(d.webhook_id) }, 'Back to the webhook')),
       facts,
       d.queued ? el('p', { class: 'note', id: 'queued' }, 'Queued: the request and its attempts show here once its first attempt is made.') : null,
       el('h2', {}, 'Request'),
-      el('p', { class: 'hint' }, 'Credentials are masked; the signatures are shown as sent.'),
+      el('p', { class: 'hint' }, d.attempt_count === 0 && !d.queued ? 'Not sent yet: the body that will be sent.' : 'Credentials are masked; the signatures are shown as sent.'),
       headerTable('request-headers', '', req.headers),
       el('h3', {}, 'Body'), el('pre', { id: 'request-body' }, pretty(req.body) || '(not kept)'),
       el('h2', {}, 'Attempts'),
-      attempts.length ? attempts : el('p', { class: 'empty' }, 'No attempt yet: it is queued.'),
+      attempts.length ? attempts : el('p', { class: 'empty' }, d.next_attempt_at && d.state === 'pending' ? 'No attempt yet: it waits for its first.' : 'No attempt yet: it is queued.'),
     ];
   }
 

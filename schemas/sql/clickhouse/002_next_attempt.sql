@@ -1,0 +1,11 @@
+-- A delivery that waits shows when its next attempt is due
+-- (schemas.Attempt.next_attempt_at): epoch milliseconds, 0 for none, since
+-- 18.16 has no DateTime64 and a Nullable column costs a second file.
+-- Rows of older writers read as 0.
+--
+-- Pending marks (n 0) need no change: n is UInt32 and a mark is a row like
+-- an attempt's, folded by (tenant, webhook_id, delivery_id, n) like one.
+--
+-- 18.16 has no ADD COLUMN IF NOT EXISTS: migrate.go skips an ADD COLUMN
+-- whose column exists, so that two processes may both apply this file.
+ALTER TABLE attempts ADD COLUMN next_attempt_ms Int64 DEFAULT 0;
