@@ -188,7 +188,9 @@ func decode(msgs []kafka.Message, parse func([]byte, *schemas.Attempt) error, ke
 		switch {
 		case err != nil:
 			dead = append(dead, broker.DeadLetter(m, "attempt record is not valid JSON: "+err.Error()))
-		case a.DeliveryID == "" || a.WebhookID == "" || a.Tenant == "" || a.N < 1:
+		case a.DeliveryID == "" || a.WebhookID == "" || a.Tenant == "" || a.N < 0 || a.N == 0 && a.State != schemas.StatePending:
+			// n 0 is a pending mark (schemas.Attempt): it says a delivery
+			// waits, and is pending.
 			dead = append(dead, broker.DeadLetter(m, "attempt record lacks delivery_id, webhook_id, tenant or n"))
 		default:
 			keep(a, m)

@@ -34,15 +34,20 @@ func attempt(i, n int, state string) schemas.Attempt {
 	}
 }
 
+// TestDecode: attempts and pending marks (n 0, pending) are kept; a record
+// that is not JSON, a mark that is not pending and a negative n are
+// dead-lettered.
 func TestDecode(t *testing.T) {
 	good, _ := json.Marshal(attempt(1, 1, schemas.StateSucceeded))
-	noN, _ := json.Marshal(attempt(2, 0, schemas.StateSucceeded))
-	attempts, dead := Decode([]kafka.Message{{Value: good}, {Value: []byte("{")}, {Value: noN}})
-	if len(attempts) != 1 || attempts[0].DeliveryID != attempt(1, 1, "").DeliveryID {
-		t.Fatalf("attempts = %+v", attempts)
+	mark, _ := json.Marshal(attempt(2, 0, schemas.StatePending))
+	markNotPending, _ := json.Marshal(attempt(3, 0, schemas.StateSucceeded))
+	negative, _ := json.Marshal(attempt(4, -1, schemas.StateFailed))
+	attempts, dead := Decode([]kafka.Message{{Value: good}, {Value: []byte("{")}, {Value: mark}, {Value: markNotPending}, {Value: negative}})
+	if len(attempts) != 2 || attempts[0].DeliveryID != attempt(1, 1, "").DeliveryID || attempts[1].N != 0 {
+		t.Fatalf("attempts = %+v, want the attempt and the pending mark", attempts)
 	}
-	if len(dead) != 2 {
-		t.Fatalf("%d dead letters, want 2", len(dead))
+	if len(dead) != 3 {
+		t.Fatalf("%d dead letters, want 3", len(dead))
 	}
 }
 
