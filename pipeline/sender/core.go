@@ -47,6 +47,10 @@ type core struct {
 	log      *slog.Logger
 
 	endpoints map[string]*endpoint
+	// live is every item held, by delivery id: a second copy of a job
+	// (read again after a rebalance, from its put-off and from its input)
+	// is dropped, not sent twice.
+	live      map[string]*item
 	wakes     wakeHeap
 	seq       uint64
 	bytes     int64 // of every item held
@@ -57,6 +61,16 @@ type core struct {
 	revoked  int
 	stopping bool
 	effects  []effect
+	// trace, if set, hears every decision about an item (the simulation's
+	// trace); nil in production.
+	trace func(it *item, what string)
+}
+
+// note tells trace a decision.
+func (c *core) note(it *item, format string, args ...any) {
+	if c.trace != nil {
+		c.trace(it, fmt.Sprintf(format, args...))
+	}
 }
 
 // coreConfig is the core's part of StageConfig, with defaults applied.
@@ -81,10 +95,14 @@ type coreConfig struct {
 // than this costs it nothing but the pause.
 func (c coreConfig) slowAfter() time.Duration { return c.queueWait / 2 }
 
-// overflowDelay is hookline.overflow's delay: half the queue's horizon, so
-// that the jobs an endpoint gives up come back while the queue it kept
-// still has work for it, even when its pace was read at half what it is
-// (a pause in the reading).
+// horizon is how much of an endpoint's work its queue keeps once it is
+// behind: half the queue wait, so that a job queued waits about that, and
+// no more than the queue wait (evictStale) when the endpoint's pace was
+// read high.
+func (c coreConfig) horizon() time.Duration { return c.queueWait / 2 }
+
+// overflowDelay is hookline.overflow's delay: the queue's horizon, so that
+// the jobs an endpoint gives up come back as the queue it kept runs out.
 func (c coreConfig) overflowDelay() time.Duration { return c.queueWait / 2 }
 
 // checkEvery is how often an endpoint with jobs looks at its webhook (a
@@ -146,7 +164,7 @@ type effect struct {
 
 func newCore(cfg coreConfig, seed uint64, hooks webhookSource, breakers *Breakers, health healthBook, m *metrics, log *slog.Logger) *core {
 	c := &core{cfg: cfg, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), hooks: hooks,
-		breakers: breakers, health: health, metrics: m, log: log, endpoints: map[string]*endpoint{}}
+		breakers: breakers, health: health, metrics: m, log: log, endpoints: map[string]*endpoint{}, live: map[string]*item{}}
 	c.policy = Policy{Schedule: cfg.schedule, Jitter: 0.1, Rand: c.rnd.Float64}
 	return c
 }
@@ -176,6 +194,15 @@ func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, offs
 		c.abandon(it)
 		return
 	}
+	if other, ok := c.live[job.DeliveryID]; ok && other.job.Attempts == job.Attempts {
+		// The same attempt of the same delivery is held already: the
+		// copy held finishes it (its own input stays uncommitted until
+		// then), this one is done.
+		c.note(it, "a copy of a job held already")
+		c.emit(it, nil)
+		return
+	}
+	c.live[job.DeliveryID] = it
 	wh, found := c.hooks.ByID(job.WebhookID)
 	if reason := unsendable(it, wh, found); reason != "" {
 		c.failUnsent(it, wh, reason, now)
@@ -238,6 +265,7 @@ func (c *core) place(it *item, now time.Time) {
 			c.hop(it, r, now)
 			return
 		}
+		c.note(it, "held until due")
 		e.hold(it, due, false, now)
 		return
 	}
@@ -249,10 +277,12 @@ func (c *core) place(it *item, now time.Time) {
 	full := c.full(e, it, now)
 	switch {
 	case e.earlierOut(it.lane, it.seq) && full == "":
+		c.note(it, "held behind an earlier job of its lane")
 		e.hold(it, now.Add(c.cfg.orderHold), true, now)
 	case full != "":
 		c.putOff(it, full, now)
 	default:
+		c.note(it, "queued (seq %d, %d queued)", it.seq, e.queued)
 		e.enqueue(it, now)
 		c.releaseHeld(e, it.lane, now)
 	}
@@ -275,11 +305,11 @@ func (c *core) full(e *endpoint, it *item, now time.Time) string {
 			return whyMemory
 		}
 	}
-	if c.behind(e, now) && e.queued >= e.capacity(c.cfg.queueWait, now) {
+	if c.behind(e, now) && e.queued >= e.capacity(c.cfg.horizon(), now) {
 		return whyBusy
 	}
 	if ln := e.lanes[it.lane]; ln != nil && c.laneBehind(ln, now) {
-		if lat := e.latencies.median(now); lat > 0 && time.Duration(len(ln.q)+1)*lat > c.cfg.queueWait {
+		if lat := e.latencies.median(now); lat > 0 && time.Duration(len(ln.q)+1)*lat > c.cfg.horizon() {
 			return whyBusy
 		}
 	}
@@ -342,6 +372,7 @@ func (c *core) shed(keep *endpoint, now time.Time) {
 func (c *core) releaseHeld(e *endpoint, lane string, now time.Time) {
 	for _, it := range slices.Clone(e.held) {
 		if it.state == stateHeld && it.forOrder && it.lane == lane && !e.earlierOut(lane, it.seq) {
+			c.note(it, "released: the earlier jobs of its lane are back")
 			e.unhold(it)
 			e.enqueue(it, now)
 		}
@@ -494,7 +525,8 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 			msgs = append(msgs, c.mark(it, text, back, now))
 		}
 	}
-	e.putOut(it.lane, it.seq, back, why != whyCircuit)
+	e.putOut(it.lane, it.seq, back, why == whyBusy)
+	c.note(it, "put off (%s) to %s", why, r.topic)
 	c.metrics.deferred.WithLabelValues(why).Inc()
 	c.emit(it, append(msgs, records.DelayedJob(r.topic, job, now.Add(r.delay))))
 }
@@ -510,6 +542,7 @@ func (c *core) hop(it *item, r rung, now time.Time) {
 		e.putOut(it.lane, it.seq, job.DueAt, false)
 	}
 	c.metrics.hops.Inc()
+	c.note(it, "on to %s", r.topic)
 	c.emit(it, []kafka.Message{records.DelayedJob(r.topic, job, now.Add(r.delay))})
 }
 
@@ -556,6 +589,9 @@ func (c *core) abandon(it *item) {
 
 // release forgets an item's bytes.
 func (c *core) release(it *item) {
+	if c.live[it.job.DeliveryID] == it {
+		delete(c.live, it.job.DeliveryID)
+	}
 	c.bytes -= it.size
 	if e := it.e; e != nil {
 		if e.bytes -= it.size; e.bytes == 0 {
@@ -758,6 +794,7 @@ func (c *core) service(e *endpoint, now time.Time) {
 		case it.forOrder && !it.until.After(now):
 			// The earlier job is still away after the order hold: it
 			// goes first when it is back, this one goes now.
+			c.note(it, "order hold over (seq %d, lane %d deep, %d queued)", it.seq, len(e.lanes[it.lane].qOrNil()), e.queued)
 			c.metrics.orderBroken.Inc()
 			e.unhold(it)
 			e.enqueue(it, now)
@@ -765,6 +802,7 @@ func (c *core) service(e *endpoint, now time.Time) {
 	}
 	if now.Sub(e.checked) >= checkEvery {
 		c.check(e, now)
+		c.evictStale(e, now)
 	}
 	c.trim(e, now)
 	c.dispatch(e, now)
@@ -816,18 +854,15 @@ func (c *core) trim(e *endpoint, now time.Time) {
 		return
 	}
 	if c.behind(e, now) {
-		items := e.queuedItems()
-		excess := e.queued - e.capacity(c.cfg.queueWait, now)
-		for i := len(items) - 1; i >= 0 && excess > 0; i-- {
-			c.putOff(items[i], whyBusy, now)
-			excess--
+		for excess := e.queued - e.capacity(c.cfg.horizon(), now); excess > 0; excess-- {
+			c.putOff(e.youngestTail(), whyBusy, now)
 		}
 	}
 	lat := e.latencies.median(now)
 	if lat <= 0 {
 		return
 	}
-	keep := max(1, int(c.cfg.queueWait/lat))
+	keep := max(1, int(c.cfg.horizon()/lat))
 	keys := make([]string, 0, len(e.lanes))
 	for key, ln := range e.lanes {
 		if len(ln.q) > keep && c.laneBehind(ln, now) {
@@ -840,6 +875,30 @@ func (c *core) trim(e *endpoint, now time.Time) {
 		for ln != nil && len(ln.q) > keep {
 			c.putOff(ln.q[len(ln.q)-1], whyBusy, now)
 			ln = e.lanes[key]
+		}
+	}
+}
+
+// evictStale puts off every queued job that has waited queueWait in the
+// queue behind an earlier job of its lane, with the later jobs of its lane
+// (in order, so that they come back behind it). The head of a lane goes
+// first anyway (the queue is served first in, first out); a job behind it
+// could wait for a whole resource's backlog. So, whatever the reading of
+// its endpoint's pace, no job waits in memory much longer than the queue
+// wait and the order hold, which is what bounds how far a partition's
+// commit lags and what a crash sends again.
+func (c *core) evictStale(e *endpoint, now time.Time) {
+	var stale []*lane
+	for _, ln := range e.lanes {
+		if len(ln.q) > 1 && now.Sub(ln.q[1].since) >= c.cfg.queueWait {
+			stale = append(stale, ln)
+		}
+	}
+	slices.SortFunc(stale, func(a, b *lane) int { return strings.Compare(a.key, b.key) })
+	for _, ln := range stale {
+		for _, it := range slices.Clone(ln.q[1:]) {
+			c.note(it, "waited the queue wait behind its lane")
+			c.putOff(it, whyBusy, now)
 		}
 	}
 }

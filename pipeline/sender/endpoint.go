@@ -85,8 +85,8 @@ type endpoint struct {
 	// back, in seq order, with when each is expected back.
 	out  map[string][]outRec
 	nOut int
-	// roomOut counts those put off for room: while any is out, the
-	// endpoint is behind (its backlog is on hookline.overflow).
+	// roomOut counts those put off because it is behind: while any is out,
+	// it is behind still (its backlog is on hookline.overflow).
 	roomOut int
 
 	queued   int // in lanes, not in flight
@@ -130,7 +130,7 @@ type lane struct {
 type outRec struct {
 	seq  uint64
 	back time.Time
-	room bool // put off for room (hookline.overflow), not for its circuit
+	room bool // put off because the endpoint is behind (whyBusy)
 }
 
 func newEndpoint(id string, part, initial, maxConc int) *endpoint {
@@ -195,6 +195,14 @@ func (e *endpoint) remove(it *item, now time.Time) {
 	e.dropLaneIfEmpty(ln)
 }
 
+// qOrNil is a lane's queue, nil for no lane.
+func (ln *lane) qOrNil() []*item {
+	if ln == nil {
+		return nil
+	}
+	return ln.q
+}
+
 // laneDone frees a lane whose head finished.
 func (e *endpoint) laneDone(key string) {
 	ln := e.lanes[key]
@@ -223,6 +231,23 @@ func (e *endpoint) setQueued(n int, now time.Time) {
 		e.backlogSince = time.Time{}
 	}
 	e.queued = n
+}
+
+// youngestTail is the lane tail queued last: the first to give up when
+// the queue is over what the endpoint keeps up with. Only a lane's last
+// job may leave: its earlier ones must not be overtaken.
+func (e *endpoint) youngestTail() *item {
+	var out *item
+	for _, ln := range e.lanes {
+		if len(ln.q) == 0 {
+			continue
+		}
+		t := ln.q[len(ln.q)-1]
+		if out == nil || t.since.After(out.since) || t.since.Equal(out.since) && cmpItems(t, out) > 0 {
+			out = t
+		}
+	}
+	return out
 }
 
 // queuedItems lists every queued item in seq order.
@@ -428,12 +453,19 @@ func (r *latencyRing) median(now time.Time) time.Duration {
 	return s[len(s)/2]
 }
 
-// laneHeap orders ready lanes by their head's seq: the oldest job goes
-// first.
+// laneHeap orders ready lanes by when their head was queued: the queue is
+// served first in, first out (within a lane, by seq), so that a job waits
+// in memory for what is ahead of it there, never for jobs that come later.
 type laneHeap []*lane
 
-func (h laneHeap) Len() int           { return len(h) }
-func (h laneHeap) Less(i, j int) bool { return h[i].q[0].seq < h[j].q[0].seq }
+func (h laneHeap) Len() int { return len(h) }
+func (h laneHeap) Less(i, j int) bool {
+	a, b := h[i].q[0], h[j].q[0]
+	if !a.since.Equal(b.since) {
+		return a.since.Before(b.since)
+	}
+	return cmpItems(a, b) < 0
+}
 func (h laneHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].idx, h[j].idx = i, j
