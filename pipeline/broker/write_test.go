@@ -3,14 +3,17 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/schemas"
@@ -183,5 +186,124 @@ func TestWriterCompresses(t *testing.T) {
 	}
 	if c := recs[0].Attrs.CompressionType(); c != 3 {
 		t.Fatalf("compression type %d, want 3 (lz4)", c)
+	}
+}
+
+// TestWriterLearnsWhichOfARefusedBatchIsTooLarge: the broker refuses a
+// batch, not a message, and kgo fails every message queued behind it in
+// the partition with the same error. The writer sends them one at a time
+// to learn which is too large: only that one is replaced, in its place,
+// and the others go out as they are, in order.
+func TestWriterLearnsWhichOfARefusedBatchIsTooLarge(t *testing.T) {
+	b := startLimited(t, 100000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := b.client.AlterConfigs(ctx, &kafka.AlterConfigsRequest{Resources: []kafka.AlterConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: schemas.TopicEvents,
+		Configs: []kafka.AlterConfigRequestConfig{{Name: "max.message.bytes", Value: "10000"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := b.Writer(schemas.TopicEvents, func(m kafka.Message, limit int) []kafka.Message {
+		return []kafka.Message{{Key: m.Key, Value: []byte("in place of " + string(m.Key))}}
+	})
+	defer w.Close()
+	value := make([]byte, 50000) // random: the writer compresses, and zeros would pass
+	rand.Read(value)
+	msgs := []kafka.Message{
+		{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("big"), Value: value},
+		{Key: []byte("b"), Value: []byte("2")}, {Key: []byte("c"), Value: []byte("3")},
+	}
+	if err := w.Write(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	got := readPartition(t, b, schemas.TopicEvents, 0)
+	if want := []string{"1", "in place of big", "2", "3"}; !slices.Equal(got, want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if n := testutil.ToFloat64(b.tooLarge.WithLabelValues(schemas.TopicEvents)); n != 1 {
+		t.Errorf("hookline_too_large_total{topic=events} = %v, want 1", n)
+	}
+}
+
+// TestWriterSendsWhatFitsUnchanged: a message of exactly the limit goes
+// out as it is, whatever its shape. kgo counts a batch's header and a
+// record's varints that Size does not; the batch cap leaves room for them
+// and stays under the broker's limit.
+func TestWriterSendsWhatFitsUnchanged(t *testing.T) {
+	b := startWith(t, 1) // the limit the broker gives: 1,048,588 less 1 KiB
+	w := b.Writer(schemas.TopicEvents, nil)
+	defer w.Close()
+	headers := make([]kafka.Header, 40)
+	for i := range headers {
+		headers[i] = kafka.Header{Key: fmt.Sprint("h", i), Value: []byte("some header value")}
+	}
+	var want []string
+	for _, m := range []kafka.Message{
+		{},                        // a nil key
+		{Key: []byte("key")},      // a short key
+		{Key: make([]byte, 9000)}, // a key with a two-byte length
+		{Key: []byte("key"), Headers: headers},
+	} {
+		m.Value = make([]byte, b.maxBytes-Size(m))
+		rand.Read(m.Value)
+		if Size(m) != b.maxBytes || !w.Fits(m) {
+			t.Fatalf("message of %d bytes, limit %d", Size(m), b.maxBytes)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := w.Write(ctx, []kafka.Message{m})
+		cancel()
+		if err != nil {
+			t.Fatalf("%d headers, key of %d: %v", len(m.Headers), len(m.Key), err)
+		}
+		want = append(want, string(m.Value))
+	}
+	if got := readPartition(t, b, schemas.TopicEvents, 0); !slices.Equal(got, want) {
+		t.Fatalf("events topic holds %d messages, not the %d written as they were", len(got), len(want))
+	}
+	if n := testutil.ToFloat64(b.tooLarge.WithLabelValues(schemas.TopicEvents)); n != 0 {
+		t.Errorf("hookline_too_large_total{topic=events} = %v, want 0", n)
+	}
+}
+
+// TestWriteToATopicThatDoesNotExist: kgo looks the topic up in fresh
+// metadata a few times (about a second with kfake), then the write fails
+// for good; a context shorter than that ends it on time.
+func TestWriteToATopicThatDoesNotExist(t *testing.T) {
+	b := startWith(t, 1)
+	w := b.Writer("hookline.nowhere", nil)
+	defer w.Close()
+	msg := []kafka.Message{{Key: []byte("k"), Value: []byte("v")}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := w.Write(ctx, msg); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Fatalf("write with a 200 ms context: %v after %v; want its deadline, on time", err, time.Since(start))
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start = time.Now()
+	if err := w.Write(ctx, msg); !errors.Is(err, ErrPermanent) || !errors.Is(err, kerr.UnknownTopicOrPartition) ||
+		time.Since(start) > 10*time.Second {
+		t.Fatalf("write: %v after %v; want a permanent UNKNOWN_TOPIC_OR_PARTITION within seconds", err, time.Since(start))
+	}
+}
+
+// TestWriteAfterCloseFailsAtOnce: nothing can send it.
+func TestWriteAfterCloseFailsAtOnce(t *testing.T) {
+	b := startWith(t, 1)
+	w := b.Writer(schemas.TopicEvents, nil)
+	msg := []kafka.Message{{Key: []byte("k"), Value: []byte("v")}}
+	if err := w.Write(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Write(ctx, msg); !errors.Is(err, ErrPermanent) || ctx.Err() != nil {
+		t.Fatalf("write after close: %v; want a permanent error at once", err)
 	}
 }
