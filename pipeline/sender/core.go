@@ -661,7 +661,7 @@ func (c *core) finished(now time.Time, it *item, r delivery.Result, sent bool) {
 		e.meter.completed(now)
 		if tooMany {
 			if p := RetryAfter(r.Attempt.ResponseHeaders["Retry-After"], now); p > 0 {
-				e.pauseUntil = now.Add(min(p, maxPause))
+				e.pauseUntil, e.pausedAt = now.Add(min(p, maxPause)), now
 			}
 		}
 		c.metrics.observe(r)
@@ -854,8 +854,18 @@ func (c *core) trim(e *endpoint, now time.Time) {
 		return
 	}
 	if c.behind(e, now) {
-		for excess := e.queued - e.capacity(c.cfg.horizon(), now); excess > 0; excess-- {
-			c.putOff(e.youngestTail(), whyBusy, now)
+		// What is over by less than half gets its chance: the pace was
+		// read on the endpoint's past, and a job given up that the
+		// endpoint could have sent leaves it idle until it is back.
+		capacity := e.capacity(c.cfg.horizon(), now)
+		excess := e.queued - capacity
+		if e.queued <= capacity+capacity/2 {
+			excess = 0
+		}
+		for ; excess > 0; excess-- {
+			it := e.youngestTail()
+			c.note(it, "over its endpoint's capacity (%d queued, capacity %d at %.1f/s, %.0f in the last second)", e.queued, capacity, e.meter.rate(), e.meter.lastSecond(now))
+			c.putOff(it, whyBusy, now)
 		}
 	}
 	lat := e.latencies.median(now)
@@ -873,32 +883,46 @@ func (c *core) trim(e *endpoint, now time.Time) {
 	for _, key := range keys {
 		ln := e.lanes[key]
 		for ln != nil && len(ln.q) > keep {
+			c.note(ln.q[len(ln.q)-1], "over its lane's capacity (%d deep, keeps %d)", len(ln.q), keep)
 			c.putOff(ln.q[len(ln.q)-1], whyBusy, now)
 			ln = e.lanes[key]
 		}
 	}
 }
 
-// evictStale puts off every queued job that has waited queueWait in the
-// queue behind an earlier job of its lane, with the later jobs of its lane
-// (in order, so that they come back behind it). The head of a lane goes
-// first anyway (the queue is served first in, first out); a job behind it
-// could wait for a whole resource's backlog. So, whatever the reading of
-// its endpoint's pace, no job waits in memory much longer than the queue
-// wait and the order hold, which is what bounds how far a partition's
-// commit lags and what a crash sends again.
+// evictStale puts off the queued jobs that have waited queueWait in the
+// queue and would wait longer than a lap of hookline.overflow still (by
+// their place in the queue and the pace of the endpoint's last second),
+// each with the later jobs of its lane, in order, so that they come back
+// behind it. Whatever the reading of its endpoint's pace, no job waits in
+// memory much longer than one and a half queue waits and the order hold:
+// that bounds how far a partition's commit lags, and what a crash sends
+// again.
 func (c *core) evictStale(e *endpoint, now time.Time) {
-	var stale []*lane
-	for _, ln := range e.lanes {
-		if len(ln.q) > 1 && now.Sub(ln.q[1].since) >= c.cfg.queueWait {
-			stale = append(stale, ln)
-		}
+	queue := e.queuedItems()
+	slices.SortStableFunc(queue, func(a, b *item) int { return a.since.Compare(b.since) })
+	if len(queue) == 0 || now.Sub(queue[0].since) < c.cfg.queueWait {
+		return
 	}
-	slices.SortFunc(stale, func(a, b *lane) int { return strings.Compare(a.key, b.key) })
-	for _, ln := range stale {
-		for _, it := range slices.Clone(ln.q[1:]) {
-			c.note(it, "waited the queue wait behind its lane")
-			c.putOff(it, whyBusy, now)
+	rate := max(e.meter.lastSecond(now), e.meter.rate())
+	var evict []*item
+	for k, it := range queue {
+		if now.Sub(it.since) < c.cfg.queueWait {
+			break
+		}
+		if rate > 0 && time.Duration(float64(k)/rate*float64(time.Second)) <= c.cfg.overflowDelay() {
+			continue // it goes before it would be back
+		}
+		evict = append(evict, it)
+	}
+	for _, it := range evict {
+		if it.state != stateQueued {
+			continue // gone with an earlier job of its lane
+		}
+		ln := e.lanes[it.lane]
+		for _, later := range slices.Clone(ln.q[slices.Index(ln.q, it):]) {
+			c.note(later, "waited the queue wait in memory, and would wait on")
+			c.putOff(later, whyBusy, now)
 		}
 	}
 }

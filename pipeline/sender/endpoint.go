@@ -100,6 +100,7 @@ type endpoint struct {
 	rate       float64
 	tokenAt    time.Time // the rate limiter has no token before then
 	pauseUntil time.Time // a 429's Retry-After holds every lane until then
+	pausedAt   time.Time // when a 429 last asked for a pause
 	probing    bool      // half-open, its probe out: no other request
 	// probeFor is the end of the open period for which a job put off is
 	// due back as the probe (circuitDue).
@@ -354,15 +355,25 @@ func (e *endpoint) earlierOut(lane string, seq uint64) bool {
 
 // capacity is how many jobs the endpoint's queue may hold once it has
 // been behind for slowAfter: what it sends in wait (less what is left of
-// a Retry-After pause) at the rate it kept while behind, and at least
-// one, the next to go. That rate counts whatever holds the endpoint back
-// (its latency, its concurrency limit, its rate limit, its 429s), and a
-// pause shorter than slowAfter is only a part of it.
+// a Retry-After pause) at its pace, and at least one, the next to go. Its
+// pace is the most of: the rate it kept while behind, the rate of the last
+// second (it is past a pause), and what its slots send at its median
+// latency (which a pause of a few requests does not move), unless it
+// asked for pauses (429 Retry-After) lately; capped by its rate limit. Read high, a job waits longer, up to the queue wait
+// (evictStale); read low, the endpoint would run out of work while jobs it
+// gave up wait on hookline.overflow: so it is read high.
 func (e *endpoint) capacity(wait time.Duration, now time.Time) int {
 	if e.pauseUntil.After(now) {
 		wait -= e.pauseUntil.Sub(now)
 	}
-	return max(1, int(e.meter.rate()*wait.Seconds()))
+	rate := max(e.meter.rate(), e.meter.lastSecond(now))
+	if lat := e.latencies.median(now); lat > 0 && now.Sub(e.pausedAt) > meterTau {
+		rate = max(rate, float64(e.slots())/lat.Seconds())
+	}
+	if e.limiter != nil {
+		rate = min(rate, e.rate)
+	}
+	return max(1, int(rate*wait.Seconds()))
 }
 
 // rateLimiter returns the endpoint's limiter for the webhook's current
@@ -391,6 +402,9 @@ type meter struct {
 	busy, done float64 // exponentially decayed seconds behind and completions
 	last       time.Time
 	on         bool
+	// Completions in the whole second sec, and in the one before.
+	sec       time.Time
+	cur, prev int
 }
 
 // advance accounts the time since the last call, behind or not.
@@ -409,6 +423,25 @@ func (m *meter) completed(now time.Time) {
 	if m.on {
 		m.done++
 	}
+	if sec := now.Truncate(time.Second); !sec.Equal(m.sec) {
+		m.prev = m.cur
+		if !sec.Equal(m.sec.Add(time.Second)) {
+			m.prev = 0 // a second or more without a completion
+		}
+		m.sec, m.cur = sec, 0
+	}
+	m.cur++
+}
+
+// lastSecond is how many requests finished in the last whole second.
+func (m *meter) lastSecond(now time.Time) float64 {
+	switch sec := now.Truncate(time.Second); {
+	case sec.Equal(m.sec):
+		return float64(m.prev)
+	case sec.Equal(m.sec.Add(time.Second)):
+		return float64(m.cur)
+	}
+	return 0
 }
 
 // rate is completions per second behind; 0 before any time behind.

@@ -1092,7 +1092,7 @@ func (tr *simTrace) lines() []string {
 // --- invariants ---------------------------------------------------------------
 
 // checkIdle: an endpoint that answers is never idle (no request in flight
-// for half a second) while a job of it has waited a second since it was
+// for a second) while a job of it has waited a second since it was
 // eligible (work-conserving).
 func (w *simWorld) checkIdle() {
 	if w.now.Sub(w.start) > simHealAt {
@@ -1110,7 +1110,7 @@ func (w *simWorld) checkIdle() {
 	for _, id := range w.jobOrder {
 		j := w.jobs[id]
 		ep := w.eps[j.webhook]
-		if !ep.kind.answers() || ep.inflight > 0 || w.now.Sub(ep.active) < 500*time.Millisecond || len(w.received[id]) > 0 || w.memorySpilled[id] {
+		if !ep.kind.answers() || ep.inflight > 0 || w.now.Sub(ep.active) < time.Second || len(w.received[id]) > 0 || w.memorySpilled[id] {
 			continue
 		}
 		if at, ok := w.memorySpillAt[j.webhook]; ok && w.now.Sub(at) < simQueueWait/2+simQueueWait {
@@ -1133,9 +1133,9 @@ func (w *simWorld) checkIdle() {
 // simPinBound is the longest an input may stay unfinished: what pins the
 // commit of its partition, and so what a crash reads again. A job waits in
 // memory for the order hold (half the queue wait and a second), then in
-// its queue for about the queue wait, then its request takes at most its
-// timeout.
-const simPinBound = simQueueWait/2 + time.Second + simQueueWait + simMaxTimeout + time.Second
+// its queue for one and a half queue waits at most, then its request
+// takes at most its timeout.
+const simPinBound = simQueueWait/2 + time.Second + simQueueWait*3/2 + simMaxTimeout + time.Second
 
 // checkPins: no input of a partition stays unfinished longer than
 // simPinBound (a slow endpoint never pins the commit of the partitions it
@@ -1220,6 +1220,9 @@ func (w *simWorld) checkDelivery(j *simJob) {
 	}
 	if w.eps[j.webhook].kind != kindHealthy || len(reqs) == 0 || w.memorySpilled[j.id] {
 		return
+	}
+	if at, ok := w.memorySpillAt[j.webhook]; ok && reqs[0].at.Sub(at) < simQueueWait/2+simQueueWait && !reqs[0].at.Before(at) {
+		return // it waited for the memory bound, behind a job of its lane
 	}
 	first := reqs[0].at
 	eligible := j.produced
