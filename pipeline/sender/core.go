@@ -50,12 +50,12 @@ type core struct {
 	// live is every item held, by delivery id: a second copy of a job
 	// (read again after a rebalance, from its put-off and from its input)
 	// is dropped, not sent twice.
-	live      map[string]*item
-	wakes     wakeHeap
-	seq       uint64
-	bytes     int64 // of every item held
-	flying    int64 // of the items in flight among them
-	active    int   // endpoints holding items
+	live   map[string]*item
+	wakes  wakeHeap
+	seq    uint64
+	bytes  int64 // of every item held
+	flying int64 // of the items in flight among them
+	active int   // endpoints holding items
 	// revoked counts the items in flight whose partition a rebalance took
 	// away: the rebalance waits for them (Stage.Revoke).
 	revoked  int

@@ -64,7 +64,7 @@ import (
 // request, and a crash sends again only recent work.
 var (
 	simSeed    = flag.Uint64("seed", 0, "run the simulation of this one seed (TestSim)")
-	simSeeds   = flag.Int("sim.seeds", 200, "how many seeded simulations TestSim runs (50 with -short)")
+	simSeeds   = flag.Int("sim.seeds", 200, "how many seeded simulations TestSim runs (50 with -short, 20 with the race detector unless set)")
 	simVerbose = flag.Bool("sim.trace", false, "print every simulation's trace, not only a failing one's")
 	simGrep    = flag.String("sim.grep", "", "print, whole, the trace lines that contain this text (a delivery id, an endpoint)")
 	simDigest  = flag.Bool("sim.digest", false, "print a digest of each simulation's trace (two runs of a seed must print the same)")
@@ -80,9 +80,18 @@ func TestSim(t *testing.T) {
 	if testing.Short() {
 		n = min(n, 50)
 	}
+	if raceDetector && !flagSet("sim.seeds") {
+		n = min(n, 20)
+	}
 	for seed := uint64(1); seed <= uint64(n); seed++ {
 		runSim(t, seed)
 	}
+}
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // runSim runs one seed as a subtest, in its own synctest bubble.
