@@ -137,6 +137,8 @@ type webhookSource interface {
 // concurrency limit (health, on hookline.endpoints).
 type healthBook interface {
 	note(webhookID string, ok bool, at time.Time) time.Time
+	// failingSince is since when every attempt has failed; zero if not.
+	failingSince(webhookID string) time.Time
 	setLimit(webhookID string, limit int)
 }
 
@@ -459,13 +461,14 @@ func (c *core) putOffAll(e *endpoint, now time.Time) {
 }
 
 // circuitDue is when a job put off for its endpoint's open circuit comes
-// back. The first job put off in an open period comes back when the
-// circuit lets a probe through (a tenth of a cooldown later when half-open
-// with its probe out), to be that probe: a recovered endpoint is seen
-// within a cooldown. The others wait at least the retry schedule's delay
-// for the times they were put off already, so that a dead endpoint's
-// backlog backs off like retries do instead of coming back every
-// cooldown. A little jitter spreads them.
+// back: when the circuit lets a probe through (a tenth of a cooldown later
+// when half-open with its probe out), so that a probe goes out as the
+// cooldown ends and the jobs follow it as soon as it succeeds. Once the
+// endpoint has failed for circuitBackoffAfter, only the first job put off
+// in an open period comes back then, to be the probe; the others wait at
+// least the retry schedule's delay for the times they were put off
+// already, so that a long outage's backlog backs off like retries do
+// instead of coming back every cooldown. A little jitter spreads them.
 func (c *core) circuitDue(e *endpoint, it *item, now time.Time) time.Time {
 	cooldown := c.breakers.Cooldown()
 	opens := c.breakers.OpenUntil(e.id)
@@ -473,13 +476,19 @@ func (c *core) circuitDue(e *endpoint, it *item, now time.Time) time.Time {
 		opens = now.Add(cooldown / 10)
 	}
 	due := opens
-	if e.probeFor.Before(opens) {
+	failing := c.health.failingSince(e.id)
+	switch {
+	case e.probeFor.Before(opens):
 		e.probeFor = opens // this one is the probe
-	} else {
+	case !failing.IsZero() && now.Sub(failing) >= circuitBackoffAfter:
 		due = maxTime(due, now.Add(c.cfg.schedule[min(it.job.Deferrals, len(c.cfg.schedule)-1)]))
 	}
 	return due.Add(time.Duration(float64(min(cooldown/10, c.cfg.queueWait)) * c.rnd.Float64()))
 }
+
+// circuitBackoffAfter is how long an endpoint fails before the jobs put
+// off for its open circuit back off.
+const circuitBackoffAfter = 10 * time.Minute
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {

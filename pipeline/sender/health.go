@@ -106,6 +106,14 @@ func (h *health) note(webhookID string, ok bool, at time.Time) time.Time {
 	return st.failingSince
 }
 
+// failingSince is since when every attempt of the endpoint has failed;
+// zero when it has not.
+func (h *health) failingSince(webhookID string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.entry(webhookID).failingSince
+}
+
 // breakerChanged records a breaker's new state and asks for a write now.
 func (h *health) breakerChanged(webhookID, state string) {
 	h.mu.Lock()

@@ -264,7 +264,8 @@ func (h *simHealth) note(id string, ok bool, at time.Time) time.Time {
 	}
 	return h.since[id]
 }
-func (h *simHealth) setLimit(string, int) {}
+func (h *simHealth) setLimit(string, int)             {}
+func (h *simHealth) failingSince(id string) time.Time { return h.since[id] }
 
 type simWorld struct {
 	t      *testing.T
