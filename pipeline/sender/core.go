@@ -801,12 +801,11 @@ func (c *core) service(e *endpoint, now time.Time) {
 			e.unhold(it)
 			e.enqueue(it, now)
 		case it.forOrder && !it.until.After(now):
-			// The earlier job is still away after the order hold: it
-			// goes first when it is back, this one goes now.
-			c.note(it, "order hold over (seq %d, lane %d deep, %d queued)", it.seq, len(e.lanes[it.lane].qOrNil()), e.queued)
-			c.metrics.orderBroken.Inc()
-			e.unhold(it)
-			e.enqueue(it, now)
+			// The earlier job is still away after the order hold (it
+			// found no room when it came back): this one follows it onto
+			// hookline.overflow, and comes back behind it.
+			c.note(it, "order hold over: put off behind the earlier job of its lane")
+			c.putOff(it, whyBusy, now)
 		}
 	}
 	if now.Sub(e.checked) >= checkEvery {
