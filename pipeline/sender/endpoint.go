@@ -196,14 +196,6 @@ func (e *endpoint) remove(it *item, now time.Time) {
 	e.dropLaneIfEmpty(ln)
 }
 
-// qOrNil is a lane's queue, nil for no lane.
-func (ln *lane) qOrNil() []*item {
-	if ln == nil {
-		return nil
-	}
-	return ln.q
-}
-
 // laneDone frees a lane whose head finished.
 func (e *endpoint) laneDone(key string) {
 	ln := e.lanes[key]

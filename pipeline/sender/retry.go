@@ -115,16 +115,6 @@ func (l ladder) below(wait time.Duration) (rung, bool) {
 	return out, found
 }
 
-// delayOf is the delay of a rung's topic.
-func (l ladder) delayOf(topic string) (time.Duration, bool) {
-	for _, r := range l {
-		if r.topic == topic {
-			return r.delay, true
-		}
-	}
-	return 0, false
-}
-
 // Policy decides when a job is tried again.
 type Policy struct {
 	Schedule Schedule
