@@ -36,7 +36,7 @@ func NewLagCollector(b *Broker, consumers []Consumer) *LagCollector {
 			"Messages between a consumer group's committed offset and the end of the partition.",
 			[]string{"group", "topic", "partition"}, nil),
 		waiting: prometheus.NewDesc("hookline_retries_waiting",
-			"Jobs waiting on the retry topics (the lag of the sender's retry consumers).", nil, nil),
+			"Jobs waiting on the retry topics and hookline.overflow (the lag of the sender's consumers of them).", nil, nil),
 	}
 }
 
@@ -59,7 +59,7 @@ func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for p, lag := range lags {
 			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag), con.Group, con.Topic, strconv.Itoa(p))
-			if strings.HasPrefix(con.Topic, schemas.TopicRetryPrefix) {
+			if strings.HasPrefix(con.Topic, schemas.TopicRetryPrefix) || con.Topic == schemas.TopicOverflow {
 				waiting += lag
 			}
 		}
