@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"hash"
 	"hash/fnv"
 	"io"
@@ -98,31 +99,38 @@ func flagSet(name string) bool {
 func runSim(t *testing.T, seed uint64) {
 	t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			//lint:ignore SA1019 the Vegas limit draws from the global source: it must replay from the seed
-			rand1.Seed(int64(seed))
-			w := newSimWorld(t, seed)
-			w.run()
-			w.checkEnd()
-			if len(w.violations) > 0 || *simVerbose {
-				for _, line := range w.trace.lines() {
-					t.Log(line)
-				}
-			}
-			for i, v := range w.violations {
-				if i == 10 {
-					t.Errorf("... and %d more", len(w.violations)-10)
-					break
-				}
-				t.Error(v)
-			}
-			if *simDigest {
-				t.Logf("digest %x", w.digest.Sum64())
-			}
-			if len(w.violations) > 0 {
-				t.Logf("%s; replay with: go test -run 'TestSim/seed=%d$' ./pipeline/sender/", w.describe(), seed)
-			}
+			newSimWorld(t, seed).play(fmt.Sprintf("go test -run 'TestSim/seed=%d$' ./pipeline/sender/", seed))
 		})
 	})
+}
+
+// play runs the world to its end, checks the invariants and reports what
+// broke them, with the trace's tail and how to replay it. Call it in a
+// synctest bubble.
+func (w *simWorld) play(replay string) {
+	t := w.t
+	//lint:ignore SA1019 the Vegas limit draws from the global source: it must replay from the seed
+	rand1.Seed(int64(w.seed))
+	w.run()
+	w.checkEnd()
+	if len(w.violations) > 0 || *simVerbose {
+		for _, line := range w.trace.lines() {
+			t.Log(line)
+		}
+	}
+	for i, v := range w.violations {
+		if i == 10 {
+			t.Errorf("... and %d more", len(w.violations)-10)
+			break
+		}
+		t.Error(v)
+	}
+	if *simDigest {
+		t.Logf("digest %x", w.digest.Sum64())
+	}
+	if len(w.violations) > 0 {
+		t.Logf("%s; replay with: %s", w.describe(), replay)
+	}
 }
 
 // The world's settings: short retry schedules and cooldowns so that a run
@@ -132,7 +140,7 @@ const (
 	simQueueWait    = 5 * time.Second
 	simCooldown     = 2 * time.Second
 	simTraffic      = 40 * time.Second // steady traffic and events happen before this
-	simHealAt       = 50 * time.Second // then every endpoint answers
+	simHealAt       = 50 * time.Second // then every endpoint answers (the drawn worlds)
 	simMaxRun       = 30 * time.Minute
 	simCommitEvery  = 200 * time.Millisecond
 	simRevokeCut    = 5 * time.Second
@@ -178,6 +186,7 @@ type simEndpoint struct {
 	pauseAt   time.Duration // pausing: the offset of its silences in each 10 s
 	healed    bool
 	inflight  int       // requests at the endpoint
+	peak      int       // the most at once
 	active    time.Time // when it last had a request in flight
 }
 
@@ -193,7 +202,8 @@ type simRecord struct {
 
 type simTopic struct {
 	name  string
-	delay bool // a delay topic: held on its head until due
+	delay bool          // a delay topic: held on its head until due
+	wait  time.Duration // its delay
 	parts [][]*simRecord
 }
 
@@ -239,6 +249,7 @@ type simProc struct {
 	revoking   *simRevoke
 	cut        map[*item]bool
 	healthy    map[string]time.Time // endpoint → last time a request of it succeeded
+	reg        *prometheus.Registry
 }
 
 type simRevoke struct {
@@ -280,7 +291,11 @@ type simWorld struct {
 	digest hash.Hash64 // of every trace line: two runs of a seed must agree
 	stop   bool
 
+	// The sender's settings in this world.
 	maxBytes    int64
+	queueWait   time.Duration
+	schedule    Schedule
+	healAt      time.Duration // every endpoint answers from then; the end is checked after
 	topics      map[string]*simTopic
 	topicNames  []string
 	committed   map[srcPart]int64
@@ -317,7 +332,17 @@ type simWorld struct {
 }
 
 func newSimWorld(t *testing.T, seed uint64) *simWorld {
+	w := newEmptyWorld(t, seed)
+	w.maxBytes = []int64{1 << 20, 4 << 20, 16 << 20}[w.rnd.IntN(3)]
+	w.build()
+	return w
+}
+
+// newEmptyWorld is a world with the default settings and nothing in it:
+// the drawn worlds fill it, and the scripted tests (sim_cases_test.go).
+func newEmptyWorld(t *testing.T, seed uint64) *simWorld {
 	w := &simWorld{
+		maxBytes: 16 << 20, queueWait: simQueueWait, schedule: simSchedule, healAt: simHealAt,
 		t: t, seed: seed, rnd: rand.New(rand.NewPCG(seed, 0x5eed)), start: time.Now(), now: time.Now(), digest: fnv.New64a(),
 		topics: map[string]*simTopic{}, committed: map[srcPart]int64{}, pos: map[srcPart]int64{}, fetches: map[time.Time]bool{},
 		unfinished: map[srcPart][]*simInput{}, firstRead: map[string]time.Time{}, pinned: map[srcPart]bool{}, memorySpilled: map[string]bool{}, unsent: map[string]bool{}, memorySpillAt: map[string]time.Time{},
@@ -326,17 +351,19 @@ func newSimWorld(t *testing.T, seed uint64) *simWorld {
 		jobs: map[string]*simJob{}, streams: map[string]int{}, received: map[string][]simRequest{},
 		records: map[string]map[int]schemas.Attempt{},
 	}
-	w.maxBytes = []int64{1 << 20, 4 << 20, 16 << 20}[w.rnd.IntN(3)]
-	for _, r := range newLadder(simSchedule, simQueueWait/2) {
-		w.addTopic(r.topic, true)
-	}
-	w.addTopic(schemas.TopicDeliveries, false)
-	w.build()
 	return w
 }
 
-func (w *simWorld) addTopic(name string, delay bool) {
-	w.topics[name] = &simTopic{name: name, delay: delay, parts: make([][]*simRecord, simParts)}
+// addTopics makes the topics of the world's settings.
+func (w *simWorld) addTopics() {
+	for _, r := range newLadder(w.schedule, w.queueWait/2) {
+		w.addTopic(r.topic, true, r.delay)
+	}
+	w.addTopic(schemas.TopicDeliveries, false, 0)
+}
+
+func (w *simWorld) addTopic(name string, delay bool, wait time.Duration) {
+	w.topics[name] = &simTopic{name: name, delay: delay, wait: wait, parts: make([][]*simRecord, simParts)}
 	w.topicNames = append(w.topicNames, name)
 	slices.Sort(w.topicNames)
 }
@@ -374,6 +401,7 @@ func (w *simWorld) violate(format string, args ...any) {
 
 // build draws the world: endpoints, webhooks, traffic and events.
 func (w *simWorld) build() {
+	w.addTopics()
 	kinds := []simKind{kindHealthy, kindHealthy}
 	for n := 2 + w.rnd.IntN(7); n > 0; n-- {
 		kinds = append(kinds, simKind(1+w.rnd.IntN(len(kindNames)-1)))
@@ -389,7 +417,7 @@ func (w *simWorld) build() {
 		case kindSlow:
 			ep.latency, ep.timeout = 5*time.Second, simMaxTimeout
 		}
-		for at := time.Duration(0); at < simHealAt; {
+		for at := time.Duration(0); at < w.healAt; {
 			at += time.Duration(2+w.rnd.IntN(14)) * time.Second
 			ep.toggles = append(ep.toggles, at)
 		}
@@ -414,7 +442,7 @@ func (w *simWorld) build() {
 	for n := w.rnd.IntN(3); n > 0; n-- {
 		w.after(w.randTime(simTraffic), "crash", w.crash)
 	}
-	w.after(simHealAt, "heal", func() {
+	w.after(w.healAt, "heal", func() {
 		for _, ep := range w.eps {
 			ep.healed = true
 		}
@@ -422,6 +450,59 @@ func (w *simWorld) build() {
 	w.after(0, "start", w.startProc)
 	w.after(simTraffic+time.Second, "check quiet", w.checkQuiet)
 	w.after(0, "check idle", w.checkIdle)
+}
+
+// script sets a world up to be played with endpoints and traffic of a
+// test's own: the process starts at once; every endpoint answers from
+// healAt, and the end is checked from then.
+func (w *simWorld) script() {
+	w.addTopics()
+	w.after(w.healAt, "heal", func() {
+		for _, ep := range w.eps {
+			ep.healed = true
+		}
+	})
+	w.after(0, "start", w.startProc)
+	w.after(w.healAt, "check quiet", w.checkQuiet)
+	w.after(0, "check idle", w.checkIdle)
+}
+
+// endpoint adds an endpoint of a kind and its webhook (max_concurrency 32,
+// 5 retries), changed by tweak.
+func (w *simWorld) endpoint(id string, kind simKind, latency time.Duration, tweak func(*schemas.Webhook)) *simEndpoint {
+	ep := &simEndpoint{id: id, kind: kind, latency: latency, timeout: 2 * time.Second}
+	if kind == kindSlow {
+		ep.timeout = simMaxTimeout
+	}
+	wh := schemas.Webhook{ID: id, Tenant: simTenant, Name: id, URL: "http://" + id + ".example/hook", Enabled: true,
+		ContentType: schemas.ContentTypeJSON, Retries: 5, TimeoutMS: int(ep.timeout / time.Millisecond), MaxConcurrency: 32}
+	if tweak != nil {
+		tweak(&wh)
+	}
+	w.eps[id], w.epIDs, w.hooks.m[id] = ep, append(w.epIDs, id), wh
+	return ep
+}
+
+// steady produces rate events per second for a webhook over resources
+// resources, from from until until.
+func (w *simWorld) steady(id string, from, until time.Duration, rate float64, resources int) {
+	n := 0
+	for at := from; at < until; at += time.Duration(float64(time.Second) / rate) {
+		res := fmt.Sprintf("r%d", n%resources)
+		n++
+		w.after(at, "", func() { w.produce(id, res, true, false, "", time.Time{}) })
+	}
+}
+
+// requestsTo lists when an endpoint got each first attempt, by delivery.
+func (w *simWorld) firstRequests(id string) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, jid := range w.jobOrder {
+		if j := w.jobs[jid]; j.webhook == id && len(w.received[jid]) > 0 {
+			out[jid] = w.received[jid][0].at
+		}
+	}
+	return out
 }
 
 func (w *simWorld) randTime(within time.Duration) time.Duration {
@@ -562,6 +643,11 @@ func (w *simWorld) append(m kafka.Message) {
 		if n := len(recs); n > 0 && rec.due.Before(recs[n-1].due) {
 			w.violate("%s/%d out of due order: a record due %s after one due %s", m.Topic, p, w.at(rec.due), w.at(recs[n-1].due))
 		}
+		// Due its topic's exact delay after it was made (the outbox writes
+		// it a few milliseconds later).
+		if want := w.now.Add(topic.wait); rec.due.After(want) || rec.due.Before(want.Add(-time.Second)) {
+			w.violate("%s/%d: a record written at %s is due %s, not its topic's delay %s after it was made", m.Topic, p, w.at(w.now), w.at(rec.due), topic.wait)
+		}
 	}
 	topic.parts[p] = append(recs, rec)
 	w.fetchAt(rec.readable)
@@ -584,7 +670,7 @@ func (w *simWorld) fetchAt(t time.Time) {
 func (w *simWorld) startProc() {
 	w.session++
 	p := &simProc{session: w.session, cut: map[*item]bool{}, healthy: map[string]time.Time{}, assigned: true}
-	cfg := StageConfig{Schedule: simSchedule, MaxQueueWait: simQueueWait, MaxQueueBytes: w.maxBytes,
+	cfg := StageConfig{Schedule: w.schedule, MaxQueueWait: w.queueWait, MaxQueueBytes: w.maxBytes,
 		Breaker: BreakerConfig{Failures: 5, Cooldown: simCooldown}}.WithDefaults()
 	p.breakers = newBreakers(cfg.Breaker, func(endpoint, from, to string) {
 		w.logf("breaker %s %s->%s", endpoint, from, to)
@@ -592,8 +678,9 @@ func (w *simWorld) startProc() {
 			w.violate("the breaker of %s closed without a successful request", endpoint)
 		}
 	}, time.Now)
+	p.reg = prometheus.NewRegistry()
 	p.core = newCore(cfg.coreConfig(fmt.Sprintf("s%d", p.session)), w.seed*1000+uint64(p.session), w.hooks,
-		p.breakers, w.health, newMetrics(nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		p.breakers, w.health, newMetrics(p.reg), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p.core.trace = func(it *item, what string) {
 		w.logf("core %s %s: %s", it.job.DeliveryID, it.job.WebhookID, what)
 		if strings.HasPrefix(what, "put off (memory)") {
@@ -741,6 +828,7 @@ func (w *simWorld) send(p *simProc, it *item, in *simInput) {
 	done, status, headers, err := ep.respond(w, w.now)
 	w.logf("send %s n=%d to %s (%s): %d %v at +%s", it.job.DeliveryID, n, ep.id, ep.kind, status, err, done.Sub(w.now))
 	ep.inflight++
+	ep.peak = max(ep.peak, ep.inflight)
 	start := w.now
 	w.afterAt(done, "", func() {
 		ep.inflight--
@@ -1037,7 +1125,7 @@ func (w *simWorld) run() {
 // checkQuiet ends the run once every delivery has ended and the sender
 // holds nothing.
 func (w *simWorld) checkQuiet() {
-	if w.now.Sub(w.start) > simHealAt && w.proc != nil && w.proc.assigned && len(w.proc.core.endpoints) == 0 && w.proc.inflight == 0 {
+	if w.now.Sub(w.start) > w.healAt && w.proc != nil && w.proc.assigned && len(w.proc.core.endpoints) == 0 && w.proc.inflight == 0 {
 		ended := true
 		for _, id := range w.jobOrder {
 			if _, done := w.final(id); !done {
@@ -1106,7 +1194,7 @@ func (tr *simTrace) lines() []string {
 // for a second) while a job of it has waited a second since it was
 // eligible (work-conserving).
 func (w *simWorld) checkIdle() {
-	if w.now.Sub(w.start) > simHealAt {
+	if w.now.Sub(w.start) > w.healAt {
 		return
 	}
 	w.after(250*time.Millisecond, "", w.checkIdle)
@@ -1124,7 +1212,7 @@ func (w *simWorld) checkIdle() {
 		if !ep.kind.answers() || ep.inflight > 0 || w.now.Sub(ep.active) < time.Second || len(w.received[id]) > 0 || w.memorySpilled[id] {
 			continue
 		}
-		if at, ok := w.memorySpillAt[j.webhook]; ok && w.now.Sub(at) < simQueueWait/2+simQueueWait {
+		if at, ok := w.memorySpillAt[j.webhook]; ok && w.now.Sub(at) < w.queueWait*3/2 {
 			continue // its jobs wait for the memory bound, not for it
 		}
 		if _, gone := w.deletedAt[j.webhook]; gone || len(w.disabledAt[j.webhook]) > 0 {
@@ -1141,15 +1229,17 @@ func (w *simWorld) checkIdle() {
 	}
 }
 
-// simPinBound is the longest an input may stay unfinished: what pins the
+// pinBound is the longest an input may stay unfinished: what pins the
 // commit of its partition, and so what a crash reads again. A job waits in
 // memory for the order hold (half the queue wait and a second), then in
 // its queue for one and a half queue waits at most, then its request
 // takes at most its timeout.
-const simPinBound = simQueueWait/2 + time.Second + simQueueWait*3/2 + simMaxTimeout + time.Second
+func (w *simWorld) pinBound() time.Duration {
+	return w.queueWait/2 + time.Second + w.queueWait*3/2 + simMaxTimeout + time.Second
+}
 
 // checkPins: no input of a partition stays unfinished longer than
-// simPinBound (a slow endpoint never pins the commit of the partitions it
+// pinBound (a slow endpoint never pins the commit of the partitions it
 // shares for longer).
 func (w *simWorld) checkPins(p *simProc) {
 	for _, src := range slices.SortedFunc(keysOfPart(w.unfinished), cmpPart) {
@@ -1158,7 +1248,7 @@ func (w *simWorld) checkPins(p *simProc) {
 			ins = ins[1:]
 		}
 		w.unfinished[src] = ins
-		if len(ins) > 0 && w.now.Sub(ins[0].fetched) > simPinBound && !w.pinned[src] {
+		if len(ins) > 0 && w.now.Sub(ins[0].fetched) > w.pinBound() && !w.pinned[src] {
 			w.pinned[src] = true // once per partition is enough
 			w.violate("%s/%d@%d (%s) unfinished for %s: it pins its partition's commit", src.topic, src.partition, ins[0].offset, ins[0].id, w.now.Sub(ins[0].fetched))
 		}
@@ -1232,7 +1322,7 @@ func (w *simWorld) checkDelivery(j *simJob) {
 	if w.eps[j.webhook].kind != kindHealthy || len(reqs) == 0 || w.memorySpilled[j.id] {
 		return
 	}
-	if at, ok := w.memorySpillAt[j.webhook]; ok && reqs[0].at.Sub(at) < simQueueWait/2+simQueueWait && !reqs[0].at.Before(at) {
+	if at, ok := w.memorySpillAt[j.webhook]; ok && reqs[0].at.Sub(at) < w.queueWait*3/2 && !reqs[0].at.Before(at) {
 		return // it waited for the memory bound, behind a job of its lane
 	}
 	first := reqs[0].at

@@ -402,3 +402,118 @@ func waitForNoLag(t *testing.T, b *broker.Broker) {
 		return err == nil && lag[0] == 0 && lag[1] == 0
 	})
 }
+
+// holding is a Revoker handler that finishes the inputs at even offsets
+// at once and holds the others until their partition is revoked.
+type holding struct {
+	mu      sync.Mutex
+	held    []*Input
+	handled map[string]int // value → times handled
+	revoked map[int32]bool
+}
+
+func (h *holding) Handle(_ context.Context, batch []*Input, out *Outbox) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, in := range batch {
+		h.handled[string(in.Value)]++
+		if in.Offset%2 == 0 {
+			in.Done()
+		} else {
+			h.held = append(h.held, in)
+		}
+	}
+	return nil
+}
+
+func (h *holding) Revoke(_ context.Context, parts map[string][]int32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	kept := h.held[:0]
+	for _, in := range h.held {
+		gone := false
+		for _, p := range parts[schemas.TopicEvents] {
+			if int32(in.Partition) == p {
+				gone = true
+				h.revoked[p] = true
+			}
+		}
+		if !in.Stale() && gone {
+			panic("an input of a revoked partition is not stale")
+		}
+		if gone {
+			in.Abandon()
+		} else {
+			kept = append(kept, in)
+		}
+	}
+	h.held = kept
+}
+
+// TestARebalanceIsFencedAndCommitsOnlyWhatIsDone: a runner whose handler
+// holds inputs gives a partition to a second runner joining the group:
+// its handler is told (Revoke) before the partition goes, the partition's
+// inputs are stale from then, what was done of it is committed once, and
+// the new owner reads again exactly what was not done (the held inputs),
+// never what was (the done prefix was committed before the handover).
+func TestARebalanceIsFencedAndCommitsOnlyWhatIsDone(t *testing.T) {
+	b := startBroker(t, t.TempDir(), 0)
+	defer b.Close()
+	vals := values("v", 40)
+	produce(t, b, vals...)
+	a := &holding{handled: map[string]int{}, revoked: map[int32]bool{}}
+	stopA := run(t, b, Config{CommitInterval: 20 * time.Millisecond, DrainTimeout: 200 * time.Millisecond}, a)
+	defer stopA()
+	waitFor(t, "the first runner to read everything", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.handled) == len(vals)
+	})
+	time.Sleep(100 * time.Millisecond) // a periodic commit of the done prefix
+	bh := &holding{handled: map[string]int{}, revoked: map[int32]bool{}}
+	stopB := run(t, b, Config{CommitInterval: 20 * time.Millisecond, DrainTimeout: 200 * time.Millisecond}, bh)
+	defer stopB()
+	var moved int32 = -1
+	waitFor(t, "a partition to move to the second runner", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for p := range a.revoked {
+			moved = p
+		}
+		return moved >= 0
+	})
+	// The second runner reads the moved partition from its committed
+	// offset: the first held (odd) input of it, and what follows.
+	r, err := b.PartitionReader(schemas.TopicEvents, int(moved), kafka.FirstOffset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var inMoved []kafka.Message
+	for len(inMoved) < len(vals) {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			break // the partition's end
+		}
+		inMoved = append(inMoved, m)
+	}
+	waitFor(t, "the second runner to read the moved partition's held inputs", func() bool {
+		bh.mu.Lock()
+		defer bh.mu.Unlock()
+		for _, m := range inMoved {
+			if m.Offset%2 == 1 && bh.handled[string(m.Value)] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	bh.mu.Lock()
+	defer bh.mu.Unlock()
+	for _, m := range inMoved {
+		if m.Offset == 0 && bh.handled[string(m.Value)] != 0 {
+			t.Errorf("the new owner read again %s at offset 0, done and committed before the handover", m.Value)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package sender
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/schemas"
+)
+
+// coreHarness drives a core directly: its webhooks, its health, the
+// effects it asks for.
+type coreHarness struct {
+	t    *testing.T
+	c    *core
+	now  time.Time
+	hook *simHooks
+	sent []*item
+}
+
+func newCoreHarness(t *testing.T) *coreHarness {
+	t.Helper()
+	h := &coreHarness{t: t, now: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), hook: &simHooks{m: map[string]schemas.Webhook{}}}
+	cfg := StageConfig{Schedule: MustSchedule("1s,3s,10s"), MaxQueueWait: 4 * time.Second}.WithDefaults()
+	h.c = newCore(cfg.coreConfig("s1"), 1, h.hook, newBreakers(cfg.Breaker, nil, func() time.Time { return h.now }),
+		&simHealth{since: map[string]time.Time{}}, newMetrics(nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.hook.m["w"] = schemas.Webhook{ID: "w", Tenant: "t", Enabled: true, Retries: 5, MaxConcurrency: 1}
+	return h
+}
+
+// arrive gives the core a job and collects what it asks to send.
+func (h *coreHarness) arrive(job schemas.Job) {
+	h.c.arrive(h.now, job, nil, srcPart{topic: schemas.TopicDeliveries}, 0, h.now, 1000)
+	h.take()
+}
+
+func (h *coreHarness) take() (emitted int) {
+	for _, f := range h.c.take() {
+		switch f.kind {
+		case effSend:
+			h.sent = append(h.sent, f.it)
+		case effEmit:
+			emitted++
+		}
+	}
+	return emitted
+}
+
+func (h *coreHarness) advance(d time.Duration) {
+	h.now = h.now.Add(d)
+	h.c.tick(h.now)
+	h.take()
+}
+
+// TestAPutOffThatNeverComesBackIsForgotten: a job put off to
+// hookline.overflow that never comes back to this sender (another took its
+// partition, or a crash lost its write) holds its resource's later jobs
+// only for the order hold past its due time, and then its endpoint, with
+// nothing left, is forgotten: no record of it stays. (Before, such
+// put-offs stayed recorded for ever: the endpoint was never forgotten and
+// its resource detoured through the retry topics for good.)
+func TestAPutOffThatNeverComesBackIsForgotten(t *testing.T) {
+	h := newCoreHarness(t)
+	job := func(id string) schemas.Job {
+		return schemas.Job{DeliveryID: id, WebhookID: "w", Tenant: "t", EventIDs: []string{"e" + id}, ResourceID: "r", Payload: []byte(`{}`)}
+	}
+	h.arrive(job("d1")) // in flight: max_concurrency 1
+	h.arrive(job("d2")) // queued behind it
+	e := h.c.endpoints["w"]
+	it := e.queuedItems()[0]
+	h.c.putOff(it, whyBusy, h.now)
+	if h.take() == 0 || e.nOut != 1 {
+		t.Fatalf("the put-off wrote nothing or was not recorded (%d out)", e.nOut)
+	}
+	h.c.finished(h.now, h.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
+	h.take()
+	// d2 never comes back. A later job of its resource waits behind it.
+	h.arrive(job("d3"))
+	if len(h.sent) != 1 || len(e.held) != 1 {
+		t.Fatalf("a later job of the resource went ahead of the put-off (%d sent, %d held)", len(h.sent), len(e.held))
+	}
+	h.advance(h.c.cfg.orderHold + time.Second) // d3 follows d2 onto the overflow
+	h.advance(h.c.cfg.overflowDelay() + h.c.cfg.orderHold + 2*time.Second)
+	if len(h.c.endpoints) != 0 || len(h.c.wakes) != 0 || h.c.bytes != 0 {
+		t.Fatalf("after every put-off is past its time: %d endpoints, %d wakes, %d bytes held; want nothing", len(h.c.endpoints), len(h.c.wakes), h.c.bytes)
+	}
+	// A later job of the resource goes at once.
+	h.arrive(job("d4"))
+	if len(h.sent) != 2 || h.sent[1].job.DeliveryID != "d4" {
+		t.Fatalf("the next job of the resource waited for put-offs that are gone (%d sent)", len(h.sent))
+	}
+}
+
+// TestACutRequestNeverClosesTheCircuit: a half-open circuit's probe that
+// a rebalance or the drain deadline cut short is no success: the circuit
+// stays half-open and the next request is the probe. (Before: the drain
+// cut and a put-off behind another job reported a success to gobreaker.)
+func TestACutRequestNeverClosesTheCircuit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) { // gobreaker reads time.Now
+		h := newCoreHarness(t)
+		h.now = time.Now()
+		for range int(h.c.breakers.cfg.Failures) {
+			done, err := h.c.breakers.Allow("w")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(Unhealthy)
+		}
+		time.Sleep(h.c.breakers.Cooldown() + time.Second)
+		h.now = time.Now()
+		h.arrive(schemas.Job{DeliveryID: "d1", WebhookID: "w", Tenant: "t", EventIDs: []string{"e"}, ResourceID: "r", Payload: []byte(`{}`)})
+		if len(h.sent) != 1 {
+			t.Fatalf("the half-open circuit let %d requests through, want the probe", len(h.sent))
+		}
+		h.c.finished(h.now, h.sent[0], delivery.Result{}, false)
+		h.take()
+		if st := h.c.breakers.State("w"); st != BreakerHalfOpen {
+			t.Fatalf("after a cut probe the circuit is %s, want half-open", st)
+		}
+		h.arrive(schemas.Job{DeliveryID: "d2", WebhookID: "w", Tenant: "t", EventIDs: []string{"e2"}, ResourceID: "r2", Payload: []byte(`{}`)})
+		if len(h.sent) != 2 {
+			t.Fatalf("after a cut probe, %d requests in all, want the next job as the probe", len(h.sent))
+		}
+	})
+}
