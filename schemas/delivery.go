@@ -57,6 +57,8 @@ type Job struct {
 type QueuePlace struct {
 	Session string `json:"session"`
 	Seq     uint64 `json:"seq"`
+	// Pos is its place among its endpoint's jobs: how far back it is.
+	Pos uint64 `json:"pos,omitempty"`
 }
 
 // LaneKey is what keeps a job's order: its resource's jobs go out one

@@ -153,7 +153,7 @@ var (
 		DeliveryID: fullEnvelope.ID, WebhookID: "wh_1", Tenant: "d0a3f370",
 		EventIDs: []string{fullEvent.ID}, EventType: "ticket.updated", ResourceID: "9c1e",
 		CreatedAt: testTime, Payload: mustJSON(fullEnvelope), Attempts: 2,
-		Deferrals: 1, DueAt: testTime.Add(time.Minute), Reason: RetryAfterFailure, Queue: &QueuePlace{Session: "s1", Seq: 7},
+		Deferrals: 1, DueAt: testTime.Add(time.Minute), Reason: RetryAfterFailure, Queue: &QueuePlace{Session: "s1", Seq: 7, Pos: 3},
 		RedeliveryOf: "0193a0b4-7c00-7000-8000-000000000000", ReplayID: "rp_1", Test: true,
 	}
 

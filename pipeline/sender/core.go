@@ -223,10 +223,11 @@ func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, offs
 	}
 	e.bytes += size
 	if q := job.Queue; q != nil && q.Session == c.cfg.session {
-		it.seq = q.Seq // back from a put-off of this session: its old place
+		it.seq, it.pos = q.Seq, q.Pos // back from a put-off of this session: its old place
 	} else {
 		c.seq++
-		it.seq = c.seq
+		e.arrivals++
+		it.seq, it.pos = c.seq, e.arrivals
 	}
 	c.place(it, now)
 	c.dispatch(e, now)
@@ -372,6 +373,9 @@ func (c *core) shed(keep *endpoint, now time.Time) {
 // releaseHeld queues the items of a lane held behind earlier jobs that
 // are all back.
 func (c *core) releaseHeld(e *endpoint, lane string, now time.Time) {
+	if e.heldLanes[lane] == 0 {
+		return
+	}
 	for _, it := range slices.Clone(e.held) {
 		if it.state == stateHeld && it.forOrder && it.lane == lane && !e.earlierOut(lane, it.seq) {
 			c.note(it, "released: the earlier jobs of its lane are back")
@@ -430,6 +434,7 @@ func (c *core) dispatch(e *endpoint, now time.Time) {
 			}
 		}
 		e.popHead(ln, now)
+		e.front = max(e.front, it.pos)
 		e.inflight++
 		e.flyBytes += it.size
 		c.flying += it.size
@@ -461,29 +466,32 @@ func (c *core) putOffAll(e *endpoint, now time.Time) {
 }
 
 // circuitDue is when a job put off for its endpoint's open circuit comes
-// back: when the circuit lets a probe through (a tenth of a cooldown later
-// when half-open with its probe out), so that a probe goes out as the
-// cooldown ends and the jobs follow it as soon as it succeeds. Once the
-// endpoint has failed for circuitBackoffAfter, only the first job put off
-// in an open period comes back then, to be the probe; the others wait at
-// least the retry schedule's delay for the times they were put off
-// already, so that a long outage's backlog backs off like retries do
-// instead of coming back every cooldown. A little jitter spreads them.
+// back. The first job put off in an open period comes back when the
+// circuit lets a probe through (a tenth of a cooldown later when half-open
+// with its probe out), to be that probe: a recovered endpoint is seen
+// within a cooldown. The others come back over the cooldown that follows,
+// so that they follow a successful probe within a cooldown, spread; and
+// once the endpoint has failed for circuitBackoffAfter, no sooner than the
+// retry schedule's delay for the times they were put off already, so that
+// a long outage's backlog backs off like retries do instead of coming back
+// every cooldown.
 func (c *core) circuitDue(e *endpoint, it *item, now time.Time) time.Time {
 	cooldown := c.breakers.Cooldown()
 	opens := c.breakers.OpenUntil(e.id)
 	if !opens.After(now) {
 		opens = now.Add(cooldown / 10)
 	}
-	due := opens
-	failing := c.health.failingSince(e.id)
-	switch {
-	case e.probeFor.Before(opens):
+	if e.probeFor.Before(opens) {
 		e.probeFor = opens // this one is the probe
-	case !failing.IsZero() && now.Sub(failing) >= circuitBackoffAfter:
+		return opens.Add(time.Duration(float64(min(cooldown/10, c.cfg.queueWait)) * c.rnd.Float64()))
+	}
+	due := opens
+	if failing := c.health.failingSince(e.id); !failing.IsZero() && now.Sub(failing) >= circuitBackoffAfter {
 		due = maxTime(due, now.Add(c.cfg.schedule[min(it.job.Deferrals, len(c.cfg.schedule)-1)]))
 	}
-	return due.Add(time.Duration(float64(min(cooldown/10, c.cfg.queueWait)) * c.rnd.Float64()))
+	// Spread over a cooldown: a dead endpoint's backlog does not come back
+	// all at once every cooldown, and follows a successful probe within one.
+	return due.Add(time.Duration(float64(cooldown) * c.rnd.Float64()))
 }
 
 // circuitBackoffAfter is how long an endpoint fails before the jobs put
@@ -508,7 +516,7 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 	c.detach(it, now)
 	job := it.job
 	first := job.Attempts == 0 && job.Queue == nil
-	job.Queue = &schemas.QueuePlace{Session: c.cfg.session, Seq: it.seq}
+	job.Queue = &schemas.QueuePlace{Session: c.cfg.session, Seq: it.seq, Pos: it.pos}
 	var r rung
 	var back time.Time
 	var msgs []kafka.Message
@@ -521,10 +529,12 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 			r = c.cfg.ladder[0]
 		}
 		back = due
-		msgs = append(msgs, c.mark(it, "waiting for the endpoint's circuit to close", due, now))
+		if first || due.Sub(now) >= time.Minute { // a mark each lap of a short wait would cost more than it tells
+			msgs = append(msgs, c.mark(it, "waiting for the endpoint's circuit to close", due, now))
+		}
 	} else {
 		job.Reason, job.DueAt = schemas.RetryEndpointBusy, time.Time{}
-		r = rung{topic: schemas.TopicOverflow, delay: c.cfg.overflowDelay()}
+		r = c.lap(e, it, now)
 		back = now.Add(r.delay)
 		if first {
 			text := "waiting for room at the endpoint (it is behind)"
@@ -540,6 +550,29 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 	c.emit(it, append(msgs, records.DelayedJob(r.topic, job, now.Add(r.delay))))
 }
 
+// lap is where a job put off for room waits before it looks for room
+// again: hookline.overflow, or, for a job far back in a deep backlog (its
+// place behind the endpoint's last job sent, at the fastest the endpoint
+// could go, is more than four overflow delays away), the
+// longest delay topic no longer than a quarter of that wait. So a backlog
+// of B jobs is rewritten about pace × log B times a second, not B ÷ the
+// overflow's delay, and a job never comes back after the endpoint could
+// have had room for it (it comes back early when the endpoint is slower
+// than it could be, and waits on). Its record is due its topic's delay
+// after it is written, like every record there.
+func (c *core) lap(e *endpoint, it *item, now time.Time) rung {
+	overflow := rung{topic: schemas.TopicOverflow, delay: c.cfg.overflowDelay()}
+	pace := e.fastest(now)
+	if pace <= 0 || it.pos <= e.front {
+		return overflow
+	}
+	wait := time.Duration(float64(it.pos-e.front) / pace * float64(time.Second))
+	if r, ok := c.cfg.ladder.below(wait / 4); ok && r.delay > overflow.delay {
+		return r
+	}
+	return overflow
+}
+
 // hop sends an item that came back before its due time on to the rung
 // that fits what is left of its wait. A job waiting for its circuit stays
 // away for its lane's order.
@@ -547,7 +580,7 @@ func (c *core) hop(it *item, r rung, now time.Time) {
 	e := it.e
 	job := it.job
 	if job.Reason == schemas.RetryCircuitOpen {
-		job.Queue = &schemas.QueuePlace{Session: c.cfg.session, Seq: it.seq}
+		job.Queue = &schemas.QueuePlace{Session: c.cfg.session, Seq: it.seq, Pos: it.pos}
 		e.putOut(it.lane, it.seq, job.DueAt, false)
 	}
 	c.metrics.hops.Inc()
@@ -791,6 +824,9 @@ func (c *core) tick(now time.Time) {
 
 // service looks at one endpoint.
 func (c *core) service(e *endpoint, now time.Time) {
+	if len(e.held) == 0 || e.heldUntil.After(now) {
+		goto rest
+	}
 	for _, it := range slices.Clone(e.held) {
 		switch {
 		case it.state != stateHeld:
@@ -808,6 +844,7 @@ func (c *core) service(e *endpoint, now time.Time) {
 			c.putOff(it, whyBusy, now)
 		}
 	}
+rest:
 	if now.Sub(e.checked) >= checkEvery {
 		c.check(e, now)
 		c.evictStale(e, now)
@@ -870,10 +907,16 @@ func (c *core) trim(e *endpoint, now time.Time) {
 		if e.queued <= capacity+capacity/2 {
 			excess = 0
 		}
-		for ; excess > 0; excess-- {
-			it := e.youngestTail()
-			c.note(it, "over its endpoint's capacity (%d queued, capacity %d at %.1f/s, %.0f in the last second)", e.queued, capacity, e.meter.rate(), e.meter.lastSecond(now))
+		for tails := e.tails(); excess > 0 && tails.Len() > 0; excess-- {
+			ln := (*tails)[0]
+			it := ln.q[len(ln.q)-1]
+			c.note(it, "over its endpoint's capacity (%d queued, capacity %d at %.1f/s)", e.queued, capacity, e.pace(now))
 			c.putOff(it, whyBusy, now)
+			if len(ln.q) > 0 {
+				heap.Fix(tails, 0)
+			} else {
+				heap.Pop(tails)
+			}
 		}
 	}
 	lat := e.latencies.median(now)
@@ -966,8 +1009,8 @@ func (c *core) touch(e *endpoint, now time.Time) {
 			at(e.backlogSince.Add(c.cfg.slowAfter()))
 		}
 	}
-	for _, it := range e.held {
-		at(it.until)
+	if len(e.held) > 0 {
+		at(e.heldUntil)
 	}
 	if e.queued > 0 || len(e.held) > 0 || e.nOut > 0 {
 		at(e.checked.Add(checkEvery))

@@ -27,7 +27,10 @@ type item struct {
 	written time.Time
 	// seq is its place in its endpoint's queue, in arrival order (kept
 	// across put-offs by this session): one lane's jobs go out by seq.
-	seq  uint64
+	seq uint64
+	// pos is its place among its endpoint's arrivals (how far back it is,
+	// beside front).
+	pos  uint64
 	lane string
 	e    *endpoint
 
@@ -79,8 +82,12 @@ type endpoint struct {
 	lanes map[string]*lane
 	ready laneHeap
 	// held are items waiting in memory: for their due time, or behind an
-	// earlier job of their lane that is away. In seq order.
-	held []*item
+	// earlier job of their lane that is away. In seq order. heldUntil is
+	// the earliest of their untils, heldLanes counts those held for order
+	// per lane.
+	held      []*item
+	heldUntil time.Time
+	heldLanes map[string]int
 	// out are, per lane, the seqs of this session's items put off and not
 	// back, in seq order, with when each is expected back.
 	out  map[string][]outRec
@@ -88,6 +95,10 @@ type endpoint struct {
 	// roomOut counts those put off because it is behind: while any is out,
 	// it is behind still (its backlog is on hookline.overflow).
 	roomOut int
+
+	// arrivals counts the jobs that came to it (pos), front is the pos of
+	// the last one sent: a job is about pos - front behind.
+	arrivals, front uint64
 
 	queued   int // in lanes, not in flight
 	inflight int
@@ -135,7 +146,7 @@ type outRec struct {
 }
 
 func newEndpoint(id string, part, initial, maxConc int) *endpoint {
-	return &endpoint{id: id, part: part, lanes: map[string]*lane{}, out: map[string][]outRec{},
+	return &endpoint{id: id, part: part, lanes: map[string]*lane{}, out: map[string][]outRec{}, heldLanes: map[string]int{},
 		conc: newConcurrency(initial, maxConc), heapIdx: -1}
 }
 
@@ -226,23 +237,6 @@ func (e *endpoint) setQueued(n int, now time.Time) {
 	e.queued = n
 }
 
-// youngestTail is the lane tail queued last: the first to give up when
-// the queue is over what the endpoint keeps up with. Only a lane's last
-// job may leave: its earlier ones must not be overtaken.
-func (e *endpoint) youngestTail() *item {
-	var out *item
-	for _, ln := range e.lanes {
-		if len(ln.q) == 0 {
-			continue
-		}
-		t := ln.q[len(ln.q)-1]
-		if out == nil || t.since.After(out.since) || t.since.Equal(out.since) && cmpItems(t, out) > 0 {
-			out = t
-		}
-	}
-	return out
-}
-
 // queuedItems lists every queued item in seq order.
 func (e *endpoint) queuedItems() []*item {
 	var out []*item
@@ -285,12 +279,69 @@ func (e *endpoint) hold(it *item, until time.Time, forOrder bool, now time.Time)
 	it.state, it.since, it.until, it.forOrder = stateHeld, now, until, forOrder
 	i, _ := slices.BinarySearchFunc(e.held, it, cmpItems)
 	e.held = slices.Insert(e.held, i, it)
+	if len(e.held) == 1 || until.Before(e.heldUntil) {
+		e.heldUntil = until
+	}
+	if forOrder {
+		e.heldLanes[it.lane]++
+	}
 }
 
 func (e *endpoint) unhold(it *item) {
-	if i := slices.Index(e.held, it); i >= 0 {
-		e.held = slices.Delete(e.held, i, i+1)
+	i, found := slices.BinarySearchFunc(e.held, it, cmpItems)
+	if !found || e.held[i] != it {
+		i = slices.Index(e.held, it)
 	}
+	if i < 0 {
+		return
+	}
+	e.held = slices.Delete(e.held, i, i+1)
+	if it.forOrder {
+		if e.heldLanes[it.lane]--; e.heldLanes[it.lane] == 0 {
+			delete(e.heldLanes, it.lane)
+		}
+	}
+	if !it.until.After(e.heldUntil) {
+		e.heldUntil = time.Time{}
+		for _, h := range e.held {
+			if e.heldUntil.IsZero() || h.until.Before(e.heldUntil) {
+				e.heldUntil = h.until
+			}
+		}
+	}
+}
+
+// tailHeap orders lanes by their tail, the one queued last first: the
+// tails a queue over its capacity gives up.
+type tailHeap []*lane
+
+func (h tailHeap) Len() int { return len(h) }
+func (h tailHeap) Less(i, j int) bool {
+	a, b := h[i].q[len(h[i].q)-1], h[j].q[len(h[j].q)-1]
+	if !a.since.Equal(b.since) {
+		return a.since.After(b.since)
+	}
+	return cmpItems(a, b) > 0
+}
+func (h tailHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *tailHeap) Push(x any)   { *h = append(*h, x.(*lane)) }
+func (h *tailHeap) Pop() any {
+	old := *h
+	ln := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return ln
+}
+
+// tails is a heap of the lanes with jobs queued, by their tail.
+func (e *endpoint) tails() *tailHeap {
+	h := make(tailHeap, 0, len(e.lanes))
+	for _, ln := range e.lanes {
+		if len(ln.q) > 0 {
+			h = append(h, ln)
+		}
+	}
+	heap.Init(&h)
+	return &h
 }
 
 // putOut records an item of this session put off (for room, or for its
@@ -358,6 +409,12 @@ func (e *endpoint) capacity(wait time.Duration, now time.Time) int {
 	if e.pauseUntil.After(now) {
 		wait -= e.pauseUntil.Sub(now)
 	}
+	return max(1, int(e.pace(now)*wait.Seconds()))
+}
+
+// pace is the requests per second the endpoint is read to send (capacity
+// says which reading); 0 before it has shown one.
+func (e *endpoint) pace(now time.Time) float64 {
 	rate := max(e.meter.rate(), e.meter.lastSecond(now))
 	if lat := e.latencies.median(now); lat > 0 && now.Sub(e.pausedAt) > meterTau {
 		rate = max(rate, float64(e.slots())/lat.Seconds())
@@ -365,7 +422,22 @@ func (e *endpoint) capacity(wait time.Duration, now time.Time) int {
 	if e.limiter != nil {
 		rate = min(rate, e.rate)
 	}
-	return max(1, int(rate*wait.Seconds()))
+	return rate
+}
+
+// fastest is the most requests per second the endpoint could send: its
+// webhook's max_concurrency at its median latency, capped by its rate
+// limit; 0 before a latency is known.
+func (e *endpoint) fastest(now time.Time) float64 {
+	lat := e.latencies.median(now)
+	if lat <= 0 {
+		return 0
+	}
+	rate := float64(e.conc.max) / lat.Seconds()
+	if e.limiter != nil {
+		rate = min(rate, e.rate)
+	}
+	return rate
 }
 
 // rateLimiter returns the endpoint's limiter for the webhook's current
