@@ -83,12 +83,15 @@ func (s *Server) bulkWebhooks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) bulkOne(r *http.Request, action, id string) bulkResult {
-	_, err := s.deps.Webhooks.ChangeWebhook(r.Context(), tenantOf(r), id, func(ev *schemas.WebhookEvent) error {
+	changed := false // by the change written
+	wh, err := s.deps.Webhooks.ChangeWebhook(r.Context(), tenantOf(r), id, func(ev *schemas.WebhookEvent) error {
+		changed = false
 		ev.At = s.now()
 		ev.Webhook.UpdatedAt = ev.At
 		switch action {
 		case bulkDelete:
 			ev.Op = schemas.OpDeleted
+			changed = true
 			return nil
 		case bulkEnable:
 			if ev.Webhook.Enabled {
@@ -102,6 +105,7 @@ func (s *Server) bulkOne(r *http.Request, action, id string) bulkResult {
 			ev.Webhook.Enabled = false
 		}
 		ev.Op = schemas.OpUpdated
+		changed = true
 		return nil
 	})
 	res := bulkResult{ID: id, Status: http.StatusOK}
@@ -110,6 +114,10 @@ func (s *Server) bulkOne(r *http.Request, action, id string) bulkResult {
 	}
 	var aerr *apiError
 	switch {
+	case err == nil && changed && action == bulkDelete:
+		s.failWaiting(wh, errWebhookDeleted, wh.UpdatedAt)
+	case err == nil && changed && action == bulkDisable:
+		s.failWaiting(wh, errWebhookDisabled, wh.UpdatedAt)
 	case err == nil:
 	case errors.Is(err, schemas.ErrWebhookNotFound):
 		res.Status, res.Code, res.Message = http.StatusNotFound, codeNotFound, "webhook not found"

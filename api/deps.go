@@ -80,6 +80,10 @@ type Deps struct {
 	Metrics http.Handler
 	// Replays serves /v1/replays; nil answers 501 there.
 	Replays Replays
+	// Failures, when set, fails the waiting deliveries of a webhook that
+	// the API disables or deletes, in the background (see sweeper); nil
+	// leaves them to the sender, which fails each as it comes back.
+	Failures Failures
 	// Breakers adds breaker_state (and concurrency_limit, if it has a
 	// Limit(webhookID) int method) to every webhook; nil leaves them out.
 	Breakers Breakers

@@ -4,12 +4,15 @@
 // and errors.
 //
 // It writes only by publishing: webhook changes go to hookline.subscriptions,
-// input events to hookline.events and redeliveries to hookline.deliveries
-// through the small interfaces declared in deps.go (Producer implements the
-// Kafka ones with broker.Writer); it reads webhooks from a view of that
-// topic and deliveries from the attempts store. It must never write to the
-// attempts store, never query a database directly, never answer with one tenant's object
-// to another tenant (that is a 404), never return or log a secret or a token,
+// input events to hookline.events, redeliveries to hookline.deliveries, and
+// the failures of deliveries that waited on a webhook it disabled or
+// deleted to hookline.attempts and hookline.dead (the records the sender
+// writes for them), through the small interfaces declared in deps.go and
+// unsent.go (Producer implements the Kafka ones with broker.Writer); it
+// reads webhooks from a view of hookline.subscriptions and deliveries from
+// the attempts store. It must never write to the attempts store, never
+// query a database directly, never answer with one tenant's object to
+// another tenant (that is a 404), never return or log a secret or a token,
 // never accept a field it would ignore, and never publish part of a request
 // that fails validation.
 //

@@ -140,10 +140,14 @@ type fakeDeliveries struct {
 	deliveries []projections.Delivery
 	tenants    map[string]string // delivery id -> tenant
 	lastQuery  *projections.DeliveryQuery
+	lists      int // ListDeliveries calls
 	lastStats  *projections.StatsQuery
 	nextCursor string
-	err        error
-	panics     bool
+	// pageSize, when set, makes ListDeliveries page as a store does: by
+	// id, newest first, below the cursor, Limit at most pageSize.
+	pageSize int
+	err      error
+	panics   bool
 }
 
 func newFakeDeliveries() *fakeDeliveries {
@@ -164,17 +168,43 @@ func (f *fakeDeliveries) ListDeliveries(_ context.Context, q projections.Deliver
 		panic("fake store panics")
 	}
 	f.lastQuery = &q
+	f.lists++
 	if f.err != nil {
 		return projections.DeliveryPage{}, f.err
 	}
 	var page projections.DeliveryPage
 	for _, d := range f.deliveries {
-		if f.tenants[d.ID] == q.Tenant && d.WebhookID == q.WebhookID && (q.State == "" || d.State == q.State) {
+		if f.tenants[d.ID] == q.Tenant && d.WebhookID == q.WebhookID && (q.State == "" || d.State == q.State) &&
+			!d.CreatedAt.Before(q.Since) && (q.Until.IsZero() || d.CreatedAt.Before(q.Until)) {
 			page.Deliveries = append(page.Deliveries, d)
 		}
 	}
 	page.NextCursor = f.nextCursor
+	if f.pageSize > 0 {
+		slices.SortFunc(page.Deliveries, func(a, b projections.Delivery) int { return strings.Compare(b.ID, a.ID) })
+		if q.Cursor != "" {
+			page.Deliveries = slices.DeleteFunc(page.Deliveries, func(d projections.Delivery) bool { return d.ID >= q.Cursor })
+		}
+		limit := min(q.Limit, f.pageSize)
+		page.NextCursor = ""
+		if len(page.Deliveries) > limit {
+			page.Deliveries = page.Deliveries[:limit]
+			page.NextCursor = page.Deliveries[limit-1].ID
+		}
+	}
 	return page, nil
+}
+
+// set replaces the stored delivery with d's id, as the projector does with
+// a delivery's newer record.
+func (f *fakeDeliveries) set(d projections.Delivery) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.deliveries {
+		if f.deliveries[i].ID == d.ID {
+			f.deliveries[i] = d
+		}
+	}
 }
 
 func (f *fakeDeliveries) GetDelivery(_ context.Context, tenant, id string) (projections.Delivery, error) {
@@ -209,6 +239,13 @@ func (f *fakeDeliveries) Stats(_ context.Context, q projections.StatsQuery) (pro
 	return st, nil
 }
 
+// listCalls counts the ListDeliveries calls so far.
+func (f *fakeDeliveries) listCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lists
+}
+
 func (f *fakeDeliveries) query() *projections.DeliveryQuery {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -224,6 +261,51 @@ type harness struct {
 	events  *fakeEvents
 	dels    *fakeDeliveries
 	jobs    *fakeJobs
+	fails   *fakeFailures
+	srv     *Server
+}
+
+// fakeFailures records the deliveries failed without a request.
+type fakeFailures struct {
+	mu     sync.Mutex
+	failed []Failure
+	err    error
+}
+
+func (f *fakeFailures) PublishFailures(_ context.Context, failed []Failure) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.failed = append(f.failed, failed...)
+	return nil
+}
+
+func (f *fakeFailures) all() []Failure {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.failed)
+}
+
+// waitSweeps waits until the API's background sweeps are done: nothing
+// queued, no worker left.
+func (h *harness) waitSweeps() {
+	h.t.Helper()
+	w := h.srv.sweeps
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.mu.Lock()
+		idle := len(w.queue) == 0 && w.running == 0
+		w.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatal("the sweeps of disabled webhooks did not finish within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // fakeJobs records the jobs enqueued.
@@ -259,11 +341,12 @@ var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, cfg Config, checks map[string]Check) *harness {
 	t.Helper()
-	h := &harness{t: t, hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries(), jobs: &fakeJobs{}}
+	h := &harness{t: t, hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries(), jobs: &fakeJobs{},
+		fails: &fakeFailures{}}
 	var mu sync.Mutex
 	n, clock := 0, t0
 	srv, err := New(cfg, Deps{
-		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Jobs: h.jobs, Checks: checks, Breakers: fakeBreakers{},
+		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Jobs: h.jobs, Failures: h.fails, Checks: checks, Breakers: fakeBreakers{},
 		Now: func() time.Time {
 			mu.Lock()
 			defer mu.Unlock()
@@ -281,7 +364,13 @@ func newHarness(t *testing.T, cfg Config, checks map[string]Check) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	h.handler = srv.Handler()
+	srv.sweeps.settle = 0 // no request is in flight here
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	h.srv, h.handler = srv, srv.Handler()
 	return h
 }
 

@@ -17,11 +17,14 @@ import (
 // Events go to hookline.events keyed by resource id, so that one
 // resource's events stay in order; a publish with an event over the size
 // limit writes nothing (EventTooLargeError); redeliveries go to hookline.deliveries keyed by webhook
-// id like the matcher's jobs, cut into batches under the size limit.
+// id like the matcher's jobs, cut into batches under the size limit; the
+// deliveries of a webhook disabled or deleted while they waited are failed
+// on hookline.attempts and hookline.dead, as the sender fails them.
 type Producer struct {
 	events, jobs *broker.Writer
-	timeout      time.Duration // publishTimeout; tests shorten it
-	limit        int           // the broker's message size limit
+	unsent       *broker.Writer // attempt records and dead letters, each naming its topic
+	timeout      time.Duration  // publishTimeout; tests shorten it
+	limit        int            // the broker's message size limit
 }
 
 // publishTimeout bounds one publish: a broker that is down answers the
@@ -32,7 +35,7 @@ const publishTimeout = 10 * time.Second
 // NewProducer returns the API's writer to b.
 func NewProducer(b *broker.Broker) *Producer {
 	return &Producer{events: b.Writer(schemas.TopicEvents, nil), jobs: b.Writer(schemas.TopicDeliveries, records.Oversize),
-		timeout: publishTimeout, limit: b.MaxMessageBytes()}
+		unsent: b.Writer("", records.Oversize), timeout: publishTimeout, limit: b.MaxMessageBytes()}
 }
 
 // PublishEvents writes events, acknowledged by all replicas.
@@ -66,5 +69,23 @@ func (p *Producer) PublishJobs(ctx context.Context, jobs []schemas.Job) error {
 	return p.jobs.Write(ctx, msgs)
 }
 
+// PublishFailures writes, for each delivery failed without a request, its
+// attempt record (hookline.attempts, keyed by delivery id) and its dead
+// letter (hookline.dead), the records the sender writes for it, acknowledged
+// by all replicas. A record over the size limit is replaced as the sender's
+// would be (records.Oversize: the attempt without its body, the dead letter
+// without the payload).
+func (p *Producer) PublishFailures(ctx context.Context, failed []Failure) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	msgs := make([]kafka.Message, 0, 2*len(failed))
+	for _, f := range failed {
+		msgs = append(msgs, records.Attempt(f.Attempt), records.DeadJob(f.Job, f.Attempt))
+	}
+	return p.unsent.Write(ctx, msgs)
+}
+
 // Close flushes and closes the writers.
-func (p *Producer) Close() error { return errors.Join(p.events.Close(), p.jobs.Close()) }
+func (p *Producer) Close() error {
+	return errors.Join(p.events.Close(), p.jobs.Close(), p.unsent.Close())
+}

@@ -89,6 +89,18 @@ func bodyStored(d projections.Delivery) bool { return d.Request != nil && d.Requ
 // redeliveryJob is a new delivery of d's payload. A form-encoded request is
 // turned back into its JSON payload, which the sender encodes again.
 func (s *Server) redeliveryJob(d projections.Delivery, tenant string) schemas.Job {
+	body := storedPayload(d)
+	return schemas.Job{
+		DeliveryID: s.deps.NewID(), WebhookID: d.WebhookID, Tenant: tenant,
+		EventIDs: d.EventIDs, EventType: d.EventType, CreatedAt: s.deps.Now().UTC().Truncate(time.Millisecond),
+		Payload: []byte(body), RedeliveryOf: d.ID, ReplayID: d.ReplayID,
+	}
+}
+
+// storedPayload is the payload of d as the history has its request body:
+// a form-encoded body is turned back into its JSON; "" when the body is
+// not stored.
+func storedPayload(d projections.Delivery) string {
 	body := ""
 	if d.Request != nil {
 		body = d.Request.Body
@@ -98,11 +110,7 @@ func (s *Server) redeliveryJob(d projections.Delivery, tenant string) schemas.Jo
 			body = decoded
 		}
 	}
-	return schemas.Job{
-		DeliveryID: s.deps.NewID(), WebhookID: d.WebhookID, Tenant: tenant,
-		EventIDs: d.EventIDs, EventType: d.EventType, CreatedAt: s.deps.Now().UTC().Truncate(time.Millisecond),
-		Payload: []byte(body), RedeliveryOf: d.ID, ReplayID: d.ReplayID,
-	}
+	return body
 }
 
 // pendingView is a delivery that is enqueued and not yet attempted.

@@ -26,6 +26,9 @@ type Server struct {
 	// probesOnly: the process runs no api stage; it serves /healthz,
 	// /readyz and /metrics alone (NewProbes).
 	probesOnly bool
+	// sweeps fail the waiting deliveries of disabled and deleted
+	// webhooks; nil without Deps.Failures.
+	sweeps *sweeper
 }
 
 // New builds the API. cfg gets its defaults applied; a nil logger discards.
@@ -42,8 +45,31 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, deps: deps, log: logger}
+	if deps.Failures != nil {
+		s.sweeps = newSweeper(deps.Webhooks, deps.Deliveries, deps.Failures, logger, s.now)
+	}
 	s.router = s.routes()
 	return s, nil
+}
+
+// Shutdown stops the API's background work: sweeps not started yet are
+// dropped (the sender fails those deliveries as they come back), sweeps
+// running may finish until ctx ends and are then cut short. Call it once
+// the HTTP server has stopped taking requests, before closing Deps.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.sweeps == nil {
+		return nil
+	}
+	return s.sweeps.shutdown(ctx)
+}
+
+// failWaiting fails, in the background, the deliveries waiting on wh,
+// which the API has just disabled or deleted (reason) durably at at.
+func (s *Server) failWaiting(wh schemas.Webhook, reason string, at time.Time) {
+	if s.sweeps == nil {
+		return
+	}
+	s.sweeps.enqueue(sweep{tenant: wh.Tenant, webhookID: wh.ID, url: wh.URL, reason: reason, at: at})
 }
 
 // NewProbes builds the HTTP server of a process that runs no api stage:

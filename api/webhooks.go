@@ -120,8 +120,10 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 	// The change is made from the webhook as it is when it is written; a
 	// change that another writer made meanwhile (a PATCH, a 410 that
 	// disabled the webhook) comes first and is kept.
+	wasEnabled := false // as the webhook was before the change written
 	wh, err := s.deps.Webhooks.ChangeWebhook(r.Context(), tenantOf(r), mux.Vars(r)["id"], func(ev *schemas.WebhookEvent) error {
 		old := ev.Webhook
+		wasEnabled = old.Enabled
 		if aerr := applyInput(&in, &ev.Webhook, false); aerr != nil {
 			return aerr
 		}
@@ -136,6 +138,9 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("api: webhook updated", "tenant", wh.Tenant, "webhook_id", wh.ID, "version", wh.Version)
+	if wasEnabled && !wh.Enabled {
+		s.failWaiting(wh, errWebhookDisabled, wh.UpdatedAt)
+	}
 	view := s.publicView(wh)
 	if in.Events != nil {
 		view.Warnings = schemas.CatalogueWarnings(wh.Events)
@@ -153,6 +158,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("api: webhook deleted", "tenant", wh.Tenant, "webhook_id", wh.ID)
+	s.failWaiting(wh, errWebhookDeleted, wh.UpdatedAt)
 	w.WriteHeader(http.StatusNoContent)
 }
 

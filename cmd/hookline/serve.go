@@ -463,20 +463,28 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 	producer := api.NewProducer(b)
 	deps.Events = producer
 	deps.Jobs = producer
+	deps.Failures = producer
 	server, err := api.New(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr}, deps, log)
 	if err != nil {
 		producer.Close()
 		ln.Close()
 		return err
 	}
-	runHTTP(ctx, g, server.Handler(), ln, c.drainTimeout, func() { producer.Close() })
+	// The API's sweeps (failing what waits on a webhook it disabled) write
+	// through the producer: they stop before it closes.
+	runHTTP(ctx, g, server.Handler(), ln, c.drainTimeout, func(ctx context.Context) {
+		if err := server.Shutdown(ctx); err != nil {
+			log.Warn("api: background work cut short at shutdown", "err", err)
+		}
+		producer.Close()
+	})
 	fmt.Fprintf(stdout, "hookline ready: http://%s stages=%s\n", ln.Addr(), c.stages)
 	return nil
 }
 
 // runHTTP serves handler on ln until ctx ends, then shuts the server down
-// (for at most drain) and calls stopped, if any.
-func runHTTP(ctx context.Context, g *errgroup.Group, handler http.Handler, ln net.Listener, drain time.Duration, stopped func()) {
+// and calls stopped, if any, both within drain.
+func runHTTP(ctx context.Context, g *errgroup.Group, handler http.Handler, ln net.Listener, drain time.Duration, stopped func(context.Context)) {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -496,7 +504,7 @@ func runHTTP(ctx context.Context, g *errgroup.Group, handler http.Handler, ln ne
 		defer cancel()
 		err := srv.Shutdown(shutdownCtx)
 		if stopped != nil {
-			stopped()
+			stopped(shutdownCtx)
 		}
 		return err
 	})
