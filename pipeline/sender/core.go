@@ -147,7 +147,7 @@ type effectKind int
 const (
 	// effSend: make the item's request, then call finished.
 	effSend effectKind = iota
-	// effEmit: write msgs; then the item's input is done.
+	// effEmit: write the outputs; then the item's input is done.
 	effEmit
 	// effAbandon: leave the item's input uncommitted, to be read again.
 	effAbandon
@@ -156,12 +156,36 @@ const (
 type effect struct {
 	kind effectKind
 	it   *item
-	msgs []kafka.Message
+	out  outputs
 	// disable, on an emission, asks for the webhook to be disabled first
 	// for this reason; ifDisabled is written too when that call is the one
 	// that disabled it.
 	disable    string
-	ifDisabled []kafka.Message
+	ifDisabled outputs
+}
+
+// outputs builds an emission's records. The driver calls it outside the
+// core's lock: marshaling a job or an attempt with its payload costs
+// microseconds a record, which every arrival and every finished request
+// would otherwise wait for. It reads only the values it captured.
+type outputs func() []kafka.Message
+
+// build returns the records; none for a nil outputs.
+func (o outputs) build() []kafka.Message {
+	if o == nil {
+		return nil
+	}
+	return o()
+}
+
+// messages is an emission's records, with ifDisabled's when its call to
+// disable the webhook was the one that disabled it.
+func (f effect) messages(disabled bool) []kafka.Message {
+	msgs := f.out.build()
+	if disabled {
+		msgs = append(msgs, f.ifDisabled.build()...)
+	}
+	return msgs
 }
 
 func newCore(cfg coreConfig, seed uint64, hooks webhookSource, breakers *Breakers, health healthBook, m *metrics, log *slog.Logger) *core {
@@ -353,7 +377,7 @@ func (c *core) shed(keep *endpoint, now time.Time) {
 		if big == nil {
 			return
 		}
-		items := append(big.queuedItems(), big.held...)
+		items := append(big.queuedItems(), big.heldItems()...)
 		last := items[0]
 		for _, it := range items[1:] {
 			if it.seq > last.seq {
@@ -373,15 +397,13 @@ func (c *core) shed(keep *endpoint, now time.Time) {
 // releaseHeld queues the items of a lane held behind earlier jobs that
 // are all back.
 func (c *core) releaseHeld(e *endpoint, lane string, now time.Time) {
-	if e.heldLanes[lane] == 0 {
-		return
-	}
-	for _, it := range slices.Clone(e.held) {
-		if it.state == stateHeld && it.forOrder && it.lane == lane && !e.earlierOut(lane, it.seq) {
-			c.note(it, "released: the earlier jobs of its lane are back")
-			e.unhold(it)
-			e.enqueue(it, now)
-		}
+	// In seq order: once one waits behind an earlier job away, so do
+	// those after it.
+	for q := e.heldFor[lane]; len(q) > 0 && !e.earlierOut(lane, q[0].seq); q = e.heldFor[lane] {
+		it := q[0]
+		c.note(it, "released: the earlier jobs of its lane are back")
+		e.unhold(it)
+		e.enqueue(it, now)
 	}
 }
 
@@ -458,7 +480,7 @@ func (c *core) manualProbe(endpoint string, job schemas.Job) (func(Verdict), boo
 // circuit, in seq order (a person's job that finds the probe taken too:
 // it tries again when it comes back).
 func (c *core) putOffAll(e *endpoint, now time.Time) {
-	items := append(e.queuedItems(), e.held...)
+	items := append(e.queuedItems(), e.heldItems()...)
 	slices.SortFunc(items, cmpItems)
 	for _, it := range items {
 		c.putOff(it, whyCircuit, now)
@@ -519,7 +541,7 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 	job.Queue = &schemas.QueuePlace{Session: c.cfg.session, Seq: it.seq, Pos: it.pos}
 	var r rung
 	var back time.Time
-	var msgs []kafka.Message
+	var marks []schemas.Attempt
 	if why == whyCircuit {
 		due := c.circuitDue(e, it, now)
 		job.Deferrals++
@@ -530,7 +552,7 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 		}
 		back = due
 		if first || due.Sub(now) >= time.Minute { // a mark each lap of a short wait would cost more than it tells
-			msgs = append(msgs, c.mark(it, "waiting for the endpoint's circuit to close", due, now))
+			marks = append(marks, c.mark(it, "waiting for the endpoint's circuit to close", due, now))
 		}
 	} else {
 		job.Reason, job.DueAt = schemas.RetryEndpointBusy, time.Time{}
@@ -541,13 +563,20 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 			if why == whyMemory {
 				text = "waiting for room in the sender's memory (--max-queue-bytes)"
 			}
-			msgs = append(msgs, c.mark(it, text, back, now))
+			marks = append(marks, c.mark(it, text, back, now))
 		}
 	}
 	e.putOut(it.lane, it.seq, back, why == whyBusy)
 	c.note(it, "put off (%s) to %s", why, r.topic)
 	c.metrics.deferred.WithLabelValues(why).Inc()
-	c.emit(it, append(msgs, records.DelayedJob(r.topic, job, now.Add(r.delay))))
+	topic, due := r.topic, now.Add(r.delay)
+	c.emit(it, func() []kafka.Message {
+		msgs := make([]kafka.Message, 0, len(marks)+1)
+		for _, m := range marks {
+			msgs = append(msgs, records.Attempt(m))
+		}
+		return append(msgs, records.DelayedJob(topic, job, due))
+	})
 }
 
 // lap is where a job put off for room waits before it looks for room
@@ -585,24 +614,25 @@ func (c *core) hop(it *item, r rung, now time.Time) {
 	}
 	c.metrics.hops.Inc()
 	c.note(it, "on to %s", r.topic)
-	c.emit(it, []kafka.Message{records.DelayedJob(r.topic, job, now.Add(r.delay))})
+	topic, due := r.topic, now.Add(r.delay)
+	c.emit(it, func() []kafka.Message { return []kafka.Message{records.DelayedJob(topic, job, due)} })
 }
 
 // mark is the pending mark of a delivery that waits without an attempt
 // (schemas.Attempt with N 0).
-func (c *core) mark(it *item, why string, next, now time.Time) kafka.Message {
+func (c *core) mark(it *item, why string, next, now time.Time) schemas.Attempt {
 	job := it.job
 	body := ""
 	if job.Attempts == 0 {
 		body = string(job.Payload)
 	}
 	next = next.UTC()
-	return records.Attempt(schemas.Attempt{
+	return schemas.Attempt{
 		DeliveryID: job.DeliveryID, WebhookID: job.WebhookID, Tenant: job.Tenant,
 		EventIDs: job.EventIDs, EventType: job.EventType, N: 0, State: schemas.StatePending,
 		At: now.UTC(), DeliveryCreatedAt: job.CreatedAt, Error: why, URL: it.e.last.URL,
 		RequestBody: body, RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID, NextAttemptAt: &next,
-	})
+	}
 }
 
 // detach takes an item out of its endpoint's lanes or holds.
@@ -617,9 +647,9 @@ func (c *core) detach(it *item, now time.Time) {
 
 // emit hands an item's outputs to the driver: once they are written, its
 // input is done.
-func (c *core) emit(it *item, msgs []kafka.Message) {
+func (c *core) emit(it *item, out outputs) {
 	c.release(it)
-	c.effects = append(c.effects, effect{kind: effEmit, it: it, msgs: msgs})
+	c.effects = append(c.effects, effect{kind: effEmit, it: it, out: out})
 }
 
 // abandon gives an item back to the driver unfinished: its input is not
@@ -650,9 +680,10 @@ func (c *core) release(it *item) {
 // disabled or deleted the webhook knows.
 func (c *core) failUnsent(it *item, wh schemas.Webhook, reason string, now time.Time) {
 	job := it.job
-	if it.e != nil {
+	if e := it.e; e != nil {
 		c.detach(it, now)
-		it.e.backIn(it.lane, it.seq)
+		e.backIn(it.lane, it.seq)
+		c.releaseHeld(e, it.lane, now)
 	}
 	body := string(job.Payload)
 	if job.Attempts > 0 {
@@ -667,7 +698,7 @@ func (c *core) failUnsent(it *item, wh schemas.Webhook, reason string, now time.
 	}
 	c.metrics.unsent.WithLabelValues(reason).Inc()
 	c.metrics.attempts.WithLabelValues(att.State, statusClass(0)).Inc()
-	c.emit(it, []kafka.Message{records.Attempt(att), records.DeadJob(job, att)})
+	c.emit(it, func() []kafka.Message { return []kafka.Message{records.Attempt(att), records.DeadJob(job, att)} })
 }
 
 // finished takes the result of an item's request; sent is false when the
@@ -707,9 +738,9 @@ func (c *core) finished(now time.Time, it *item, r delivery.Result, sent bool) {
 			}
 		}
 		c.metrics.observe(r)
-		msgs, disable, ifDisabled := c.outcome(now, it, r)
+		out, disable, ifDisabled := c.outcome(now, it, r)
 		c.release(it)
-		c.effects = append(c.effects, effect{kind: effEmit, it: it, msgs: msgs, disable: disable, ifDisabled: ifDisabled})
+		c.effects = append(c.effects, effect{kind: effEmit, it: it, out: out, disable: disable, ifDisabled: ifDisabled})
 	}
 	c.dispatch(e, now)
 	c.touch(e, now)
@@ -719,7 +750,7 @@ func (c *core) finished(now time.Time, it *item, r delivery.Result, sent bool) {
 // record it: the attempt, and a retry on the delay topic that fits its
 // wait or a dead letter. disable asks for the webhook to be disabled (410
 // Gone, or failing for DisableAfter); ifDisabled is then written too.
-func (c *core) outcome(now time.Time, it *item, r delivery.Result) (msgs []kafka.Message, disable string, ifDisabled []kafka.Message) {
+func (c *core) outcome(now time.Time, it *item, r delivery.Result) (out outputs, disable string, ifDisabled outputs) {
 	job, wh := it.job, it.wh
 	att := r.Attempt
 	if job.Attempts > 0 {
@@ -734,7 +765,7 @@ func (c *core) outcome(now time.Time, it *item, r delivery.Result) (msgs []kafka
 	} else if !succeeded && c.failingTooLong(wh, since, att.At) {
 		disable = fmt.Sprintf("every delivery failed since %s (--disable-after %s)", since.Format(time.RFC3339), c.cfg.disableAfter)
 	}
-	var follow []kafka.Message
+	var follow func(att schemas.Attempt) []kafka.Message
 	switch {
 	case succeeded:
 		att.State = schemas.StateSucceeded
@@ -751,20 +782,30 @@ func (c *core) outcome(now time.Time, it *item, r delivery.Result) (msgs []kafka
 		if !ok {
 			rg = c.cfg.ladder[0]
 		}
-		follow = append(follow, records.DelayedJob(rg.topic, next, now.Add(rg.delay)))
+		topic, at := rg.topic, now.Add(rg.delay)
+		follow = func(schemas.Attempt) []kafka.Message { return []kafka.Message{records.DelayedJob(topic, next, at)} }
 	default:
 		att.State = schemas.StateFailed
 		if disable != "" && wh.Enabled {
 			off := wh
 			off.DisabledReason = disable
-			ifDisabled = c.operational(off, job, schemas.TypeWebhookDisabled, "disabled-"+job.DeliveryID, att, now)
+			last := att
+			ifDisabled = func() []kafka.Message {
+				return operational(off, job, schemas.TypeWebhookDisabled, "disabled-"+job.DeliveryID, last, now)
+			}
 		} else {
 			disable = ""
 		}
-		follow = append(follow, c.failedForGood(wh, job, att, now)...)
+		follow = func(att schemas.Attempt) []kafka.Message { return failedForGood(wh, job, att, now) }
 	}
 	c.metrics.attempts.WithLabelValues(att.State, statusClass(att.StatusCode)).Inc()
-	return append([]kafka.Message{records.Attempt(att)}, follow...), disable, ifDisabled
+	return func() []kafka.Message {
+		msgs := []kafka.Message{records.Attempt(att)}
+		if follow != nil {
+			msgs = append(msgs, follow(att)...)
+		}
+		return msgs
+	}, disable, ifDisabled
 }
 
 // failingTooLong reports whether a webhook whose endpoint has failed since
@@ -783,9 +824,9 @@ func (c *core) failingTooLong(wh schemas.Webhook, since, at time.Time) bool {
 
 // failedForGood is what follows a delivery's last attempt when it failed:
 // its dead letter and a hookline.delivery_failed event.
-func (c *core) failedForGood(wh schemas.Webhook, job schemas.Job, att schemas.Attempt, now time.Time) []kafka.Message {
+func failedForGood(wh schemas.Webhook, job schemas.Job, att schemas.Attempt, now time.Time) []kafka.Message {
 	return append([]kafka.Message{records.DeadJob(job, att)},
-		c.operational(wh, job, schemas.TypeDeliveryFailed, "failed-"+job.DeliveryID, att, now)...)
+		operational(wh, job, schemas.TypeDeliveryFailed, "failed-"+job.DeliveryID, att, now)...)
 }
 
 // operational is the Hookline event of a delivery that failed for good or
@@ -793,7 +834,7 @@ func (c *core) failedForGood(wh schemas.Webhook, job schemas.Job, att schemas.At
 // tenant that name it. A delivery of such an event makes none: a failure
 // to deliver one never loops. Its id derives from the delivery, so a job
 // handled again after a crash publishes the same event.
-func (c *core) operational(wh schemas.Webhook, job schemas.Job, typ, id string, att schemas.Attempt, now time.Time) []kafka.Message {
+func operational(wh schemas.Webhook, job schemas.Job, typ, id string, att schemas.Attempt, now time.Time) []kafka.Message {
 	if strings.HasPrefix(job.EventType, schemas.OperationalResource+".") {
 		return nil
 	}
@@ -824,19 +865,15 @@ func (c *core) tick(now time.Time) {
 
 // service looks at one endpoint.
 func (c *core) service(e *endpoint, now time.Time) {
-	if len(e.held) == 0 || e.heldUntil.After(now) {
-		goto rest
-	}
-	for _, it := range slices.Clone(e.held) {
+	for len(e.held) > 0 && !e.held[0].until.After(now) {
+		it := e.held[0]
+		e.unhold(it)
 		switch {
-		case it.state != stateHeld:
-		case !it.forOrder && !it.until.After(now):
-			e.unhold(it)
+		case !it.forOrder:
 			c.place(it, now)
-		case it.forOrder && !e.earlierOut(it.lane, it.seq):
-			e.unhold(it)
+		case !e.earlierOut(it.lane, it.seq):
 			e.enqueue(it, now)
-		case it.forOrder && !it.until.After(now):
+		default:
 			// The earlier job is still away after the order hold (it
 			// found no room when it came back): this one follows it onto
 			// hookline.overflow, and comes back behind it.
@@ -844,7 +881,6 @@ func (c *core) service(e *endpoint, now time.Time) {
 			c.putOff(it, whyBusy, now)
 		}
 	}
-rest:
 	if now.Sub(e.checked) >= checkEvery {
 		c.check(e, now)
 		c.evictStale(e, now)
@@ -862,7 +898,7 @@ func (c *core) check(e *endpoint, now time.Time) {
 	e.checked = now
 	wh, found := c.hooks.ByID(e.id)
 	if !found || !wh.Enabled || wh.DisabledAt != nil {
-		items := append(e.queuedItems(), e.held...)
+		items := append(e.queuedItems(), e.heldItems()...)
 		for _, it := range items {
 			if reason := unsendable(it, wh, found); reason != "" {
 				c.failUnsent(it, wh, reason, now)
@@ -1010,7 +1046,7 @@ func (c *core) touch(e *endpoint, now time.Time) {
 		}
 	}
 	if len(e.held) > 0 {
-		at(e.heldUntil)
+		at(e.heldUntil())
 	}
 	if e.queued > 0 || len(e.held) > 0 || e.nOut > 0 {
 		at(e.checked.Add(checkEvery))
@@ -1045,7 +1081,7 @@ func (c *core) revoke(now time.Time, parts map[srcPart]bool) []*item {
 	}
 	var flying []*item
 	for _, e := range c.sortedEndpoints() {
-		for _, it := range append(e.queuedItems(), e.held...) {
+		for _, it := range append(e.queuedItems(), e.heldItems()...) {
 			if parts[it.src] {
 				c.detach(it, now)
 				c.abandon(it)
@@ -1060,7 +1096,7 @@ func (c *core) revoke(now time.Time, parts map[srcPart]bool) []*item {
 		}
 		if nums[e.part] && e.nOut > 0 {
 			e.clearOut()
-			for _, it := range slices.Clone(e.held) {
+			for _, it := range e.heldItems() {
 				if it.forOrder {
 					e.unhold(it)
 					e.enqueue(it, now)
@@ -1077,7 +1113,7 @@ func (c *core) revoke(now time.Time, parts map[srcPart]bool) []*item {
 func (c *core) stop(now time.Time) {
 	c.stopping = true
 	for _, e := range c.sortedEndpoints() {
-		for _, it := range append(e.queuedItems(), e.held...) {
+		for _, it := range append(e.queuedItems(), e.heldItems()...) {
 			c.detach(it, now)
 			c.abandon(it)
 		}

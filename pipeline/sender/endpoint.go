@@ -42,6 +42,7 @@ type item struct {
 	// forOrder marks an item held behind an earlier job of its lane that
 	// is away (put off); otherwise a held item waits for its due time.
 	forOrder bool
+	hidx     int // in endpoint.held while held
 
 	// In flight: the breaker's verdict function, the webhook it was sent
 	// to, and whether a rebalance took its partition away meanwhile.
@@ -82,12 +83,10 @@ type endpoint struct {
 	lanes map[string]*lane
 	ready laneHeap
 	// held are items waiting in memory: for their due time, or behind an
-	// earlier job of their lane that is away. In seq order. heldUntil is
-	// the earliest of their untils, heldLanes counts those held for order
-	// per lane.
-	held      []*item
-	heldUntil time.Time
-	heldLanes map[string]int
+	// earlier job of their lane that is away; the earliest until first.
+	// heldFor has, per lane, those held for order, in seq order.
+	held    heldHeap
+	heldFor map[string][]*item
 	// out are, per lane, the seqs of this session's items put off and not
 	// back, in seq order, with when each is expected back.
 	out  map[string][]outRec
@@ -146,7 +145,7 @@ type outRec struct {
 }
 
 func newEndpoint(id string, part, initial, maxConc int) *endpoint {
-	return &endpoint{id: id, part: part, lanes: map[string]*lane{}, out: map[string][]outRec{}, heldLanes: map[string]int{},
+	return &endpoint{id: id, part: part, lanes: map[string]*lane{}, out: map[string][]outRec{}, heldFor: map[string][]*item{},
 		conc: newConcurrency(initial, maxConc), heapIdx: -1}
 }
 
@@ -277,38 +276,78 @@ func cmpSeq(a, b uint64) int {
 // behind an earlier job of its lane.
 func (e *endpoint) hold(it *item, until time.Time, forOrder bool, now time.Time) {
 	it.state, it.since, it.until, it.forOrder = stateHeld, now, until, forOrder
-	i, _ := slices.BinarySearchFunc(e.held, it, cmpItems)
-	e.held = slices.Insert(e.held, i, it)
-	if len(e.held) == 1 || until.Before(e.heldUntil) {
-		e.heldUntil = until
-	}
+	heap.Push(&e.held, it)
 	if forOrder {
-		e.heldLanes[it.lane]++
+		q := e.heldFor[it.lane]
+		i, _ := slices.BinarySearchFunc(q, it, cmpItems)
+		e.heldFor[it.lane] = slices.Insert(q, i, it)
 	}
 }
 
 func (e *endpoint) unhold(it *item) {
-	i, found := slices.BinarySearchFunc(e.held, it, cmpItems)
-	if !found || e.held[i] != it {
-		i = slices.Index(e.held, it)
-	}
-	if i < 0 {
+	if it.hidx < 0 || it.hidx >= len(e.held) || e.held[it.hidx] != it {
 		return
 	}
-	e.held = slices.Delete(e.held, i, i+1)
-	if it.forOrder {
-		if e.heldLanes[it.lane]--; e.heldLanes[it.lane] == 0 {
-			delete(e.heldLanes, it.lane)
-		}
+	heap.Remove(&e.held, it.hidx)
+	if !it.forOrder {
+		return
 	}
-	if !it.until.After(e.heldUntil) {
-		e.heldUntil = time.Time{}
-		for _, h := range e.held {
-			if e.heldUntil.IsZero() || h.until.Before(e.heldUntil) {
-				e.heldUntil = h.until
-			}
-		}
+	q := e.heldFor[it.lane]
+	i, found := slices.BinarySearchFunc(q, it, cmpItems)
+	if !found || q[i] != it {
+		i = slices.Index(q, it)
 	}
+	if i >= 0 {
+		q = slices.Delete(q, i, i+1)
+	}
+	if len(q) == 0 {
+		delete(e.heldFor, it.lane)
+	} else {
+		e.heldFor[it.lane] = q
+	}
+}
+
+// heldUntil is the earliest until of its held items; zero when none.
+func (e *endpoint) heldUntil() time.Time {
+	if len(e.held) == 0 {
+		return time.Time{}
+	}
+	return e.held[0].until
+}
+
+// heldItems is its held items in seq order.
+func (e *endpoint) heldItems() []*item {
+	out := slices.Clone([]*item(e.held))
+	slices.SortFunc(out, cmpItems)
+	return out
+}
+
+// heldHeap orders held items by until, then as cmpItems.
+type heldHeap []*item
+
+func (h heldHeap) Len() int { return len(h) }
+func (h heldHeap) Less(i, j int) bool {
+	if !h[i].until.Equal(h[j].until) {
+		return h[i].until.Before(h[j].until)
+	}
+	return cmpItems(h[i], h[j]) < 0
+}
+func (h heldHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+func (h *heldHeap) Push(x any) {
+	it := x.(*item)
+	it.hidx = len(*h)
+	*h = append(*h, it)
+}
+func (h *heldHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	it.hidx = -1
+	return it
 }
 
 // tailHeap orders lanes by their tail, the one queued last first: the

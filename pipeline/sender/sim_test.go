@@ -921,13 +921,14 @@ func (p *simProc) outboxDone(now time.Time, took time.Duration) time.Time {
 // milliseconds later; then the item's input is done. A crash first loses
 // them.
 func (w *simWorld) emit(p *simProc, f effect, in *simInput) {
-	msgs := f.msgs
+	disabled := false
 	if f.disable != "" {
 		if wh, ok := w.hooks.m[f.it.wh.ID]; ok && wh.Enabled {
 			w.setEnabled(wh.ID, false)
-			msgs = append(msgs, f.ifDisabled...)
+			disabled = true
 		}
 	}
+	msgs := f.messages(disabled)
 	at := p.outboxDone(w.now, time.Millisecond+time.Duration(w.rnd.IntN(2000))*time.Microsecond)
 	w.afterAt(at, "", func() {
 		if w.proc != p {

@@ -359,27 +359,32 @@ func (w *work) cutShort() {
 	}
 }
 
-// apply does what the core asked for, outside its lock.
+// apply does what the core asked for, outside its lock: requests first,
+// then the writes, whose records are built here (a batch of put-offs
+// coming back costs milliseconds to marshal, which a healthy endpoint's
+// request in the same batch does not wait for). The order of writes is
+// the core's.
 func (s *Stage) apply(effs []effect) {
+	for _, f := range effs {
+		if f.kind != effSend {
+			continue
+		}
+		w := f.it.ref.(*work)
+		ctx, cancel := context.WithCancel(w.ctx)
+		w.mu.Lock()
+		w.cancel = cancel
+		if w.cut {
+			cancel()
+		}
+		w.mu.Unlock()
+		s.requests.Add(1)
+		go s.attempt(f.it, w, ctx, cancel)
+	}
 	for _, f := range effs {
 		w := f.it.ref.(*work)
 		switch f.kind {
-		case effSend:
-			ctx, cancel := context.WithCancel(w.ctx)
-			w.mu.Lock()
-			w.cancel = cancel
-			if w.cut {
-				cancel()
-			}
-			w.mu.Unlock()
-			s.requests.Add(1)
-			go s.attempt(f.it, w, ctx, cancel)
 		case effEmit:
-			msgs := f.msgs
-			if f.disable != "" && s.disable(w.ctx, f.it.wh, f.disable) {
-				msgs = append(msgs, f.ifDisabled...)
-			}
-			w.out.Emit(msgs, w.in)
+			w.out.Emit(f.messages(f.disable != "" && s.disable(w.ctx, f.it.wh, f.disable)), w.in)
 		case effAbandon:
 			w.in.Abandon()
 		}
