@@ -224,11 +224,16 @@ func TestBenchPacing(t *testing.T) {
 func TestBenchIsolationRatio(t *testing.T) {
 	rows := []benchRow{{name: "paced-healthy", p99: 10 * time.Millisecond}, {name: "paced-slow-dead/bad", p99: time.Second},
 		{name: "paced-slow-dead/healthy", p99: 11 * time.Millisecond}}
-	if got, ok := isolationRatio(rows); !ok || got < 1.099 || got > 1.101 {
-		t.Fatalf("isolationRatio = %v, %v; want 1.1", got, ok)
+	got := isolationRatios(rows)
+	if len(got) != 1 || got[0].beside != "paced-slow-dead/healthy" || got[0].alone != "paced-healthy" || got[0].ratio < 1.099 || got[0].ratio > 1.101 {
+		t.Fatalf("isolationRatios = %+v; want paced-slow-dead/healthy / paced-healthy = 1.1", got)
 	}
-	if _, ok := isolationRatio(rows[1:]); ok {
-		t.Fatal("a ratio without the healthy-alone row")
+	if got := isolationRatios(rows[1:]); len(got) != 0 {
+		t.Fatalf("a ratio without the healthy-alone row: %+v", got)
+	}
+	closed := []benchRow{{name: "slow-dead/healthy", p99: 6 * time.Millisecond}, {name: "10-webhooks", p99: 4 * time.Millisecond}}
+	if got := isolationRatios(closed); len(got) != 1 || got[0].alone != "10-webhooks" || got[0].ratio != 1.5 {
+		t.Fatalf("closed isolationRatios = %+v; want slow-dead/healthy / 10-webhooks = 1.5", got)
 	}
 }
 
@@ -248,7 +253,13 @@ func TestBenchScenarioSelection(t *testing.T) {
 	if got := names("burst, paced,burst"); !slices.Equal(got, []string{"burst", "paced"}) {
 		t.Errorf("burst,paced = %v", got)
 	}
-	if got := names("closed"); !slices.Equal(got, []string{"1-webhook", "fan-out-50", "slow-dead", "batching"}) {
+	if got := names("slow-dead"); !slices.Equal(got, []string{"10-webhooks", "slow-dead"}) {
+		t.Errorf("slow-dead = %v, want its alone scenario first", got)
+	}
+	if got := names("paced-slow-dead,paced-healthy"); !slices.Equal(got, []string{"paced-healthy", "paced-slow-dead"}) {
+		t.Errorf("paced-slow-dead,paced-healthy = %v", got)
+	}
+	if got := names("closed"); !slices.Equal(got, []string{"1-webhook", "fan-out-50", "10-webhooks", "slow-dead", "batching"}) {
 		t.Errorf("closed = %v", got)
 	}
 	if got := names("open"); !slices.Equal(got, []string{"burst", "burst-50", "burst-50ms", "paced", "paced-healthy", "paced-slow-dead"}) {

@@ -46,9 +46,6 @@ const (
 	// with 429 or 5xx, or that fails on the way.
 	benchPublishAttempts = 10
 	benchViaAPI          = "POST /v1/events"
-	// The isolation ratio compares these rows' p99.
-	benchIsolationAlone  = "paced-healthy"
-	benchIsolationBeside = "paced-slow-dead/healthy"
 )
 
 // benchArray is how many events of dataBytes of data one request carries:
@@ -450,22 +447,32 @@ func (r *benchRun) openRows(res benchPhaseResult, rssKB, putOff int64) []benchRo
 	return []benchRow{row(r.sc.name+"/healthy", benchHealthy, r.sc.healthy), bad}
 }
 
-// isolationRatio is the healthy endpoints' p99 beside the slow and dead
-// endpoints over their p99 alone, when both rows are there.
-func isolationRatio(rows []benchRow) (float64, bool) {
-	var alone, beside time.Duration
+// isolation is one isolation ratio: the healthy endpoints' p99 beside the
+// slow and dead endpoints (row beside) over their p99 alone (row alone).
+type isolation struct {
+	beside, alone string
+	ratio         float64
+}
+
+// isolationRatios is the ratio of every scenario with bad endpoints whose
+// alone scenario ran too, in the rows' order.
+func isolationRatios(rows []benchRow) []isolation {
+	p99 := map[string]time.Duration{}
 	for _, r := range rows {
-		switch r.name {
-		case benchIsolationAlone:
-			alone = r.p99
-		case benchIsolationBeside:
-			beside = r.p99
+		p99[r.name] = r.p99
+	}
+	var out []isolation
+	for _, r := range rows {
+		name, ok := strings.CutSuffix(r.name, "/healthy")
+		if !ok {
+			continue
+		}
+		alone := benchScenarioNamed(name).alone
+		if a := p99[alone]; alone != "" && a > 0 && r.p99 > 0 {
+			out = append(out, isolation{beside: r.name, alone: alone, ratio: float64(r.p99) / float64(a)})
 		}
 	}
-	if alone <= 0 || beside <= 0 {
-		return 0, false
-	}
-	return float64(beside) / float64(alone), true
+	return out
 }
 
 // received is how many receipts of a phase there were, first or not.

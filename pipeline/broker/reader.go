@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,9 +41,15 @@ type Reader struct {
 	// goroutine.
 	mu sync.Mutex
 	// buf holds polled records not handed out yet, in poll order; none of
-	// them belongs to a held partition.
-	buf  []*kgo.Record
-	held map[topicPartition]*hold
+	// them belongs to a held partition. With a preferred topic (Prefer),
+	// buf holds its records and later the other topics'.
+	buf   []*kgo.Record
+	later []polled
+	held  map[topicPartition]*hold
+	// prefer is the topic whose records go out first; the others' wait
+	// at most preferFor behind them.
+	prefer    string
+	preferFor time.Duration
 	// paused are the partitions Pause stopped: a hold that empties does not
 	// resume them.
 	paused map[int32]bool
@@ -61,6 +68,12 @@ type topicPartition struct {
 
 // hold is a partition whose head is not due: its records, polled and not
 // handed out, in offset order. The partition is paused while it holds any.
+// polled is a record of a topic not preferred, with when it was polled.
+type polled struct {
+	rec *kgo.Record
+	at  time.Time
+}
+
 type hold struct {
 	recs []*kgo.Record
 	due  time.Time // of recs[0]
@@ -201,8 +214,9 @@ func (r *Reader) FetchMessage(ctx context.Context) (kafka.Message, error) {
 
 // next takes the message to hand out now, if any: a held head that is due
 // (the earliest due first), else the next polled record that is due, holding
-// on the way those that are not. Without one it returns when the earliest
-// held head comes due (zero for no hold).
+// on the way those that are not; the preferred topic's first, unless
+// another's has waited preferFor (Prefer). Without one it returns when the
+// earliest held head comes due (zero for no hold).
 func (r *Reader) next(now time.Time) (m kafka.Message, wake time.Time, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -211,6 +225,20 @@ func (r *Reader) next(now time.Time) (m kafka.Message, wake time.Time, ok bool) 
 	for tp, cand := range r.held {
 		if !cand.due.After(now) && (h == nil || cand.due.Before(h.due)) {
 			first, h = tp, cand
+		}
+	}
+	if r.prefer != "" && len(r.buf) > 0 {
+		since := time.Time{}
+		if h != nil {
+			since = h.due
+		}
+		if len(r.later) > 0 && (since.IsZero() || r.later[0].at.Before(since)) {
+			since = r.later[0].at
+		}
+		if since.IsZero() || now.Sub(since) < r.preferFor {
+			if m, ok := r.fromBuf(now); ok {
+				return m, time.Time{}, true
+			}
 		}
 	}
 	if h != nil {
@@ -227,23 +255,15 @@ func (r *Reader) next(now time.Time) (m kafka.Message, wake time.Time, ok bool) 
 		}
 		return message(rec), time.Time{}, true
 	}
-	for len(r.buf) > 0 {
-		rec := r.buf[0]
-		r.buf[0] = nil
-		r.buf = r.buf[1:]
-		tp := topicPartition{rec.Topic, rec.Partition}
-		if h := r.held[tp]; h != nil {
-			h.recs = append(h.recs, rec) // behind its partition's head
-			continue
+	for len(r.later) > 0 {
+		rec := r.later[0].rec
+		r.later[0] = polled{}
+		r.later = r.later[1:]
+		if m, ok := r.take(rec, now); ok {
+			return m, time.Time{}, true
 		}
-		m := message(rec)
-		if r.due != nil && !IsControl(m) {
-			if due := r.due(m); due.After(now) {
-				r.held[tp] = &hold{recs: []*kgo.Record{rec}, due: due}
-				r.cl.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
-				continue
-			}
-		}
+	}
+	if m, ok := r.fromBuf(now); ok {
 		return m, time.Time{}, true
 	}
 	for _, h := range r.held {
@@ -252,6 +272,49 @@ func (r *Reader) next(now time.Time) (m kafka.Message, wake time.Time, ok bool) 
 		}
 	}
 	return kafka.Message{}, wake, false
+}
+
+// fromBuf takes the next record of buf that is due, holding on the way
+// those that are not. r.mu is held.
+func (r *Reader) fromBuf(now time.Time) (kafka.Message, bool) {
+	for len(r.buf) > 0 {
+		rec := r.buf[0]
+		r.buf[0] = nil
+		r.buf = r.buf[1:]
+		if m, ok := r.take(rec, now); ok {
+			return m, true
+		}
+	}
+	return kafka.Message{}, false
+}
+
+// take returns a polled record's message if it may go now; otherwise it
+// holds it: behind its partition's held head, or as the head of a new
+// hold, its partition paused. r.mu is held.
+func (r *Reader) take(rec *kgo.Record, now time.Time) (kafka.Message, bool) {
+	tp := topicPartition{rec.Topic, rec.Partition}
+	if h := r.held[tp]; h != nil {
+		h.recs = append(h.recs, rec) // behind its partition's head
+		return kafka.Message{}, false
+	}
+	m := message(rec)
+	if r.due != nil && !IsControl(m) {
+		if due := r.due(m); due.After(now) {
+			r.held[tp] = &hold{recs: []*kgo.Record{rec}, due: due}
+			r.cl.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+			return kafka.Message{}, false
+		}
+	}
+	return m, true
+}
+
+// Prefer hands out the records of topic before the other topics' polled
+// with them, as long as none of those has waited wait (polled, or come
+// due): a stage reading fresh work beside delay topics serves the fresh
+// work first when a burst of delayed records comes due at once. Set it
+// before the first fetch.
+func (r *Reader) Prefer(topic string, wait time.Duration) {
+	r.prefer, r.preferFor = topic, wait
 }
 
 // dueOf is when a held record may go; a transaction marker goes as soon
@@ -276,8 +339,15 @@ func (r *Reader) poll(ctx context.Context, wake time.Time) error {
 	fetches := r.cl.PollRecords(pctx, 1000)
 	recs := fetches.Records()
 	if len(recs) > 0 {
+		now := time.Now()
 		r.mu.Lock()
-		r.buf = append(r.buf, recs...)
+		for _, rec := range recs {
+			if r.prefer == "" || rec.Topic == r.prefer {
+				r.buf = append(r.buf, rec)
+			} else {
+				r.later = append(r.later, polled{rec: rec, at: now})
+			}
+		}
 		r.mu.Unlock()
 	}
 	r.cl.AllowRebalance() // the records are in buf, where a revoke finds them
@@ -362,15 +432,9 @@ func (r *Reader) drop(cl *kgo.Client, gone map[string][]int32) {
 			}
 		}
 	}
-	if len(lost) > 0 && len(r.buf) > 0 {
-		rest := r.buf[:0]
-		for _, rec := range r.buf {
-			if !lost[topicPartition{rec.Topic, rec.Partition}] {
-				rest = append(rest, rec)
-			}
-		}
-		clear(r.buf[len(rest):])
-		r.buf = rest
+	if len(lost) > 0 {
+		r.buf = slices.DeleteFunc(r.buf, func(rec *kgo.Record) bool { return lost[topicPartition{rec.Topic, rec.Partition}] })
+		r.later = slices.DeleteFunc(r.later, func(p polled) bool { return lost[topicPartition{p.rec.Topic, p.rec.Partition}] })
 	}
 	if len(resume) > 0 {
 		cl.ResumeFetchPartitions(resume)

@@ -636,3 +636,52 @@ func TestMembershipSharesPartitionsAndHandsThemOver(t *testing.T) {
 	cancel()
 	<-done2
 }
+
+// TestThePreferredTopicGoesFirstForABoundedTime: records of the preferred
+// topic come out before the other topics' polled with them (or come due
+// with them), in order per partition, until one of those has waited
+// preferFor; then the others go first.
+func TestThePreferredTopicGoesFirstForABoundedTime(t *testing.T) {
+	b := startWith(t, 2, topicRetry)
+	r, err := b.PartitionsReader(topicFirst, map[int]int64{0: kafka.FirstOffset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.due = headerDue
+	r.Prefer(topicFirst, 50*time.Millisecond)
+	t0 := time.Now()
+	fill := func() {
+		r.buf = []*kgo.Record{rec(topicFirst, 0, "new-0", time.Time{}), rec(topicFirst, 1, "new-1", time.Time{}), rec(topicFirst, 0, "new-2", time.Time{})}
+		r.later = []polled{{rec(topicRetry, 0, "retry-0", time.Time{}), t0}, {rec(topicRetry, 1, "retry-1", time.Time{}), t0}}
+	}
+	drain := func(now time.Time) []string {
+		var got []string
+		for {
+			m, _, ok := r.next(now)
+			if !ok {
+				return got
+			}
+			got = append(got, string(m.Value))
+		}
+	}
+	fill()
+	if got, want := drain(t0.Add(10*time.Millisecond)), []string{"new-0", "new-1", "new-2", "retry-0", "retry-1"}; !slices.Equal(got, want) {
+		t.Fatalf("within the bound: %v, want %v", got, want)
+	}
+	fill()
+	if got, want := drain(t0.Add(60*time.Millisecond)), []string{"retry-0", "retry-1", "new-0", "new-1", "new-2"}; !slices.Equal(got, want) {
+		t.Fatalf("past the bound: %v, want %v", got, want)
+	}
+	// A held head due 60 ms ago has waited past the bound too.
+	r.buf = []*kgo.Record{rec(topicFirst, 0, "new-0", time.Time{})}
+	r.held[topicPartition{topicRetry, 0}] = &hold{recs: []*kgo.Record{rec(topicRetry, 0, "due-0", t0)}, due: t0}
+	if got, want := drain(t0.Add(60*time.Millisecond)), []string{"due-0", "new-0"}; !slices.Equal(got, want) {
+		t.Fatalf("a head due past the bound: %v, want %v", got, want)
+	}
+	r.buf = []*kgo.Record{rec(topicFirst, 0, "new-0", time.Time{})}
+	r.held[topicPartition{topicRetry, 0}] = &hold{recs: []*kgo.Record{rec(topicRetry, 0, "due-0", t0)}, due: t0}
+	if got, want := drain(t0.Add(10*time.Millisecond)), []string{"new-0", "due-0"}; !slices.Equal(got, want) {
+		t.Fatalf("a head just due: %v, want %v", got, want)
+	}
+}

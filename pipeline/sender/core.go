@@ -491,12 +491,15 @@ func (c *core) putOffAll(e *endpoint, now time.Time) {
 // back. The first job put off in an open period comes back when the
 // circuit lets a probe through (a tenth of a cooldown later when half-open
 // with its probe out), to be that probe: a recovered endpoint is seen
-// within a cooldown. The others come back over the cooldown that follows,
-// so that they follow a successful probe within a cooldown, spread; and
-// once the endpoint has failed for circuitBackoffAfter, no sooner than the
-// retry schedule's delay for the times they were put off already, so that
-// a long outage's backlog backs off like retries do instead of coming back
-// every cooldown.
+// within a cooldown. The others come back after it, within two cooldowns:
+// after the shortest delay topic that waits long enough, when that is
+// within two cooldowns (the job is written once for its wait, not once
+// per rung it would hop down: a dead endpoint's backlog costs one write a
+// job each wait), else spread over the cooldown that follows. Once the
+// endpoint has failed for circuitBackoffAfter, they come back no sooner
+// than the retry schedule's delay for the times they were put off
+// already, so that a long outage's backlog backs off like retries do
+// instead of coming back every cooldown.
 func (c *core) circuitDue(e *endpoint, it *item, now time.Time) time.Time {
 	cooldown := c.breakers.Cooldown()
 	opens := c.breakers.OpenUntil(e.id)
@@ -510,6 +513,9 @@ func (c *core) circuitDue(e *endpoint, it *item, now time.Time) time.Time {
 	due := opens
 	if failing := c.health.failingSince(e.id); !failing.IsZero() && now.Sub(failing) >= circuitBackoffAfter {
 		due = maxTime(due, now.Add(c.cfg.schedule[min(it.job.Deferrals, len(c.cfg.schedule)-1)]))
+	}
+	if r, ok := c.cfg.ladder.atLeast(due.Sub(now)); ok && !now.Add(r.delay).After(due.Add(2*cooldown)) {
+		return now.Add(r.delay)
 	}
 	// Spread over a cooldown: a dead endpoint's backlog does not come back
 	// all at once every cooldown, and follows a successful probe within one.

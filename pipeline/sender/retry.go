@@ -115,6 +115,17 @@ func (l ladder) below(wait time.Duration) (rung, bool) {
 	return out, found
 }
 
+// atLeast is the shortest rung whose delay is at least wait; false when
+// every rung is shorter.
+func (l ladder) atLeast(wait time.Duration) (rung, bool) {
+	for _, r := range l {
+		if r.delay >= wait {
+			return r, true
+		}
+	}
+	return rung{}, false
+}
+
 // Policy decides when a job is tried again.
 type Policy struct {
 	Schedule Schedule

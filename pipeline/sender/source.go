@@ -29,6 +29,10 @@ func (s *Stage) due(m kafka.Message) time.Time {
 // bytes (its decoded fields, its input, its place in the queue).
 const itemOverhead = 512
 
+// preferFresh is how long a job read from a delay topic may wait behind
+// new jobs read with it (broker.Reader.Prefer).
+const preferFresh = 50 * time.Millisecond
+
 // Handle gives each job of a batch to the core; a job that does not decode
 // is dead-lettered.
 func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Outbox) error {

@@ -276,10 +276,15 @@ func (s *Stage) Run(ctx context.Context) error {
 
 	out := s.b.Writer("", records.Oversize)
 	defer out.Close()
+	reader := s.b.GroupReaderOf(Group, topics, s.due)
+	// New jobs first: a burst of put-offs and retries coming due at once
+	// (thousands of a slow or dead endpoint's jobs) would otherwise stand
+	// between a healthy endpoint's next job and its request.
+	reader.Prefer(schemas.TopicDeliveries, preferFresh)
 	r, err := stage.New(stage.Config{
 		Name: "sender", MaxBatch: 500, MaxInFlight: s.cfg.MaxInFlight, MaxUncommitted: s.cfg.MaxUncommitted,
 		CommitInterval: s.cfg.CommitInterval, DrainTimeout: s.cfg.DrainTimeout,
-	}, s, out, s.log, stage.Source{Reader: s.b.GroupReaderOf(Group, topics, s.due), Topic: strings.Join(topics, ",")})
+	}, s, out, s.log, stage.Source{Reader: reader, Topic: strings.Join(topics, ",")})
 	if err != nil {
 		close(stopTimer)
 		<-timerDone
