@@ -142,11 +142,14 @@ func listDeliveries(ctx context.Context, c *deliveriesConfig, stdout io.Writer) 
 // printDeliveries writes the aligned table of deliveries.
 func printDeliveries(w io.Writer, rows []projections.Delivery) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCREATED\tEVENT TYPE\tSTATE\tATTEMPTS\tLAST STATUS\tREDELIVERY OF/REPLAY")
+	fmt.Fprintln(tw, "ID\tCREATED\tEVENT TYPE\tSTATE\tATTEMPTS\tLAST STATUS\tNEXT ATTEMPT\tREDELIVERY OF/REPLAY")
 	for _, d := range rows {
-		status, origin := "-", "-"
+		status, next, origin := "-", "-", "-"
 		if d.LastStatusCode != 0 {
 			status = strconv.Itoa(d.LastStatusCode)
+		}
+		if d.NextAttemptAt != nil {
+			next = d.NextAttemptAt.UTC().Format(time.RFC3339)
 		}
 		switch {
 		case d.RedeliveryOf != "":
@@ -154,8 +157,8 @@ func printDeliveries(w io.Writer, rows []projections.Delivery) error {
 		case d.ReplayID != "":
 			origin = "replay " + d.ReplayID
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.CreatedAt.UTC().Format(time.RFC3339),
-			d.EventType, d.State, d.AttemptCount, status, origin)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.CreatedAt.UTC().Format(time.RFC3339),
+			d.EventType, d.State, d.AttemptCount, status, next, origin)
 	}
 	return tw.Flush()
 }

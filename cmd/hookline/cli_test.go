@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/client"
+	"github.com/hookline/hookline/projections"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -119,5 +120,29 @@ func TestCLIBadFlags(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, "hookline:") {
 			t.Errorf("hookline %v exited %d, want 2: %s", args, code, errOut)
 		}
+	}
+}
+
+// TestDeliveriesTableShowsTheNextAttempt: a waiting delivery's row says when
+// its next attempt is due; a finished one's says "-".
+func TestDeliveriesTableShowsTheNextAttempt(t *testing.T) {
+	next := time.Date(2026, 12, 7, 12, 30, 0, 0, time.UTC)
+	var out strings.Builder
+	err := printDeliveries(&out, []projections.Delivery{
+		{ID: "d1", EventType: "ticket.updated", State: "retrying", AttemptCount: 1, LastStatusCode: 503, NextAttemptAt: &next},
+		{ID: "d2", EventType: "ticket.updated", State: "succeeded", AttemptCount: 1, LastStatusCode: 204},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "NEXT ATTEMPT") {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	if f := strings.Fields(lines[1]); len(f) != 8 || f[6] != "2026-12-07T12:30:00Z" {
+		t.Errorf("the retrying row %q: want its next attempt, 2026-12-07T12:30:00Z", lines[1])
+	}
+	if f := strings.Fields(lines[2]); len(f) != 8 || f[6] != "-" {
+		t.Errorf("the succeeded row %q: want no next attempt", lines[2])
 	}
 }

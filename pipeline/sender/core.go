@@ -992,6 +992,9 @@ func (c *core) trim(e *endpoint, now time.Time) {
 // that bounds how far a partition's commit lags, and what a crash sends
 // again.
 func (c *core) evictStale(e *endpoint, now time.Time) {
+	if oldest := e.oldestQueued(); oldest.IsZero() || now.Sub(oldest) < c.cfg.queueWait {
+		return // the common case, without sorting the queue
+	}
 	queue := e.queuedItems()
 	slices.SortStableFunc(queue, func(a, b *item) int { return a.since.Compare(b.since) })
 	if len(queue) == 0 || now.Sub(queue[0].since) < c.cfg.queueWait {

@@ -1,13 +1,17 @@
 package sender
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/pipeline/records"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -123,6 +127,63 @@ func TestACutRequestNeverClosesTheCircuit(t *testing.T) {
 		h.arrive(schemas.Job{DeliveryID: "d2", WebhookID: "w", Tenant: "t", EventIDs: []string{"e2"}, ResourceID: "r2", Payload: []byte(`{}`)})
 		if len(h.sent) != 2 {
 			t.Fatalf("after a cut probe, %d requests in all, want the next job as the probe", len(h.sent))
+		}
+	})
+}
+
+// TestAJobWaitingForAnOpenCircuitIsWrittenOnce: the open period's probe
+// comes back exactly when the circuit lets it through (on down the ladder
+// from a shorter rung); every other job put off for the circuit goes, in
+// one write, to the shortest delay topic that waits past the probe, due
+// exactly its delay after it is written, not hopped down the ladder.
+func TestAJobWaitingForAnOpenCircuitIsWrittenOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) { // gobreaker reads time.Now
+		h := newCoreHarness(t)
+		cfg := StageConfig{Schedule: MustSchedule("10s,1m,5m"), MaxQueueWait: 4 * time.Second}.WithDefaults()
+		h.c.cfg = cfg.coreConfig("s1")
+		h.now = time.Now()
+		for range int(h.c.breakers.cfg.Failures) {
+			done, err := h.c.breakers.Allow("w")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(Unhealthy)
+		}
+		opens := h.c.breakers.OpenUntil("w")
+		var put []effect
+		for i := range 3 {
+			h.c.arrive(h.now, schemas.Job{DeliveryID: fmt.Sprint("d", i), WebhookID: "w", Tenant: "t", EventIDs: []string{"e"},
+				ResourceID: fmt.Sprint("r", i), Payload: []byte(`{}`)}, nil, srcPart{topic: schemas.TopicDeliveries}, int64(i), h.now, 1000)
+			put = append(put, h.c.take()...)
+		}
+		if len(h.sent) != 0 || len(put) != 3 {
+			t.Fatalf("%d sent, %d effects; want 3 put off", len(h.sent), len(put))
+		}
+		for i, f := range put {
+			var job *kafka.Message
+			for _, m := range f.messages(false) {
+				if m.Topic != schemas.TopicAttempts {
+					job = &m
+				}
+			}
+			if job == nil {
+				t.Fatalf("put-off %d wrote no job", i)
+			}
+			due := records.DueAt(*job)
+			var j schemas.Job
+			if err := records.DecodeJob(job.Value, &j); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case i == 0 && (job.Topic != "hookline.retry.10s" || j.DueAt.Before(opens) || j.DueAt.After(opens.Add(h.c.breakers.Cooldown()/10))):
+				t.Errorf("the probe went to %s due %v, want hookline.retry.10s, due as the circuit lets it through (%v)", job.Topic, j.DueAt, opens)
+			case i > 0 && (job.Topic != "hookline.retry.1m" || !due.Equal(h.now.Add(time.Minute)) || !j.DueAt.Equal(due)):
+				t.Errorf("put-off %d went to %s due %v (job due %v), want hookline.retry.1m due a minute after it was written (%v)",
+					i, job.Topic, due, j.DueAt, h.now.Add(time.Minute))
+			}
+			if i == 0 && !due.Equal(h.now.Add(10*time.Second)) {
+				t.Errorf("the probe's record is due %v, want exactly its topic's delay after it was written", due.Sub(h.now))
+			}
 		}
 	})
 }

@@ -246,6 +246,20 @@ func (e *endpoint) queuedItems() []*item {
 	return out
 }
 
+// oldestQueued is when its longest-queued item was queued; zero when
+// none is.
+func (e *endpoint) oldestQueued() time.Time {
+	var oldest time.Time
+	for _, ln := range e.lanes {
+		for _, it := range ln.q {
+			if oldest.IsZero() || it.since.Before(oldest) {
+				oldest = it.since
+			}
+		}
+	}
+	return oldest
+}
+
 // cmpItems orders items by seq, and two copies of one job that share it
 // (a put-off read again after a rebalance) by where they were read, so
 // that every order the core makes is the same in every run.

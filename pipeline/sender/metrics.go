@@ -12,7 +12,6 @@ type metrics struct {
 	deferred    *prometheus.CounterVec
 	hops        prometheus.Counter
 	unsent      *prometheus.CounterVec
-	orderBroken prometheus.Counter
 	lostPutOffs prometheus.Counter
 	memory      prometheus.Gauge
 	disabled    prometheus.Counter
@@ -39,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookline_sender_deferred_total",
-			Help: "Jobs put off without a request, by reason: circuit_open (their endpoint's circuit is open: a retry topic until it lets a probe through), endpoint_busy (their endpoint is behind: hookline.overflow, back after --max-queue-wait), memory (the jobs waiting in the sender are over --max-queue-bytes: hookline.overflow).",
+			Help: "Jobs put off without a request, by reason: circuit_open (their endpoint's circuit is open: a retry topic until it lets a probe through), endpoint_busy (their endpoint is behind: hookline.overflow, back after half of --max-queue-wait, or a longer delay topic for a job far back in a deep backlog), memory (the jobs waiting in the sender are over --max-queue-bytes: hookline.overflow).",
 		}, []string{"reason"}),
 		hops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookline_sender_hops_total",
@@ -49,17 +48,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hookline_sender_unsent_failures_total",
 			Help: "Deliveries failed without a request, by reason: webhook_disabled, webhook_deleted (their webhook was disabled or deleted while they waited).",
 		}, []string{"reason"}),
-		orderBroken: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hookline_sender_order_hold_expired_total",
-			Help: "Jobs that waited the whole order hold behind an earlier job of their resource that was put off, and went first.",
-		}),
 		lostPutOffs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookline_sender_putoffs_not_back_total",
 			Help: "Put-off jobs that did not come back to this sender within the order hold of their time (another sender took them, or a crash lost their write): their resource's later jobs wait no longer.",
 		}),
 		memory: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hookline_sender_queued_bytes",
-			Help: "Bytes of the jobs the sender holds in memory (queued, held and in flight), bounded by --max-queue-bytes.",
+			Help: "Bytes of the jobs the sender holds in memory (queued, held and in flight); those waiting (not in flight) are bounded by --max-queue-bytes.",
 		}),
 		disabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookline_sender_webhooks_disabled_total",
@@ -84,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.duration, m.deferred, m.hops, m.unsent, m.orderBroken, m.lostPutOffs, m.memory,
+		reg.MustRegister(m.attempts, m.duration, m.deferred, m.hops, m.unsent, m.lostPutOffs, m.memory,
 			m.disabled, m.breakers, m.queued, m.limit, m.wait)
 	}
 	return m
