@@ -337,32 +337,15 @@ func (e *endpoint) heldItems() []*item {
 }
 
 // heldHeap orders held items by until, then as cmpItems.
-type heldHeap []*item
+type heldHeap = placedHeap[*item]
 
-func (h heldHeap) Len() int { return len(h) }
-func (h heldHeap) Less(i, j int) bool {
-	if !h[i].until.Equal(h[j].until) {
-		return h[i].until.Before(h[j].until)
+func (it *item) before(o *item) bool {
+	if !it.until.Equal(o.until) {
+		return it.until.Before(o.until)
 	}
-	return cmpItems(h[i], h[j]) < 0
+	return cmpItems(it, o) < 0
 }
-func (h heldHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx, h[j].hidx = i, j
-}
-func (h *heldHeap) Push(x any) {
-	it := x.(*item)
-	it.hidx = len(*h)
-	*h = append(*h, it)
-}
-func (h *heldHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	it.hidx = -1
-	return it
-}
+func (it *item) place() *int { return &it.hidx }
 
 // tailHeap orders lanes by their tail, the one queued last first: the
 // tails a queue over its capacity gives up.
@@ -606,58 +589,56 @@ func (r *latencyRing) median(now time.Time) time.Duration {
 // laneHeap orders ready lanes by when their head was queued: the queue is
 // served first in, first out (within a lane, by seq), so that a job waits
 // in memory for what is ahead of it there, never for jobs that come later.
-type laneHeap []*lane
+type laneHeap = placedHeap[*lane]
 
-func (h laneHeap) Len() int { return len(h) }
-func (h laneHeap) Less(i, j int) bool {
-	a, b := h[i].q[0], h[j].q[0]
+func (ln *lane) before(o *lane) bool {
+	a, b := ln.q[0], o.q[0]
 	if !a.since.Equal(b.since) {
 		return a.since.Before(b.since)
 	}
 	return cmpItems(a, b) < 0
 }
-func (h laneHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
-}
-func (h *laneHeap) Push(x any) {
-	ln := x.(*lane)
-	ln.idx = len(*h)
-	*h = append(*h, ln)
-}
-func (h *laneHeap) Pop() any {
-	old := *h
-	ln := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	ln.idx = -1
-	return ln
-}
+func (ln *lane) place() *int { return &ln.idx }
 
 // wakeHeap orders endpoints by when the core looks at them again.
-type wakeHeap []*endpoint
+type wakeHeap = placedHeap[*endpoint]
 
-func (h wakeHeap) Len() int { return len(h) }
-func (h wakeHeap) Less(i, j int) bool {
-	if !h[i].wake.Equal(h[j].wake) {
-		return h[i].wake.Before(h[j].wake)
+func (e *endpoint) before(o *endpoint) bool {
+	if !e.wake.Equal(o.wake) {
+		return e.wake.Before(o.wake)
 	}
-	return h[i].id < h[j].id
+	return e.id < o.id
 }
-func (h wakeHeap) Swap(i, j int) {
+func (e *endpoint) place() *int { return &e.heapIdx }
+
+// placed is an element of a placedHeap: it orders itself before another
+// and keeps its index in the heap (-1 when out), so that it can be fixed
+// or removed where it is.
+type placed[T any] interface {
+	before(T) bool
+	place() *int
+}
+
+// placedHeap is a container/heap of placed elements.
+type placedHeap[T placed[T]] []T
+
+func (h placedHeap[T]) Len() int           { return len(h) }
+func (h placedHeap[T]) Less(i, j int) bool { return h[i].before(h[j]) }
+func (h placedHeap[T]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx, h[j].heapIdx = i, j
+	*h[i].place(), *h[j].place() = i, j
 }
-func (h *wakeHeap) Push(x any) {
-	e := x.(*endpoint)
-	e.heapIdx = len(*h)
-	*h = append(*h, e)
+func (h *placedHeap[T]) Push(x any) {
+	v := x.(T)
+	*v.place() = len(*h)
+	*h = append(*h, v)
 }
-func (h *wakeHeap) Pop() any {
+func (h *placedHeap[T]) Pop() any {
 	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
+	v := old[len(old)-1]
+	var zero T
+	old[len(old)-1] = zero
 	*h = old[:len(old)-1]
-	e.heapIdx = -1
-	return e
+	*v.place() = -1
+	return v
 }
