@@ -324,6 +324,9 @@ func (c *core) place(it *item, now time.Time) {
 // one lane at most what its latency sends in queueWait, as a resource's
 // jobs go one at a time).
 func (c *core) full(e *endpoint, it *item, now time.Time) string {
+	if c.waiting() > c.cfg.maxBytes && !e.earlierOut(it.lane, it.seq) {
+		c.shedFollowers(e, now)
+	}
 	if c.waiting() > c.cfg.maxBytes {
 		if e.waiting() > c.cfg.maxBytes/int64(max(1, c.active)) {
 			return whyMemory
@@ -367,6 +370,7 @@ func (c *core) behind(e *endpoint, now time.Time) bool {
 // held for order, to hookline.overflow; held for their due time, on to
 // the shortest delay topic.
 func (c *core) shed(keep *endpoint, now time.Time) {
+	defer c.inSeqOrder(len(c.effects))
 	for c.waiting() > c.cfg.maxBytes {
 		var big *endpoint
 		for _, e := range c.endpoints {
@@ -392,6 +396,38 @@ func (c *core) shed(keep *endpoint, now time.Time) {
 		}
 		c.touch(big, now)
 	}
+}
+
+// shedFollowers puts off the endpoint's jobs held behind an earlier job of
+// their lane that is away, the latest first, until memory is an eighth
+// under MaxQueueBytes: they would follow it onto hookline.overflow after
+// the order hold anyway, and the memory they hold is what a lane's first
+// job needs to be sent (without it, a deep backlog's lanes, each led by a
+// job away, can fill memory with jobs none of which may go).
+func (c *core) shedFollowers(e *endpoint, now time.Time) {
+	var followers []*item
+	for _, it := range e.held {
+		if it.forOrder && e.earlierOut(it.lane, it.seq) {
+			followers = append(followers, it)
+		}
+	}
+	slices.SortFunc(followers, func(a, b *item) int { return cmpItems(b, a) })
+	defer c.inSeqOrder(len(c.effects))
+	for _, it := range followers {
+		if c.waiting() <= c.cfg.maxBytes-c.cfg.maxBytes/8 {
+			return
+		}
+		c.note(it, "held behind its lane, given up for memory a lane's first job needs")
+		c.putOff(it, whyMemory, now)
+	}
+}
+
+// inSeqOrder puts the effects from start on in seq order, so that jobs put
+// off together, the latest chosen first, are written, and come back, in
+// their lanes' order: a lane's later job back first would be held behind
+// the earlier one for nothing.
+func (c *core) inSeqOrder(start int) {
+	slices.SortStableFunc(c.effects[start:], func(a, b effect) int { return cmpItems(a.it, b.it) })
 }
 
 // releaseHeld queues the items of a lane held behind earlier jobs that
@@ -891,6 +927,9 @@ func (c *core) service(e *endpoint, now time.Time) {
 		c.check(e, now)
 		c.evictStale(e, now)
 	}
+	if c.waiting() > c.cfg.maxBytes {
+		c.shedFollowers(e, now) // memory for the earlier jobs they wait for
+	}
 	c.trim(e, now)
 	c.dispatch(e, now)
 	c.touch(e, now)
@@ -940,6 +979,7 @@ func (c *core) trim(e *endpoint, now time.Time) {
 	if e.queued == 0 {
 		return
 	}
+	defer c.inSeqOrder(len(c.effects))
 	if c.behind(e, now) {
 		// What is over by less than half gets its chance: the pace was
 		// read on the endpoint's past, and a job given up that the

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -162,6 +163,9 @@ type Stage struct {
 
 	mu   sync.Mutex
 	core *core
+	// full mirrors whether the core's waiting jobs are over MaxQueueBytes
+	// (WaitForRoom), set with mu held after each call into the core.
+	full atomic.Bool
 	// armed is when the timer goroutine wakes next; kick wakes it sooner.
 	armed time.Time
 	kick  chan struct{}
@@ -269,6 +273,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.core = newCore(s.cfg.coreConfig(session), seed, s.webhooks, s.breakers, s.health, s.metrics, s.log)
 	s.armed = time.Time{}
+	s.full.Store(false)
 	s.mu.Unlock()
 	timerDone := make(chan struct{})
 	stopTimer := make(chan struct{})
@@ -304,6 +309,7 @@ func (s *Stage) timer(stop <-chan struct{}) {
 	for {
 		s.mu.Lock()
 		s.core.tick(time.Now())
+		s.full.Store(s.core.waiting() > s.core.cfg.maxBytes)
 		effs := s.core.take()
 		next := s.core.next()
 		s.armed = next
@@ -339,7 +345,33 @@ func (s *Stage) taken() []effect {
 		default:
 		}
 	}
+	s.full.Store(s.core.waiting() > s.core.cfg.maxBytes)
 	return s.core.take()
+}
+
+// roomPoll is how often a fetch waiting for room looks again.
+const roomPoll = 2 * time.Millisecond
+
+// WaitForRoom holds fetching while the jobs waiting in memory are over
+// MaxQueueBytes (stage.Gate). Each endpoint's queue holds what it sends in
+// about half the queue wait, so memory that is full drains within about
+// that, and a job of another endpoint behind them in the partition waits
+// no longer; the jobs behind wait in Kafka, not rewritten to
+// hookline.overflow.
+func (s *Stage) WaitForRoom(ctx context.Context) bool {
+	if !s.full.Load() {
+		return true
+	}
+	t := time.NewTicker(roomPoll)
+	defer t.Stop()
+	for s.full.Load() {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // work is a job's input: the runner's input, the context of the run that

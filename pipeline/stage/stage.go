@@ -137,6 +137,16 @@ type Holder interface {
 	Release()
 }
 
+// Gate is a Handler that bounds what it holds by more than a count (the
+// sender: bytes). Fetching waits until it has room: the inputs it has no
+// room for stay in Kafka, where they cost nothing, instead of being
+// fetched and written somewhere else to wait.
+type Gate interface {
+	// WaitForRoom returns true when the handler has room for another
+	// input, false if ctx ends first.
+	WaitForRoom(ctx context.Context) bool
+}
+
 // Revoker is a Handler that works on inputs long after Handle returns
 // (the sender's queues). When a rebalance takes partitions away, Revoke is
 // called before they are given up: it must stop working on their inputs
@@ -486,6 +496,9 @@ func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) erro
 			done, _ := src.offsets.Track(m)
 			done()
 			continue
+		}
+		if g, ok := r.h.(Gate); ok && !g.WaitForRoom(ctx) {
+			return nil
 		}
 		select {
 		case r.slots <- struct{}{}:
