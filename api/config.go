@@ -26,6 +26,11 @@ type Config struct {
 	// MetricsAddr, when set, is where /metrics is served instead (serve's
 	// --metrics-addr): the API's /metrics then says so with a 404.
 	MetricsAddr string
+	// MetricsToken is the bearer token that reads /metrics when there are
+	// Tokens (serve's --metrics-token): its series name every tenant's
+	// webhooks, so a tenant's token gets 403. Empty: no token reads it
+	// here (use MetricsAddr).
+	MetricsToken string
 
 	// Timeouts of the http.Server that HTTPServer builds.
 	ReadHeaderTimeout time.Duration // default 5s
@@ -68,6 +73,14 @@ func (c Config) Validate() error {
 		}
 		if strings.TrimSpace(tenant) == "" {
 			return errors.New("api: a token maps to an empty tenant")
+		}
+	}
+	if t := c.MetricsToken; t != "" {
+		if strings.ContainsAny(t, " \t\r\n,") {
+			return errors.New("api: the metrics token contains spaces or commas")
+		}
+		if _, ok := c.Tokens[t]; ok {
+			return errors.New("api: the metrics token is also a tenant's token: give it its own")
 		}
 	}
 	switch {

@@ -382,6 +382,10 @@ func (h *harness) do(method, path, token, body string) *httptest.ResponseRecorde
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	req.Host = "127.0.0.1:8080" // the tokenless API answers to loopback only
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

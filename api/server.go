@@ -95,10 +95,10 @@ func NewProbes(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves every route, with authentication, the body limit and panic
-// recovery in front.
+// Handler serves every route, with the browser checks of the tokenless API,
+// authentication, the body limit and panic recovery in front.
 func (s *Server) Handler() http.Handler {
-	return s.recoverer(s.limitBody(s.authenticate(s.router)))
+	return s.recoverer(s.browserSafe(s.limitBody(s.authenticate(s.router))))
 }
 
 // HTTPServer returns an http.Server for addr with the configured timeouts
@@ -213,15 +213,19 @@ func tenantOf(r *http.Request) string {
 	return t
 }
 
-// public paths answer without a token: probes and scrapers have none.
-// publicPaths need no token. /metrics does when tokens are set: its series
-// name every tenant's webhooks (serve's --metrics-addr serves it without
-// one, on an address of its own, for Prometheus).
+// publicPaths need no token: probes have none. /metrics needs the
+// metrics token when tokens are set (metricsAuth): its series name every
+// tenant's webhooks (serve's --metrics-addr serves it without one, on an
+// address of its own, for Prometheus).
 var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, openAPIPath: true}
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant := schemas.DefaultTenant
+		if len(s.cfg.Tokens) > 0 && r.URL.Path == "/metrics" && s.cfg.MetricsAddr == "" && s.deps.Metrics != nil {
+			s.metricsAuth(next).ServeHTTP(w, r)
+			return
+		}
 		if len(s.cfg.Tokens) > 0 && !publicPaths[r.URL.Path] && !console.Public(r.URL.Path) {
 			var ok bool
 			tenant, ok = s.tenantForToken(r.Header.Get("Authorization"))
@@ -234,6 +238,39 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, tenant)))
 	})
+}
+
+// metricsAuth lets only the metrics token read /metrics: its series name
+// every tenant's webhooks. A tenant's token gets 403, no token 401.
+func (s *Server) metricsAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header := r.Header.Get("Authorization")
+		if s.cfg.MetricsToken != "" && bearerIs(header, s.cfg.MetricsToken) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, ok := s.tenantForToken(header); ok {
+			msg := "/metrics names every tenant's webhooks: a tenant's token cannot read it; "
+			if s.cfg.MetricsToken == "" {
+				msg += "serve it with --metrics-addr on an internal address, or give a token of its own with --metrics-token"
+			} else {
+				msg += "use the --metrics-token"
+			}
+			writeError(w, &apiError{Status: http.StatusForbidden, Code: codeForbidden, Message: msg})
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hookline"`)
+		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthorized,
+			Message: "a valid Authorization: Bearer <token> header is required: the --metrics-token"})
+	})
+}
+
+// bearerIs reports, in constant time, whether an Authorization header is
+// the bearer token want.
+func bearerIs(header, want string) bool {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(want)) == 1
 }
 
 // tenantForToken compares against every token in constant time, so that

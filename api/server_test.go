@@ -112,6 +112,8 @@ func TestOversizedBodyIs413(t *testing.T) {
 		for _, path := range []string{"/v1/webhooks", "/v1/events"} {
 			req := httptest.NewRequest(http.MethodPost, path, io.MultiReader(strings.NewReader(big)))
 			req.ContentLength = -1 // unknown: only reading finds out
+			req.Host = "127.0.0.1:8080"
+			req.Header.Set("Content-Type", "application/json")
 			rec := httptest.NewRecorder()
 			h.handler.ServeHTTP(rec, req)
 			wantError(t, rec, http.StatusRequestEntityTooLarge, codeTooLarge, "")
@@ -235,7 +237,9 @@ func TestPanicIsA500AndLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/webhooks/w1/deliveries", nil))
+	req := httptest.NewRequest(http.MethodGet, "/v1/webhooks/w1/deliveries", nil)
+	req.Host = "127.0.0.1:8080"
+	srv.Handler().ServeHTTP(rec, req)
 	wantError(t, rec, http.StatusInternalServerError, codeInternal, "")
 	if !strings.Contains(logs.String(), "panic") {
 		t.Errorf("panic not logged: %q", logs.String())
@@ -312,12 +316,15 @@ func TestHTTPServerHasTimeouts(t *testing.T) {
 	}
 }
 
-// TestMetricsNeedATokenWhenThereAreTokens: /metrics names every tenant's
-// webhooks, so with tokens it needs one; with --metrics-addr it is served
-// there and the API's path says so.
-func TestMetricsNeedATokenWhenThereAreTokens(t *testing.T) {
+// TestMetricsNeedTheMetricsTokenWhenThereAreTokens: /metrics names every
+// tenant's webhooks, so with tokens only the metrics token reads it: a
+// tenant's token gets 403 (before, any tenant saw the others' webhook
+// ids); with --metrics-addr it is served there and the API's path says so.
+func TestMetricsNeedTheMetricsTokenWhenThereAreTokens(t *testing.T) {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("hookline_up 1\n")) })
-	srv, err := New(twoTenants, Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}, Metrics: metrics}, nil)
+	withMetrics := twoTenants
+	withMetrics.MetricsToken = "tok-metrics"
+	srv, err := New(withMetrics, Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}, Metrics: metrics}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +340,21 @@ func TestMetricsNeedATokenWhenThereAreTokens(t *testing.T) {
 	if rec := get(srv, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("/metrics without a token: %d, want 401", rec.Code)
 	}
-	if rec := get(srv, "tok-acme"); rec.Code != http.StatusOK || rec.Body.String() != "hookline_up 1\n" {
-		t.Fatalf("/metrics with a token: %d %s", rec.Code, rec.Body)
+	if rec := get(srv, "tok-acme"); rec.Code != http.StatusForbidden {
+		t.Fatalf("/metrics with a tenant's token: %d %s, want 403", rec.Code, rec.Body)
+	}
+	if rec := get(srv, "tok-metrics"); rec.Code != http.StatusOK || rec.Body.String() != "hookline_up 1\n" {
+		t.Fatalf("/metrics with the metrics token: %d %s", rec.Code, rec.Body)
+	}
+	noMetricsToken, err := New(twoTenants, Deps{Webhooks: newFakeWebhooks(), Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}, Metrics: metrics}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(noMetricsToken, "tok-acme"); rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "--metrics-addr") {
+		t.Fatalf("/metrics with a tenant's token and no metrics token: %d %s, want 403 naming --metrics-addr", rec.Code, rec.Body)
+	}
+	if err := (Config{Tokens: twoTenants.Tokens, MetricsToken: "tok-acme"}).Validate(); err == nil {
+		t.Fatal("a metrics token that is a tenant's token validated")
 	}
 	cfg := twoTenants
 	cfg.MetricsAddr = "127.0.0.1:9464"

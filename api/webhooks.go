@@ -2,9 +2,11 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +90,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		view.Secret = wh.Secret // generated: shown this once
 	}
 	view.Warnings = schemas.CatalogueWarnings(wh.Events)
+	w.Header().Set("ETag", etag(wh))
 	writeJSON(w, http.StatusCreated, view)
 }
 
@@ -108,7 +111,31 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	w.Header().Set("ETag", etag(wh))
 	writeJSON(w, http.StatusOK, s.publicView(wh))
+}
+
+// etag is a webhook's entity tag: its version.
+func etag(wh schemas.Webhook) string { return `"` + strconv.FormatInt(wh.Version, 10) + `"` }
+
+// ifMatch reads a request's If-Match (RFC 9110 §13.1.1) as a check of the
+// webhook a change is made from: true when absent or "*", or when one of
+// its tags is the webhook's; a change from another version is refused
+// with 412, so that a client never overwrites a change it has not seen.
+func ifMatch(r *http.Request) func(schemas.Webhook) error {
+	header := strings.TrimSpace(r.Header.Get("If-Match"))
+	return func(wh schemas.Webhook) error {
+		if header == "" || header == "*" {
+			return nil
+		}
+		for _, tag := range strings.Split(header, ",") {
+			if strings.TrimPrefix(strings.TrimSpace(tag), "W/") == etag(wh) {
+				return nil
+			}
+		}
+		return &apiError{Status: http.StatusPreconditionFailed, Code: codePreconditionFailed,
+			Message: fmt.Sprintf("If-Match %s: the webhook is at version %d (ETag %s); read it again and send the change from there", header, wh.Version, etag(wh))}
+	}
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +144,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	matches := ifMatch(r)
 	// The change is made from the webhook as it is when it is written; a
 	// change that another writer made meanwhile (a PATCH, a 410 that
 	// disabled the webhook) comes first and is kept.
@@ -124,6 +152,9 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 	wh, err := s.deps.Webhooks.ChangeWebhook(r.Context(), tenantOf(r), mux.Vars(r)["id"], func(ev *schemas.WebhookEvent) error {
 		old := ev.Webhook
 		wasEnabled = old.Enabled
+		if err := matches(old); err != nil {
+			return err
+		}
 		if aerr := applyInput(&in, &ev.Webhook, false); aerr != nil {
 			return aerr
 		}
@@ -145,11 +176,16 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 	if in.Events != nil {
 		view.Warnings = schemas.CatalogueWarnings(wh.Events)
 	}
+	w.Header().Set("ETag", etag(wh))
 	writeJSON(w, http.StatusOK, view)
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	matches := ifMatch(r)
 	wh, err := s.deps.Webhooks.ChangeWebhook(r.Context(), tenantOf(r), mux.Vars(r)["id"], func(ev *schemas.WebhookEvent) error {
+		if err := matches(ev.Webhook); err != nil {
+			return err
+		}
 		ev.Op, ev.At = schemas.OpDeleted, s.now()
 		ev.Webhook.UpdatedAt = ev.At
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/hookline/hookline/schemas"
+	"github.com/hookline/hookline/sealing"
 )
 
 const validWebhook = `{"name":"crm","url":"https://example.com/hook","secret":"s3cr3t-value","events":["ticket.*"]}`
@@ -424,5 +426,67 @@ func TestAPatchThatKeepsLosingIs409(t *testing.T) {
 	h.hooks.setErr(nil)
 	if got, _ := h.hooks.Webhook(schemas.DefaultTenant, created.ID); got.Name != "crm" {
 		t.Fatalf("name %q after a refused PATCH", got.Name)
+	}
+}
+
+// TestIfMatchKeepsAStaleChangeFromOverwritingANewerOne: a webhook's ETag is
+// its version; a PATCH or DELETE with If-Match of an older version gets
+// 412 and changes nothing (before, If-Match was ignored and a client's
+// PATCH silently overwrote a change it had not seen); with the current
+// one, or "*", or none, it goes through.
+func TestIfMatchKeepsAStaleChangeFromOverwritingANewerOne(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	created := createWebhook(t, h, "", validWebhook)
+	path := "/v1/webhooks/" + created.ID
+	read := h.do(http.MethodGet, path, "", "")
+	mustStatus(t, read, http.StatusOK)
+	seen := read.Header().Get("ETag")
+	if wh, _ := h.hooks.Webhook(schemas.DefaultTenant, created.ID); seen != fmt.Sprintf(`"%d"`, wh.Version) {
+		t.Fatalf("ETag %q, want the version %d quoted", seen, wh.Version)
+	}
+	withIfMatch := func(method, body, tag string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Host = "127.0.0.1:8080"
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("If-Match", tag)
+		rec := httptest.NewRecorder()
+		h.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	// Another client changes the webhook first.
+	newer := h.do(http.MethodPatch, path, "", `{"name":"crm-2"}`)
+	mustStatus(t, newer, http.StatusOK)
+	if tag := newer.Header().Get("ETag"); tag == seen || tag == "" {
+		t.Fatalf("ETag after a change %q (before %q)", tag, seen)
+	}
+	wantError(t, withIfMatch(http.MethodPatch, `{"name":"stale"}`, seen), http.StatusPreconditionFailed, codePreconditionFailed, "")
+	wantError(t, withIfMatch(http.MethodDelete, "", seen), http.StatusPreconditionFailed, codePreconditionFailed, "")
+	if got := decodeBody[schemas.PublicWebhook](t, h.do(http.MethodGet, path, "", "")); got.Name != "crm-2" {
+		t.Fatalf("after refused stale changes the name is %q, want crm-2", got.Name)
+	}
+	current := newer.Header().Get("ETag")
+	mustStatus(t, withIfMatch(http.MethodPatch, `{"name":"crm-3"}`, `"999", `+current), http.StatusOK)
+	mustStatus(t, withIfMatch(http.MethodPatch, `{"name":"crm-4"}`, "*"), http.StatusOK)
+	latest := h.do(http.MethodGet, path, "", "").Header().Get("ETag")
+	mustStatus(t, withIfMatch(http.MethodDelete, "", latest), http.StatusNoContent)
+}
+
+// TestASecretThatLooksSealedIsRefused: a secret or credential beginning
+// with the sealed-value mark would be stored on hookline.subscriptions as
+// if sealed and could not be opened again (the webhook would vanish when
+// read back): 400, nothing written.
+func TestASecretThatLooksSealedIsRefused(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	for _, tc := range []struct{ body, field string }{
+		{`{"name":"a","url":"https://example.com/h","secret":"` + schemas.SealedPrefix + `abc","events":["ticket.*"]}`, "secret"},
+		{`{"name":"a","url":"https://example.com/h","events":["ticket.*"],"auth":{"type":"bearer","token":"` + schemas.SealedPrefix + `x"}}`, "auth"},
+	} {
+		wantError(t, h.do(http.MethodPost, "/v1/webhooks", "", tc.body), http.StatusBadRequest, codeInvalid, tc.field)
+	}
+	if n := len(h.hooks.events()); n != 0 {
+		t.Fatalf("%d webhooks written", n)
+	}
+	if sealing.Prefix != schemas.SealedPrefix {
+		t.Fatalf("schemas.SealedPrefix %q is not sealing.Prefix %q", schemas.SealedPrefix, sealing.Prefix)
 	}
 }

@@ -142,6 +142,14 @@ func (w Webhook) MapSecrets(f func(string) (string, error)) (Webhook, error) {
 	return w, err
 }
 
+// SealedPrefix begins every sealed value on hookline.subscriptions
+// (sealing.Prefix). A secret or credential given in plain text may not
+// begin with it: it would be stored as if sealed, unsealed, and could not
+// be read back.
+const SealedPrefix = "hlenc:v1:"
+
+var errLooksSealed = errors.New("looks sealed")
+
 // MaxPreviousSecrets bounds the secrets a rotation keeps signing.
 const MaxPreviousSecrets = 5
 
@@ -427,6 +435,17 @@ func (w *Webhook) Validate() error {
 	}
 	if _, err := signing.Key(w.Secret); w.Secret != "" && err != nil {
 		return &FieldError{Field: "secret", Message: "a secret starting with whsec_ must be followed by base64"}
+	}
+	if strings.HasPrefix(w.Secret, SealedPrefix) {
+		return &FieldError{Field: "secret", Message: "must not begin with " + SealedPrefix + ", the mark of a sealed value"}
+	}
+	if _, err := w.MapSecrets(func(v string) (string, error) {
+		if strings.HasPrefix(v, SealedPrefix) {
+			return v, errLooksSealed
+		}
+		return v, nil
+	}); err != nil {
+		return &FieldError{Field: "auth", Message: "a credential must not begin with " + SealedPrefix + ", the mark of a sealed value"}
 	}
 	if err := validateEvents(w.Events); err != nil {
 		return err

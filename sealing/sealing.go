@@ -111,8 +111,21 @@ func LoadOrCreateKeyFile(path string) (string, error) {
 		f.Close()
 		return "", fmt.Errorf("sealing: write key file: %w", err)
 	}
+	// On disk before anything is sealed with it: a key lost to a crash
+	// would leave the secrets sealed with it unreadable.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("sealing: write key file: %w", err)
+	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("sealing: write key file: %w", err)
+	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		err = dir.Sync() // the file's name too
+		dir.Close()
+		if err != nil {
+			return "", fmt.Errorf("sealing: sync key file's directory: %w", err)
+		}
 	}
 	return key, nil
 }

@@ -53,6 +53,13 @@ func TestComposeCheckFindsProblems(t *testing.T) {
 	}{
 		{name: "unchanged copy", want: nil},
 		{
+			name: "a service without the shared secrets key",
+			edit: edit{compose: func(t *testing.T, services *yaml.Node) {
+				setEnvNode(t, services, "matcher", "HOOKLINE_SECRETS_KEY", "")
+			}},
+			want: []string{`service "matcher"`, "HOOKLINE_SECRETS_KEY"},
+		},
+		{
 			name: "unknown flag in command",
 			edit: edit{compose: func(t *testing.T, services *yaml.Node) {
 				setKey(serviceNode(t, services, "api"), "command", seqNode("serve", "--frobnicate"))
@@ -806,6 +813,9 @@ func checkHooklineService(p *problems, cf *composeFile, refs *composeRefs, name 
 	if brokers, known := value("kafka-brokers"); known {
 		if brokers == "" {
 			p.addf("service %q: no --kafka-brokers/HOOKLINE_KAFKA_BROKERS: it would start an embedded broker of its own, unseen by the other stages", name)
+		}
+		if key, known := value("secrets-key"); known && strings.TrimSpace(key) == "" && brokers != "" {
+			p.addf("service %q: no --secrets-key/HOOKLINE_SECRETS_KEY: hookline serve refuses to start on --kafka-brokers without the key every service shares", name)
 		}
 		for _, b := range strings.Split(brokers, ",") {
 			if b = strings.TrimSpace(b); b != "" {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -92,7 +93,7 @@ func TestServeOnAStandaloneBrokerSurvivesItsRestart(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	stopBroker := startBroker(t, dir, addr)
 	recv := newReceiver(t, "scale-secret")
-	p := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr)
+	p := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", testKey)
 	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("s"), URL: client.Ptr(recv.URL),
 		Secret: client.Ptr("scale-secret"), Events: client.Ptr([]string{"ticket.*"})})
 	publish := func(id string) {
@@ -132,6 +133,23 @@ func TestKafkaAddrIsTheEmbeddedBrokersOnly(t *testing.T) {
 	}
 }
 
+// testKey is a --secrets-key for processes that share a broker.
+var testKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+
+// TestServeOnABrokerOfItsOwnNeedsTheSharedKey: with --kafka-brokers, serve
+// refuses to start without --secrets-key, naming it and how to make one:
+// processes that each made a key of their own in their data directory
+// could not open each other's webhook secrets (the shipped docker-compose
+// delivered nothing that way, and said nothing).
+func TestServeOnABrokerOfItsOwnNeedsTheSharedKey(t *testing.T) {
+	cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t), "--kafka-brokers", "127.0.0.1:1")
+	cmd.Env = append(os.Environ(), "HOOKLINE_SECRETS_KEY=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--secrets-key") || !strings.Contains(string(out), "openssl rand -base64 32") {
+		t.Fatalf("serve with --kafka-brokers and no key: %v\n%s", err, out)
+	}
+}
+
 // TestEveryProcessServesProbesAndMetrics: a process without the api stage
 // serves /healthz, /readyz (its own dependencies: the broker) and /metrics
 // (its stage's series and its group's lag) on --http-addr, and answers the
@@ -139,7 +157,7 @@ func TestKafkaAddrIsTheEmbeddedBrokersOnly(t *testing.T) {
 func TestEveryProcessServesProbesAndMetrics(t *testing.T) {
 	addr := freeAddr(t)
 	startBroker(t, t.TempDir(), addr)
-	p := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--stages", "sender")
+	p := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", testKey, "--stages", "sender")
 	if body := string(p.call(t, "GET", "/healthz", nil, 200)); !strings.Contains(body, `"ok"`) {
 		t.Fatalf("/healthz: %s", body)
 	}

@@ -65,6 +65,7 @@ type serveConfig struct {
 	maxInFlight         int
 	debugAddr           string
 	metricsAddr         string
+	metricsToken        string
 	maxResponseBody     int
 	maxMessageBytes     int
 }
@@ -75,7 +76,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP API")
 	fs.StringVar(&c.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; empty starts the embedded broker in --data-dir")
 	fs.StringVar(&c.kafkaAddr, "kafka-addr", "", "address of the embedded broker (host:port; empty: a random loopback port), so that other processes can reach it at a known place")
-	fs.StringVar(&c.secretsKey, "secrets-key", "", "keys that seal webhook secrets and credentials on hookline.subscriptions: comma-separated base64 of 32 bytes, the sealing one first (older ones still open); empty uses <data-dir>/secrets.key, made on first start")
+	fs.StringVar(&c.secretsKey, "secrets-key", "", "keys that seal webhook secrets and credentials on hookline.subscriptions: comma-separated base64 of 32 bytes, the sealing one first (older ones still open); empty uses <data-dir>/secrets.key, made on first start; required with --kafka-brokers, the same for every process")
 	fs.StringVar(&c.clickhouseDSN, "clickhouse-dsn", "", "ClickHouse DSN for the attempts store (clickhouse://host:9000/db); empty uses the embedded store in --data-dir")
 	fs.StringVar(&c.apiTokens, "api-tokens", "", "API bearer tokens as token:tenant,...; empty serves the single tenant \"default\" on loopback only")
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions of each topic created at start (existing topics keep theirs)")
@@ -95,7 +96,8 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 200000, "jobs a sender holds at once, counted, a backstop under --max-queue-bytes; beyond it fetching waits")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 0, "largest message Hookline writes to Kafka; 0 asks the broker (its topics' max.message.bytes, less 1 KiB), or 1000000 when it does not say")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address to serve /metrics on, without a token (for Prometheus, on an internal address); empty serves it on --http-addr, behind a token when --api-tokens are set")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address to serve /metrics on, without a token (for Prometheus, on an internal address); empty serves it on --http-addr, behind --metrics-token when --api-tokens are set")
+	fs.StringVar(&c.metricsToken, "metrics-token", "", "bearer token that reads /metrics on --http-addr when --api-tokens are set (its series name every tenant's webhooks: a tenant's token gets 403); empty: only --metrics-addr serves them")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "loopback address for Go's pprof profiles (/debug/pprof/); empty serves none")
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return serve(ctx, c, stdout, stderr) }
 }
@@ -103,6 +105,9 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 func (c *serveConfig) validate() (stages map[string]bool, tokens map[string]string, err error) {
 	if c.kafkaAddr != "" && c.kafkaBrokers != "" {
 		return nil, nil, errors.New("--kafka-addr is the embedded broker's address: it cannot go with --kafka-brokers (use one or the other)")
+	}
+	if c.kafkaBrokers != "" && strings.TrimSpace(c.secretsKey) == "" {
+		return nil, nil, errors.New("--secrets-key (HOOKLINE_SECRETS_KEY) is required with --kafka-brokers: every process on the same broker must seal and open webhook secrets with the same key, or the senders cannot read the webhooks the API writes; make one with `openssl rand -base64 32` and give the same one to every process")
 	}
 	stages = map[string]bool{}
 	for _, s := range strings.Split(c.stages, ",") {
@@ -326,7 +331,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		if store != nil {
 			checks["store"] = store.Ping
 		}
-		probes, err := api.NewProbes(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr},
+		probes, err := api.NewProbes(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr, MetricsToken: c.metricsToken},
 			api.Deps{Checks: checks, Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics})}, log)
 		if err != nil {
 			return fail(err)
@@ -464,7 +469,7 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 	deps.Events = producer
 	deps.Jobs = producer
 	deps.Failures = producer
-	server, err := api.New(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr}, deps, log)
+	server, err := api.New(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr, MetricsToken: c.metricsToken}, deps, log)
 	if err != nil {
 		producer.Close()
 		ln.Close()
@@ -521,9 +526,6 @@ func (c *serveConfig) sealingBox(log *slog.Logger) (*sealing.Box, error) {
 			return nil, err
 		}
 		keys = k
-		if c.kafkaBrokers != "" {
-			log.Warn("webhook secrets are sealed with the key in "+path+": every replica must have the same key (give it to each with --secrets-key)", "key_file", path)
-		}
 	}
 	box, err := sealing.ParseKeys(keys)
 	if err != nil {
