@@ -67,6 +67,14 @@ type Breakers interface {
 // when the dependency is ready.
 type Check func(ctx context.Context) error
 
+// Shown is a check's error that /readyz may show, not only log: it says
+// what is wrong (the webhooks a process cannot read) and holds no secret.
+// Other errors are logged and named "failing" (a DSN may hold a password).
+type Shown struct{ Err error }
+
+func (e Shown) Error() string { return e.Err.Error() }
+func (e Shown) Unwrap() error { return e.Err }
+
 // Deps are what the API needs from the rest of Hookline.
 type Deps struct {
 	Webhooks   Webhooks   // required

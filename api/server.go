@@ -375,6 +375,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	results := make(map[string]string, len(s.deps.Checks))
+	var shown []string // the errors checks let /readyz show
 	for name := range s.deps.Checks {
 		results[name] = "timed_out"
 	}
@@ -385,6 +386,9 @@ wait:
 			if res.err != nil {
 				s.log.Warn("api: readiness check failed", "check", res.name, "err", res.err)
 				results[res.name] = "failing"
+				if sh := (Shown{}); errors.As(res.err, &sh) {
+					shown = append(shown, res.name+": "+sh.Error())
+				}
 				continue
 			}
 			results[res.name] = "ok"
@@ -406,7 +410,11 @@ wait:
 		return
 	}
 	sort.Strings(failing)
+	sort.Strings(shown)
+	msg := "not ready: " + strings.Join(failing, ", ") + " failing"
+	if len(shown) > 0 {
+		msg += " (" + strings.Join(shown, "; ") + ")"
+	}
 	writeJSON(w, http.StatusServiceUnavailable, readyBody{Checks: results, Error: &apiError{
-		Status: http.StatusServiceUnavailable, Code: codeNotReady,
-		Message: "not ready: " + strings.Join(failing, ", ") + " failing"}})
+		Status: http.StatusServiceUnavailable, Code: codeNotReady, Message: msg}})
 }

@@ -193,6 +193,16 @@ func TestReadyz(t *testing.T) {
 			t.Errorf("checks %v", body.Checks)
 		}
 	})
+	t.Run("a check's shown error is in the answer", func(t *testing.T) {
+		unreadable := func(context.Context) error {
+			return Shown{Err: errors.New("webhook w-7: its secrets do not open with --secrets-key")}
+		}
+		h := newHarness(t, Config{}, map[string]Check{"store": failing, "webhooks": unreadable})
+		e := wantError(t, h.do(http.MethodGet, "/readyz", "", ""), http.StatusServiceUnavailable, codeNotReady, "")
+		if !strings.Contains(e.Message, "w-7") || !strings.Contains(e.Message, "--secrets-key") || strings.Contains(e.Message, "hunter2") {
+			t.Errorf("message %q: want the webhooks' error, not the store's", e.Message)
+		}
+	})
 	t.Run("a failing check is 503 and named", func(t *testing.T) {
 		h := newHarness(t, Config{}, map[string]Check{"broker": ok, "store": failing})
 		rec := h.do(http.MethodGet, "/readyz", "", "")

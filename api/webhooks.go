@@ -99,10 +99,24 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 func (s *Server) lookup(r *http.Request) (schemas.Webhook, *apiError) {
 	tenant, id := tenantOf(r), mux.Vars(r)["id"]
 	wh, ok := s.deps.Webhooks.Webhook(tenant, id)
+	if u, can := s.deps.Webhooks.(unreadableWebhooks); can && (ok || len(s.cfg.Tokens) == 0) {
+		// Its latest change does not read here: what this process holds
+		// of it, if anything, is stale, and it is not gone.
+		if why, bad := u.Unreadable(id); bad {
+			return schemas.Webhook{}, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable,
+				Message: "webhook " + id + " cannot be read by this process: " + why}
+		}
+	}
 	if !ok || wh.Tenant != tenant {
 		return schemas.Webhook{}, notFound("webhook")
 	}
 	return wh, nil
+}
+
+// unreadableWebhooks is a Webhooks that knows which webhooks' latest
+// change it could not read (subscriptions.Registry).
+type unreadableWebhooks interface {
+	Unreadable(id string) (string, bool)
 }
 
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {

@@ -490,3 +490,35 @@ func TestASecretThatLooksSealedIsRefused(t *testing.T) {
 		t.Fatalf("schemas.SealedPrefix %q is not sealing.Prefix %q", schemas.SealedPrefix, sealing.Prefix)
 	}
 }
+
+// unreadableHooks is fake webhooks of which some cannot be read.
+type unreadableHooks struct {
+	*fakeWebhooks
+	bad map[string]string
+}
+
+func (u unreadableHooks) Unreadable(id string) (string, bool) {
+	why, bad := u.bad[id]
+	return why, bad
+}
+
+// TestAnUnreadableWebhookIsUnavailableNotGone: a webhook whose latest
+// change this process cannot read (another --secrets-key) answers 503
+// saying so, not 404 as if it were deleted, nor its stale state.
+func TestAnUnreadableWebhookIsUnavailableNotGone(t *testing.T) {
+	h := newHarness(t, Config{}, nil)
+	created := createWebhook(t, h, "", validWebhook)
+	srv, err := New(Config{}, Deps{Webhooks: unreadableHooks{h.hooks, map[string]string{created.ID: "its secrets do not open with --secrets-key"}},
+		Events: &fakeEvents{}, Deliveries: newFakeDeliveries(), Jobs: &fakeJobs{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/v1/webhooks/"+created.ID, nil)
+	req.Host = "127.0.0.1:8080"
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	e := wantError(t, rec, http.StatusServiceUnavailable, codeUnavailable, "")
+	if !strings.Contains(e.Message, "--secrets-key") {
+		t.Fatalf("message %q does not say why", e.Message)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -166,8 +167,8 @@ func TestEveryProcessServesProbesAndMetrics(t *testing.T) {
 		Checks map[string]string `json:"checks"`
 	}
 	fatalIf(t, json.Unmarshal(p.call(t, "GET", "/readyz", nil, 200), &ready))
-	if ready.Checks["broker"] != "ok" || len(ready.Checks) != 1 {
-		t.Fatalf("/readyz of a sender: %+v, want the broker's check alone", ready)
+	if ready.Checks["broker"] != "ok" || ready.Checks["webhooks"] != "ok" || len(ready.Checks) != 2 {
+		t.Fatalf("/readyz of a sender: %+v, want the broker's and the webhooks' checks", ready)
 	}
 	metrics := string(p.call(t, "GET", "/metrics", nil, 200))
 	for _, want := range []string{"hookline_sender_webhooks_disabled_total", `hookline_consumer_lag{group="hookline-sender"`} {
@@ -314,5 +315,62 @@ func TestAReplayResumesElsewhereWhenItsRunnerDies(t *testing.T) {
 	fatalIf(t, err)
 	if !runs.MatchString(other.logs()) || got.Scanned != n || got.Matched != n {
 		t.Fatalf("after the handover: %+v, want %d scanned and matched, run by the survivor", got, n)
+	}
+}
+
+// TestASenderWithAnotherKeyHoldsTheWorkAndSaysSo: a sender whose
+// --secrets-key is not the one the webhooks were sealed with cannot read
+// them: it holds their jobs (no request, nothing failed, nothing
+// committed), and its /readyz answers 503 naming the webhook; a sender
+// given the right key then delivers every one. (Before, it dropped them as
+// jobs of an unknown webhook and committed them: 3,000 of 3,000 events
+// lost, both processes ready.)
+func TestASenderWithAnotherKeyHoldsTheWorkAndSaysSo(t *testing.T) {
+	addr := freeAddr(t)
+	startBroker(t, t.TempDir(), addr)
+	front := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", testKey, "--stages", "api,matcher,projector")
+	other := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
+	wrong := startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", other, "--stages", "sender")
+	recv := newReceiver(t, "mismatch-secret")
+	hook := createHook(t, front, schemas.WebhookInput{Name: client.Ptr("m"), URL: client.Ptr(recv.URL),
+		Secret: client.Ptr("mismatch-secret"), Events: client.Ptr([]string{"ticket.*"})})
+	const n = 5
+	for i := range n {
+		_, err := front.api().PublishEvents(context.Background(), schemas.Event{ID: fmt.Sprint("m-", i), Resource: "ticket", Trigger: "create", ResourceID: fmt.Sprint("T-", i)})
+		fatalIf(t, err)
+	}
+	for deadline, last := time.Now().Add(30*time.Second), ""; ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s the wrong-key sender's /readyz does not name the webhook: %s", last)
+		}
+		resp, err := http.Get(wrong.base + "/readyz")
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if last = fmt.Sprint(resp.StatusCode, " ", string(body)); resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), hook.ID) {
+			break
+		}
+	}
+	metrics := string(wrong.call(t, "GET", "/metrics", nil, 200))
+	if !strings.Contains(metrics, "hookline_webhooks_unreadable 1") {
+		t.Fatalf("/metrics of the wrong-key sender lacks hookline_webhooks_unreadable 1")
+	}
+	time.Sleep(2 * time.Second) // the jobs have been read by now
+	if _, count, _ := recv.snapshot(); count != 0 {
+		t.Fatalf("the wrong-key sender sent %d requests", count)
+	}
+	if failed := deliveriesOf(t, front, hook.ID, client.DeliveryQuery{State: "failed"}).Data; len(failed) != 0 {
+		t.Fatalf("%d deliveries failed while the sender could not read their webhook", len(failed))
+	}
+	wrong.stop(t)
+	startServe(t, "--data-dir", t.TempDir(), "--kafka-brokers", addr, "--secrets-key", testKey, "--stages", "sender")
+	waitFor(t, "every event delivered by the sender with the right key", 60*time.Second, func() bool {
+		got, _, _ := recv.snapshot()
+		return len(got) >= n
+	})
+	if _, _, failures := recv.snapshot(); len(failures) > 0 {
+		t.Fatalf("the receiver refused deliveries: %v", failures)
 	}
 }

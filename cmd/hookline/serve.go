@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -257,7 +259,14 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	stageCtx, stopStages := context.WithCancel(ctx)
 	defer stopStages()
 	g, runCtx := errgroup.WithContext(stageCtx)
-	registry := subscriptions.New(b, box, log)
+	// Only the api (test deliveries, rotations) and the sender (signing)
+	// open secrets: a process of the other stages keeps them sealed, so
+	// that no key can make a webhook unreadable to the matcher.
+	registryBox := box
+	if !stages["api"] && !stages["sender"] {
+		registryBox = nil
+	}
+	registry := subscriptions.New(b, registryBox, log)
 	regCtx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan error, 1)
 	go func() { regDone <- registry.Run(regCtx) }()
@@ -271,6 +280,11 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		return fmt.Errorf("loading webhooks: %w", err)
 	}
 	log.Info("webhooks loaded", "count", registry.Len())
+	metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookline_webhooks_unreadable",
+		Help: "Webhooks whose latest change this process cannot read (its secrets do not open with --secrets-key, or it does not decode): their jobs wait, uncommitted, and /readyz answers 503 naming them.",
+	}, func() float64 { return float64(len(registry.UnreadableWebhooks())) }))
+	webhooksReadable := func(context.Context) error { return unreadableError(registry.UnreadableWebhooks()) }
 
 	metrics.MustRegister(broker.NewLagCollector(b, consumers(stages, scfg)))
 	metrics.MustRegister(b.Collectors()...)
@@ -319,7 +333,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 			Deliveries: store,
 			Breakers:   breakers,
 			Metrics:    promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics}),
-			Checks:     map[string]api.Check{"broker": b.Ping, "store": store.Ping},
+			Checks:     map[string]api.Check{"broker": b.Ping, "store": store.Ping, "webhooks": webhooksReadable},
 		}
 		apiLn := ln
 		ln = nil // serveHTTP owns it now
@@ -328,6 +342,9 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		}
 	} else {
 		checks := map[string]api.Check{"broker": b.Ping}
+		if stages["sender"] || stages["matcher"] {
+			checks["webhooks"] = webhooksReadable
+		}
 		if store != nil {
 			checks["store"] = store.Ping
 		}
@@ -513,6 +530,25 @@ func runHTTP(ctx context.Context, g *errgroup.Group, handler http.Handler, ln ne
 		}
 		return err
 	})
+}
+
+// unreadableError names the webhooks this process cannot read, for
+// /readyz; nil when it reads them all.
+func unreadableError(bad map[string]string) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(bad))
+	const shown = 5
+	var parts []string
+	for _, id := range ids[:min(len(ids), shown)] {
+		parts = append(parts, "webhook "+id+": "+bad[id])
+	}
+	more := ""
+	if len(ids) > shown {
+		more = fmt.Sprintf(" (and %d more)", len(ids)-shown)
+	}
+	return api.Shown{Err: fmt.Errorf("%d webhooks cannot be read, their jobs wait: %s%s; give every process the same --secrets-key", len(ids), strings.Join(parts, "; "), more)}
 }
 
 // sealingBox is the box of --secrets-key, or of the key file in the data

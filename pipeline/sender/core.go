@@ -131,6 +131,10 @@ const (
 // webhookSource is the webhook state the core reads.
 type webhookSource interface {
 	ByID(id string) (schemas.Webhook, bool)
+	// Unreadable reports why the webhook's latest change could not be
+	// read: its jobs wait in memory, neither sent with what is stale nor
+	// failed as if it were gone.
+	Unreadable(id string) (string, bool)
 }
 
 // healthBook keeps each endpoint's failing-since clock and last
@@ -230,14 +234,15 @@ func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, offs
 	}
 	c.live[job.DeliveryID] = it
 	wh, found := c.hooks.ByID(job.WebhookID)
-	if reason := unsendable(it, wh, found); reason != "" {
+	_, unreadable := c.hooks.Unreadable(job.WebhookID)
+	if reason := unsendable(it, wh, found); reason != "" && !unreadable {
 		c.failUnsent(it, wh, reason, now)
 		return
 	}
-	e := c.endpoints[wh.ID]
+	e := c.endpoints[job.WebhookID]
 	if e == nil {
-		e = newEndpoint(wh.ID, src.partition, c.cfg.initialConcurrency, wh.Concurrency())
-		c.endpoints[wh.ID] = e
+		e = newEndpoint(job.WebhookID, src.partition, c.cfg.initialConcurrency, wh.Concurrency())
+		c.endpoints[job.WebhookID] = e
 	}
 	e.part, e.last = src.partition, wh
 	e.conc = e.conc.resize(wh.Concurrency())
@@ -257,6 +262,10 @@ func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, offs
 	c.dispatch(e, now)
 	c.touch(e, now)
 }
+
+// unreadableRecheck is how often a job of a webhook that cannot be read
+// looks again.
+const unreadableRecheck = time.Second
 
 // unsendable is why a job is failed without a request: its webhook is
 // gone, or disabled (now, or since the job was written: a person who
@@ -283,6 +292,11 @@ func unsendable(it *item, wh schemas.Webhook, found bool) string {
 // there is room, put off to hookline.overflow if not.
 func (c *core) place(it *item, now time.Time) {
 	e := it.e
+	if why, bad := c.hooks.Unreadable(e.id); bad {
+		c.note(it, "held: its webhook cannot be read (%s)", why)
+		e.hold(it, now.Add(unreadableRecheck), false, now)
+		return
+	}
 	if due := it.job.DueAt; due.After(now) {
 		r, ok := c.cfg.ladder.below(due.Sub(now))
 		if !ok && c.waiting() > c.cfg.maxBytes {
@@ -942,7 +956,7 @@ func (c *core) service(e *endpoint, now time.Time) {
 func (c *core) check(e *endpoint, now time.Time) {
 	e.checked = now
 	wh, found := c.hooks.ByID(e.id)
-	if !found || !wh.Enabled || wh.DisabledAt != nil {
+	if _, bad := c.hooks.Unreadable(e.id); !bad && (!found || !wh.Enabled || wh.DisabledAt != nil) {
 		items := append(e.queuedItems(), e.heldItems()...)
 		for _, it := range items {
 			if reason := unsendable(it, wh, found); reason != "" {

@@ -236,3 +236,30 @@ func TestALanesFirstJobGetsTheRoomItsFollowersHold(t *testing.T) {
 		t.Fatalf("put off %v, want %v (the other lanes' followers, in seq order)", shed, want)
 	}
 }
+
+// TestAJobOfAnUnreadableWebhookWaits: a job whose webhook's latest change
+// cannot be read (another --secrets-key) is neither sent nor failed as if
+// its webhook were gone: it waits in memory, uncommitted, and goes once
+// the webhook can be read. (Before, it was dropped as a job of an unknown
+// webhook, and its input committed.)
+func TestAJobOfAnUnreadableWebhookWaits(t *testing.T) {
+	h := newCoreHarness(t)
+	h.hook.bad = map[string]string{"w2": "its secrets do not open with --secrets-key"}
+	var emitted int
+	h.c.arrive(h.now, schemas.Job{DeliveryID: "d1", WebhookID: "w2", Tenant: "t", EventIDs: []string{"e"}, ResourceID: "r", Payload: []byte(`{}`)},
+		nil, srcPart{topic: schemas.TopicDeliveries}, 0, h.now, 1000)
+	emitted += h.take()
+	for range 5 {
+		h.advance(time.Second)
+		emitted += h.take()
+	}
+	if len(h.sent) != 0 || emitted != 0 || h.c.bytes != 1000 {
+		t.Fatalf("%d sent, %d emitted, %d bytes held; want the job held, nothing sent or written", len(h.sent), emitted, h.c.bytes)
+	}
+	h.hook.m["w2"] = schemas.Webhook{ID: "w2", Tenant: "t", Enabled: true, Retries: 5, MaxConcurrency: 1}
+	delete(h.hook.bad, "w2")
+	h.advance(time.Second)
+	if len(h.sent) != 1 || h.sent[0].job.DeliveryID != "d1" {
+		t.Fatalf("%d sent once the webhook can be read, want d1", len(h.sent))
+	}
+}

@@ -78,13 +78,17 @@ func (h *health) run(ctx context.Context) error {
 }
 
 // entry is an endpoint's state, from the topic the first time it is seen.
-// Called with h.mu held.
+// A sender that takes an endpoint over goes on from the row's failing
+// clock and limit, with a breaker of its own, closed: it writes that at
+// the next flush, so that the API never shows the last owner's open
+// circuit for an endpoint that answers again. Called with h.mu held.
 func (h *health) entry(webhookID string) *endpointHealth {
 	st := h.m[webhookID]
 	if st == nil {
 		st = &endpointHealth{}
 		if row, found := h.t.Get(webhookID); found {
-			st.failingSince, st.breaker, st.limit = row.FailingSince, row.Breaker, row.ConcurrencyLimit
+			st.failingSince, st.limit = row.FailingSince, row.ConcurrencyLimit
+			st.breaker, st.dirty = BreakerClosed, row.Breaker != BreakerClosed
 		}
 		h.m[webhookID] = st
 	}

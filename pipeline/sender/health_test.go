@@ -49,8 +49,13 @@ func TestHealthGoesOnFromTheTopic(t *testing.T) {
 			t.Fatalf("a later failure moved the start to %v", got)
 		}
 		h.note("w2", true, first)
+		h.breakerChanged("w3", BreakerOpen)
 	})
 	owner(func(h *health) {
+		if row, _ := h.t.Get("w3"); row.Breaker != BreakerOpen {
+			t.Fatalf("w3's breaker on the topic: %q, want open", row.Breaker)
+		}
+		h.note("w3", false, first) // the next owner takes it over, its own breaker closed
 		if got := h.note("w1", false, first.Add(48*time.Hour)); !got.Equal(first) {
 			t.Fatalf("the next owner's clock starts at %v, want the first owner's %v", got, first)
 		}
@@ -64,6 +69,11 @@ func TestHealthGoesOnFromTheTopic(t *testing.T) {
 	owner(func(h *health) {
 		if got := h.note("w1", false, first.Add(50*time.Hour)); !got.Equal(first.Add(50 * time.Hour)) {
 			t.Fatalf("after a success the clock starts at %v, want the next failure", got)
+		}
+		// The owner that took w3 over wrote its own breaker's state, not
+		// the last owner's open circuit.
+		if row, _ := h.t.Get("w3"); row.Breaker != BreakerClosed {
+			t.Fatalf("w3's breaker on the topic after a takeover: %q, want closed", row.Breaker)
 		}
 	})
 }

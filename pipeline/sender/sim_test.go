@@ -258,11 +258,19 @@ type simRevoke struct {
 	flushing bool
 }
 
-type simHooks struct{ m map[string]schemas.Webhook }
+type simHooks struct {
+	m   map[string]schemas.Webhook
+	bad map[string]string // webhooks whose latest change cannot be read
+}
 
 func (h *simHooks) ByID(id string) (schemas.Webhook, bool) {
 	wh, ok := h.m[id]
 	return wh, ok
+}
+
+func (h *simHooks) Unreadable(id string) (string, bool) {
+	why, bad := h.bad[id]
+	return why, bad
 }
 
 type simHealth struct{ since map[string]time.Time }

@@ -137,6 +137,9 @@ func (c StageConfig) coreConfig(session string) coreConfig {
 // an endpoint answers 410 Gone or fails for DisableAfter.
 type Webhooks interface {
 	ByID(id string) (schemas.Webhook, bool)
+	// Unreadable reports why the webhook's latest change could not be
+	// read (subscriptions.Registry): its jobs wait.
+	Unreadable(id string) (string, bool)
 	// Sync waits until every change on the topic when it is called has
 	// been read: a job can come from a process that saw its webhook made
 	// before this one did.

@@ -41,6 +41,9 @@ func (h *hooks) ByID(id string) (schemas.Webhook, bool) {
 	return w, ok
 }
 
+// Unreadable: every webhook of these tests can be read.
+func (h *hooks) Unreadable(string) (string, bool) { return "", false }
+
 func (h *hooks) Sync(context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

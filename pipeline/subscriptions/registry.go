@@ -32,7 +32,10 @@ type Registry struct {
 
 // New returns a registry; Run fills it. box seals the webhooks' secrets on
 // the topic (package sealing): nothing on hookline.subscriptions, nor in
-// the broker's files, shows a secret or a credential in plain text.
+// the broker's files, shows a secret or a credential in plain text. A nil
+// box opens nothing: the secrets stay sealed in the registry (the matcher
+// and the projector need none), so no key can make a webhook unreadable
+// to it, and it writes only webhooks whose secrets are sealed already.
 func New(b *broker.Broker, box *sealing.Box, log *slog.Logger) *Registry {
 	r := &Registry{log: log, byTenant: map[string][]schemas.Webhook{}}
 	r.t = table.New(b, schemas.TopicSubscriptions, codec{box: box}, r.index, log)
@@ -48,6 +51,9 @@ func (c codec) Decode(value []byte) (schemas.WebhookEvent, error) {
 	if err := json.Unmarshal(value, &ev); err != nil {
 		return ev, err
 	}
+	if c.box == nil {
+		return ev, nil
+	}
 	w, err := ev.Webhook.MapSecrets(c.box.Open)
 	if err != nil {
 		return ev, fmt.Errorf("webhook %s: its secrets do not open with --secrets-key: %w", ev.Webhook.ID, err)
@@ -57,7 +63,16 @@ func (c codec) Decode(value []byte) (schemas.WebhookEvent, error) {
 }
 
 func (c codec) Encode(ev schemas.WebhookEvent) ([]byte, error) {
-	w, err := ev.Webhook.MapSecrets(func(s string) (string, error) { return c.box.Seal(s), nil })
+	seal := func(s string) (string, error) {
+		if c.box == nil && !sealing.IsSealed(s) {
+			return "", errors.New("subscriptions: a process without the secrets key cannot seal a new secret")
+		}
+		if c.box == nil {
+			return s, nil
+		}
+		return c.box.Seal(s), nil
+	}
+	w, err := ev.Webhook.MapSecrets(seal)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +125,15 @@ func (r *Registry) reindex(tenant, id string, w *schemas.Webhook) {
 	}
 	r.byTenant[tenant] = next
 }
+
+// Unreadable reports why the latest change of a webhook could not be read
+// (its secrets do not open with this process's --secrets-key, or it does
+// not decode): its work waits until it can be.
+func (r *Registry) Unreadable(id string) (string, bool) { return r.t.Unreadable(id) }
+
+// UnreadableWebhooks is every webhook whose latest change could not be
+// read, and why.
+func (r *Registry) UnreadableWebhooks() map[string]string { return r.t.UnreadableKeys() }
 
 // Webhook returns one webhook of a tenant.
 func (r *Registry) Webhook(tenant, id string) (schemas.Webhook, bool) {

@@ -352,3 +352,60 @@ func TestTheTopicHoldsNoSecretInPlainText(t *testing.T) {
 		t.Fatal("a registry with another key read the secret")
 	}
 }
+
+// TestAWebhookAnotherKeySealedIsUnreadableNotGone: a registry whose key
+// does not open a webhook's secrets says so (Unreadable, with the reason)
+// instead of acting as if the webhook did not exist, until a change it
+// can read comes; a registry without a key (the matcher's) reads it with
+// its secrets sealed, and cannot write a plain secret.
+func TestAWebhookAnotherKeySealedIsUnreadableNotGone(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	r, stop := runRegistry(t, b)
+	defer stop()
+	w := schemas.Webhook{ID: "w1", Tenant: "t", Name: "n", URL: "https://example.com", Enabled: true, Version: 1, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+	publish(t, r, schemas.OpCreated, w)
+
+	other, _ := sealing.ParseKeys(sealing.NewKey())
+	r2, stop2 := runRegistryWith(t, b, other)
+	defer stop2()
+	why, bad := r2.Unreadable("w1")
+	if !bad || !strings.Contains(why, "--secrets-key") {
+		t.Fatalf("Unreadable = %q, %v; want the webhook unreadable because of the key", why, bad)
+	}
+	if got := r2.UnreadableWebhooks(); len(got) != 1 || got["w1"] == "" {
+		t.Fatalf("UnreadableWebhooks = %v", got)
+	}
+	if _, bad := r.Unreadable("w1"); bad {
+		t.Fatal("the registry with the right key cannot read the webhook")
+	}
+
+	keyless, stop3 := runRegistryWith(t, b, nil)
+	defer stop3()
+	got, ok := keyless.ByID("w1")
+	if !ok || !sealing.IsSealed(got.Secret) {
+		t.Fatalf("a registry without a key: %+v, %v; want the webhook, its secret sealed", got, ok)
+	}
+	if _, bad := keyless.Unreadable("w1"); bad {
+		t.Fatal("a registry without a key finds the webhook unreadable")
+	}
+	plain := w
+	plain.Version, plain.Secret = 2, "a-new-plain-secret"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := keyless.PublishWebhook(ctx, schemas.WebhookEvent{Op: schemas.OpUpdated, At: time.Now(), Webhook: plain}); err == nil {
+		t.Fatal("a registry without a key wrote a plain secret")
+	}
+
+	// A change the second registry can read (no secret) ends it.
+	w.Version, w.Secret = 2, ""
+	publish(t, r, schemas.OpUpdated, w)
+	syncCtx, syncCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer syncCancel()
+	if err := r2.Sync(syncCtx); err != nil {
+		t.Fatal(err)
+	}
+	if _, bad := r2.Unreadable("w1"); bad {
+		t.Fatal("still unreadable after a change it can read")
+	}
+}

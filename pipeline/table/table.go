@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -52,6 +53,9 @@ type Table[T any] struct {
 	rows    map[string]T
 	deleted map[string]int64 // key → version at deletion
 	waiting *write           // this process's change in flight, if any
+	// bad is the keys whose latest message could not be read, and why:
+	// their row, if there is one, is older than what was written.
+	bad map[string]string
 }
 
 // write is a change published and waited for: the first change of its key
@@ -68,7 +72,7 @@ type write struct {
 // New returns the table of topic; Run fills it.
 func New[T any](b *broker.Broker, topic string, codec Codec[T], onApply func(key string, before T, had bool, after T, has bool), log *slog.Logger) *Table[T] {
 	t := &Table[T]{codec: codec, w: b.Writer(topic, nil), log: log, onApply: onApply,
-		rows: map[string]T{}, deleted: map[string]int64{}}
+		rows: map[string]T{}, deleted: map[string]int64{}, bad: map[string]string{}}
 	t.follow = b.Follow(topic, t.apply)
 	return t
 }
@@ -90,6 +94,23 @@ func (t *Table[T]) Get(key string) (T, bool) {
 	defer t.mu.RUnlock()
 	v, ok := t.rows[key]
 	return v, ok
+}
+
+// Unreadable reports why the latest message of key could not be read
+// (its row, if any, is older than what was written); false when it was.
+func (t *Table[T]) Unreadable(key string) (string, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	why, bad := t.bad[key]
+	return why, bad
+}
+
+// UnreadableKeys is every key whose latest message could not be read, and
+// why.
+func (t *Table[T]) UnreadableKeys() map[string]string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return maps.Clone(t.bad)
 }
 
 // Len is the number of rows.
@@ -123,10 +144,16 @@ func (t *Table[T]) apply(m kafka.Message) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if bad == nil {
+		delete(t.bad, key) // a later message of the key is read
+	}
 	before, had := t.rows[key]
 	switch {
 	case bad != nil:
-		t.log.Error("skipping a bad message", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", bad)
+		if _, known := t.bad[key]; !known { // once a key, not once a read of the log
+			t.log.Error("cannot read the latest message of a row: what depends on it waits", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "key", key, "err", bad)
+		}
+		t.bad[key] = bad.Error()
 		return
 	case len(m.Value) == 0:
 		if !had {
