@@ -267,6 +267,17 @@ func (b *Broker) Partitions(ctx context.Context, topic string) (int, error) {
 
 // EndOffsets returns, per partition, the offset the next message will get.
 func (b *Broker) EndOffsets(ctx context.Context, topic string) (map[int]int64, error) {
+	return b.endOffsets(ctx, topic, kafka.ReadUncommitted)
+}
+
+// StableOffsets returns, per partition, the last stable offset: the end a
+// read_committed reader can reach now, before the first record of a
+// transaction still open (the end offset when none is).
+func (b *Broker) StableOffsets(ctx context.Context, topic string) (map[int]int64, error) {
+	return b.endOffsets(ctx, topic, kafka.ReadCommitted)
+}
+
+func (b *Broker) endOffsets(ctx context.Context, topic string, level kafka.IsolationLevel) (map[int]int64, error) {
 	n, err := b.Partitions(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -275,7 +286,7 @@ func (b *Broker) EndOffsets(ctx context.Context, topic string) (map[int]int64, e
 	for p := range reqs {
 		reqs[p] = kafka.LastOffsetOf(p)
 	}
-	resp, err := b.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	resp, err := b.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}, IsolationLevel: level})
 	if err != nil {
 		return nil, fmt.Errorf("broker: list offsets of %s: %w", topic, err)
 	}

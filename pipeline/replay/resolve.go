@@ -16,7 +16,9 @@ func (m *Manager) resolve(ctx context.Context, req schemas.ReplayRequest) ([]sch
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
-	end, err := m.b.EndOffsets(ctx, schemas.TopicEvents)
+	// Its end is the last stable offset: its reader is read_committed, and
+	// a producer's transaction left open must not keep it from ending.
+	end, err := m.b.StableOffsets(ctx, schemas.TopicEvents)
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}

@@ -86,3 +86,53 @@ func TestAReplaySkipsAbortedTransactions(t *testing.T) {
 		}
 	}
 }
+
+// TestAReplayFinishesWhileATransactionIsOpen: a replay ends at each
+// partition's last stable offset, not its high watermark: a producer's
+// transaction left open (Flink and Debezium keep one open for about a
+// minute) does not keep it from finishing, and its records are not
+// replayed. (Before, the replay's read_committed reader could not pass
+// the open transaction, timed out five times and failed.)
+func TestAReplayFinishesWhileATransactionIsOpen(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	reg, stopReg := runRegistry(t, b)
+	defer stopReg()
+	publishWebhooks(t, reg, webhooks()...)
+	plain := events("plain", 20, t1)
+	produce(t, b, plain)
+	data := readTopic(t, b, schemas.TopicEvents) // before the transaction: a reader would wait at it
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.TransactionalID("replay-open-tx"),
+		kgo.DefaultProduceTopic(schemas.TopicEvents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events("open", 10, t1) {
+		v, _ := json.Marshal(map[string]any{"id": e.id, "tenant": e.tenant, "resource": e.resource, "trigger": "create",
+			"resource_id": "R-" + e.id, "data": map[string]any{"priority": e.priority}})
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("R-" + e.id), Value: v, Timestamp: e.at}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer cl.EndTransaction(context.Background(), kgo.TryAbort)
+
+	m, stop := startManager(t, b, reg, Config{}, nil)
+	defer stop()
+	r := create(t, m, "t1", schemas.ReplayRequest{WebhookIDs: []string{"tickets", "high"},
+		From: &schemas.ReplayPosition{Time: at(t1)}})
+	done := waitState(t, m, "t1", r.ID, schemas.ReplayDone)
+	want := expect(t, data, index(plain), r.ID)
+	checkCounts(t, done, want.scanned, want.matched, want.matched)
+	for _, j := range replayJobs(t, b, r.ID) {
+		if strings.Contains(strings.Join(j.EventIDs, ","), "open-") {
+			t.Fatalf("an event of the open transaction was replayed: %v", j.EventIDs)
+		}
+	}
+}
