@@ -18,23 +18,24 @@ import (
 
 // Error codes of the error body.
 const (
-	codeBadJSON            = "bad_json"
-	codeInvalid            = "invalid"
-	codeUnauthorized       = "unauthorized"
-	codeForbidden          = "forbidden"
-	codeForbiddenOrigin    = "forbidden_origin"       // the tokenless API: a page of another site
-	codeMisdirected        = "misdirected_host"       // the tokenless API: a Host that is not loopback
-	codeUnsupportedMedia   = "unsupported_media_type" // the tokenless API: a body not sent as JSON
-	codeNotFound           = "not_found"
-	codeConflict           = "conflict"
-	codePreconditionFailed = "precondition_failed"
-	codeWebhookDisabled    = "webhook_disabled"
-	codeMethodNotAllowed   = "method_not_allowed"
-	codeTooLarge           = "too_large"
-	codeNotImplemented     = "not_implemented"
-	codeUnavailable        = "unavailable"
-	codeNotReady           = "not_ready"
-	codeInternal           = "internal"
+	codeBadJSON              = "bad_json"
+	codeInvalid              = "invalid"
+	codeUnauthorized         = "unauthorized"
+	codeForbidden            = "forbidden"
+	codeForbiddenOrigin      = "forbidden_origin"       // the tokenless API: a page of another site
+	codeMisdirected          = "misdirected_host"       // the tokenless API: a Host that is not loopback
+	codeUnsupportedMedia     = "unsupported_media_type" // the tokenless API: a body not sent as JSON
+	codeNotFound             = "not_found"
+	codeConflict             = "conflict"
+	codeIdempotencyKeyReused = "idempotency_key_reused"
+	codePreconditionFailed   = "precondition_failed"
+	codeWebhookDisabled      = "webhook_disabled"
+	codeMethodNotAllowed     = "method_not_allowed"
+	codeTooLarge             = "too_large"
+	codeNotImplemented       = "not_implemented"
+	codeUnavailable          = "unavailable"
+	codeNotReady             = "not_ready"
+	codeInternal             = "internal"
 )
 
 // apiError is an answer of 400 or more. It is an error so that helpers can

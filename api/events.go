@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,9 @@ import (
 
 type publishedBody struct {
 	IDs []string `json:"ids"`
+	// Duplicates are the ids published already within the window: not
+	// published again.
+	Duplicates []string `json:"duplicates,omitempty"`
 }
 
 // publishEvents takes one event object or an array of them. Every event is
@@ -31,7 +35,20 @@ func (s *Server) publishEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	if err := s.deps.Events.PublishEvents(r.Context(), evs); err != nil {
+	// An event this process published already (a producer's retry after
+	// a timeout) is not published again: it would be delivered a second
+	// time under new delivery ids.
+	tenant := tenantOf(r)
+	fresh := make([]schemas.Event, 0, len(evs))
+	var dups []string
+	for _, ev := range evs {
+		if _, seen := s.published.get(tenant + "\x00" + ev.ID); seen {
+			dups = append(dups, ev.ID)
+			continue
+		}
+		fresh = append(fresh, ev)
+	}
+	if err := s.publish(r.Context(), fresh); err != nil {
 		var tooLarge *EventTooLargeError
 		if errors.As(err, &tooLarge) {
 			field := ""
@@ -49,7 +66,18 @@ func (s *Server) publishEvents(w http.ResponseWriter, r *http.Request) {
 	for i, ev := range evs {
 		ids[i] = ev.ID
 	}
-	writeJSON(w, http.StatusAccepted, publishedBody{IDs: ids})
+	for _, ev := range fresh {
+		s.published.add(tenant+"\x00"+ev.ID, struct{}{})
+	}
+	writeJSON(w, http.StatusAccepted, publishedBody{IDs: ids, Duplicates: dups})
+}
+
+// publish publishes events; none is nothing to do.
+func (s *Server) publish(ctx context.Context, evs []schemas.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	return s.deps.Events.PublishEvents(ctx, evs)
 }
 
 // decodeEvents splits the body into events and validates each one for the

@@ -29,6 +29,11 @@ type Server struct {
 	// sweeps fail the waiting deliveries of disabled and deleted
 	// webhooks; nil without Deps.Failures.
 	sweeps *sweeper
+	// keys keeps the answers to POSTs with an Idempotency-Key.
+	keys *idempotency
+	// published is the tenant and id of every event published in the
+	// last IdempotencyWindow, for publishEvents to leave out repeats.
+	published *window[struct{}]
 }
 
 // New builds the API. cfg gets its defaults applied; a nil logger discards.
@@ -44,7 +49,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, deps: deps, log: logger}
+	s := &Server{cfg: cfg, deps: deps, log: logger, keys: newIdempotency(IdempotencyWindow),
+		published: newWindow[struct{}](publishedEntries, IdempotencyWindow, time.Now)}
 	if deps.Failures != nil {
 		s.sweeps = newSweeper(deps.Webhooks, deps.Deliveries, deps.Failures, logger, s.now)
 	}
@@ -90,7 +96,7 @@ func NewProbes(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, deps: deps, log: logger, probesOnly: true}
+	s := &Server{cfg: cfg, deps: deps, log: logger, probesOnly: true, keys: newIdempotency(IdempotencyWindow)}
 	s.router = s.routes()
 	return s, nil
 }
@@ -98,7 +104,7 @@ func NewProbes(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 // Handler serves every route, with the browser checks of the tokenless API,
 // authentication, the body limit and panic recovery in front.
 func (s *Server) Handler() http.Handler {
-	return s.recoverer(s.browserSafe(s.limitBody(s.authenticate(s.router))))
+	return s.recoverer(s.browserSafe(s.limitBody(s.authenticate(s.idempotent(s.router)))))
 }
 
 // HTTPServer returns an http.Server for addr with the configured timeouts

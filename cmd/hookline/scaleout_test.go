@@ -374,3 +374,25 @@ func TestASenderWithAnotherKeyHoldsTheWorkAndSaysSo(t *testing.T) {
 		t.Fatalf("the receiver refused deliveries: %v", failures)
 	}
 }
+
+// TestTheSameEventTwiceIsDeliveredOnce: a producer that publishes an
+// event again after a timeout (same id) makes one delivery, not a second
+// one under a new webhook-id that its receiver could not de-duplicate.
+func TestTheSameEventTwiceIsDeliveredOnce(t *testing.T) {
+	p := startServe(t, "--data-dir", t.TempDir())
+	recv := newReceiver(t, "once-secret")
+	createHook(t, p, schemas.WebhookInput{Name: client.Ptr("once"), URL: client.Ptr(recv.URL),
+		Secret: client.Ptr("once-secret"), Events: client.Ptr([]string{"ticket.*"})})
+	ev := schemas.Event{ID: "retried-1", Resource: "ticket", Trigger: "create", ResourceID: "T-1"}
+	for range 2 {
+		_, err := p.api().PublishEvents(context.Background(), ev)
+		fatalIf(t, err)
+	}
+	_, err := p.api().PublishEvents(context.Background(), schemas.Event{ID: "after-1", Resource: "ticket", Trigger: "create", ResourceID: "T-1"})
+	fatalIf(t, err)
+	waitFor(t, "the event after", 30*time.Second, func() bool { _, n, _ := recv.snapshot(); return n >= 2 })
+	time.Sleep(time.Second)
+	if got, n, failures := recv.snapshot(); n != 2 || len(got) != 2 || len(failures) > 0 {
+		t.Fatalf("the receiver got %d requests (%d delivery ids, refused %v); want 2: the event once and the one after", n, len(got), failures)
+	}
+}
