@@ -265,6 +265,40 @@ func (t *Table[T]) Put(ctx context.Context, rows []T) error {
 	return t.w.Write(ctx, msgs)
 }
 
+// settle writes the key's row as the fold has it after a change of this
+// process lost and none of its own came after (Update), then returns err.
+func (t *Table[T]) settle(ctx context.Context, key string, lost bool, err error) error {
+	if !lost {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	// Until what it wrote is the latest version of the key: another
+	// change that lands first is written again after it.
+	for range 3 {
+		if serr := t.Sync(ctx); serr != nil {
+			return errors.Join(err, fmt.Errorf("settle %s after a lost change: %w", key, serr))
+		}
+		version := t.version(key)
+		msg := kafka.Message{Key: []byte(key)} // a tombstone when the row is gone
+		if v, ok := t.Get(key); ok {
+			value, eerr := t.codec.Encode(v)
+			if eerr != nil {
+				return errors.Join(err, fmt.Errorf("settle %s: %w", key, eerr))
+			}
+			msg.Value = value
+		}
+		if werr := t.w.Write(ctx, []kafka.Message{msg}); werr != nil {
+			t.log.Warn("could not write a row again after a lost change: a compacted log may fold to the lost change", "key", key, "err", werr)
+			return err
+		}
+		if serr := t.Sync(ctx); serr != nil || t.version(key) == version {
+			return err
+		}
+	}
+	return err
+}
+
 // maxConflicts bounds how often Update makes a change again.
 const maxConflicts = 20
 
@@ -273,20 +307,33 @@ const maxConflicts = 20
 // returned) and publishes the result; when another change came first, it
 // reads the row again and makes the change again, up to twenty times,
 // after a short random pause that lets a busy writer elsewhere finish.
+//
+// A change that lost to another at its version is on the topic after the
+// winner's: the fold keeps the first of a version, but compaction keeps
+// the last record of a key. So when Update ends without a change of its
+// own written after the loss (the row is gone, the change no longer
+// applies, too many conflicts), it writes the row as the fold has it
+// again (a tombstone if it is gone), so that the last record of the key
+// is never the lost change: a log compacted to its last records folds to
+// what the whole log folds to.
 func (t *Table[T]) Update(ctx context.Context, key string, change func(*T) error) (T, error) {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
+	lost := false
 	for try := 0; ; try++ {
 		v, ok := t.Get(key)
 		if !ok {
-			return v, fmt.Errorf("%s: %w", key, ErrNotFound)
+			return v, t.settle(ctx, key, lost, fmt.Errorf("%s: %w", key, ErrNotFound))
 		}
 		if err := change(&v); err != nil {
-			return v, err
+			return v, t.settle(ctx, key, lost, err)
 		}
 		err := t.publish(ctx, v)
+		if errors.Is(err, ErrConflict) {
+			lost = true
+		}
 		if err == nil || !errors.Is(err, ErrConflict) || try == maxConflicts {
-			return v, err
+			return v, t.settle(ctx, key, lost && err != nil, err)
 		}
 		select {
 		case <-ctx.Done():
