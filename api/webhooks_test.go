@@ -486,8 +486,8 @@ func TestASecretThatLooksSealedIsRefused(t *testing.T) {
 	if n := len(h.hooks.events()); n != 0 {
 		t.Fatalf("%d webhooks written", n)
 	}
-	if sealing.Prefix != schemas.SealedPrefix {
-		t.Fatalf("schemas.SealedPrefix %q is not sealing.Prefix %q", schemas.SealedPrefix, sealing.Prefix)
+	if sealing.Marker != schemas.SealedPrefix || !strings.HasPrefix(sealing.Prefix, sealing.Marker) || !strings.HasPrefix(sealing.PrefixBound, sealing.Marker) {
+		t.Fatalf("schemas.SealedPrefix %q is not sealing's marker %q", schemas.SealedPrefix, sealing.Marker)
 	}
 }
 

@@ -119,34 +119,43 @@ func (w *Webhook) SigningSecrets(at time.Time) []string {
 // credentials. The registry seals them with it on the way to
 // hookline.subscriptions and opens them on the way back.
 func (w Webhook) MapSecrets(f func(string) (string, error)) (Webhook, error) {
+	return w.MapSecretsNamed(func(_, v string) (string, error) { return f(v) })
+}
+
+// MapSecretsNamed is MapSecrets with each value's field: "secret",
+// "previous_secret" (every previous secret: a rotation moves the secret
+// there), "auth.password", "auth.token", "auth.value" or
+// "auth.client_secret".
+func (w Webhook) MapSecretsNamed(f func(field, v string) (string, error)) (Webhook, error) {
 	var err error
-	apply := func(s *string) {
+	apply := func(field string, s *string) {
 		if err == nil && *s != "" {
-			*s, err = f(*s)
+			*s, err = f(field, *s)
 		}
 	}
-	apply(&w.Secret)
+	apply("secret", &w.Secret)
 	if w.PreviousSecrets != nil {
 		w.PreviousSecrets = append([]PreviousSecret(nil), w.PreviousSecrets...)
 		for i := range w.PreviousSecrets {
-			apply(&w.PreviousSecrets[i].Secret)
+			apply("previous_secret", &w.PreviousSecrets[i].Secret)
 		}
 	}
 	if w.Auth != nil {
 		a := *w.Auth
-		for _, s := range []*string{&a.Password, &a.Token, &a.Value, &a.ClientSecret} {
-			apply(s)
-		}
+		apply("auth.password", &a.Password)
+		apply("auth.token", &a.Token)
+		apply("auth.value", &a.Value)
+		apply("auth.client_secret", &a.ClientSecret)
 		w.Auth = &a
 	}
 	return w, err
 }
 
 // SealedPrefix begins every sealed value on hookline.subscriptions
-// (sealing.Prefix). A secret or credential given in plain text may not
+// (sealing.Marker). A secret or credential given in plain text may not
 // begin with it: it would be stored as if sealed, unsealed, and could not
 // be read back.
-const SealedPrefix = "hlenc:v1:"
+const SealedPrefix = "hlenc:"
 
 var errLooksSealed = errors.New("looks sealed")
 

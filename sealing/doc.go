@@ -6,8 +6,11 @@
 // A Box seals with AES-256-GCM under its first key and opens with any of
 // its keys, so that a key is rotated by putting the new one first and
 // keeping the old one until every webhook has been written again. A sealed
-// value reads "hlenc:v1:" and the base64 of the key's 4-byte id, a 12-byte
-// nonce and the ciphertext. A value without that prefix is plain text
+// value reads "hlenc:v2:" and the base64 of the key's 4-byte id, a 12-byte
+// nonce and the ciphertext; its additional data is the prefix and the
+// place it was sealed for (the webhook id and the field: SealFor,
+// OpenFor), so that it opens nowhere else. "hlenc:v1:" values, bound to
+// the prefix only, still open. A value without a prefix is plain text
 // written before sealing existed, and opens as itself.
 //
 // The package must never log or return a key, and imports nothing of

@@ -13,8 +13,19 @@ import (
 	"strings"
 )
 
-// Prefix marks a sealed value.
+// Prefix marks a sealed value of the first format, bound to nothing but
+// the prefix: it still opens (Open, OpenFor), and is sealed again as
+// PrefixBound at its next write.
 const Prefix = "hlenc:v1:"
+
+// PrefixBound marks a sealed value bound to its place (SealFor): the
+// webhook and the field it was sealed for are part of its additional
+// data, so that it opens nowhere else (moved to another webhook or field
+// by someone who can write the topic, it does not open).
+const PrefixBound = "hlenc:v2:"
+
+// Marker begins every sealed value, of any format.
+const Marker = "hlenc:"
 
 // KeySize is the length of a key: AES-256.
 const KeySize = 32
@@ -144,13 +155,45 @@ func (b *Box) Seal(v string) string {
 	return Prefix + base64.RawStdEncoding.EncodeToString(out)
 }
 
-// Open decrypts a sealed value; a value that is not sealed is returned as
-// it is.
+// SealFor encrypts v under the first key, bound to place (the webhook and
+// the field it belongs to); "" stays "", and a value sealed already is
+// kept.
+func (b *Box) SealFor(v, place string) string {
+	if v == "" || IsSealed(v) {
+		return v
+	}
+	aead := b.aeads[0]
+	out := make([]byte, idSize+aead.NonceSize(), idSize+aead.NonceSize()+len(v)+aead.Overhead())
+	copy(out, b.ids[0][:])
+	rand.Read(out[idSize:]) // never fails (crypto/rand)
+	out = aead.Seal(out, out[idSize:], []byte(v), []byte(PrefixBound+place))
+	return PrefixBound + base64.RawStdEncoding.EncodeToString(out)
+}
+
+// OpenFor decrypts a value sealed for place (SealFor), or one of the first
+// format (Seal); a value that is not sealed is returned as it is. A value
+// sealed for another place does not open.
+func (b *Box) OpenFor(v, place string) (string, error) {
+	if enc, ok := strings.CutPrefix(v, PrefixBound); ok {
+		return b.open(enc, PrefixBound+place)
+	}
+	return b.Open(v)
+}
+
+// Open decrypts a sealed value of the first format; a value that is not
+// sealed is returned as it is.
 func (b *Box) Open(v string) (string, error) {
 	enc, ok := strings.CutPrefix(v, Prefix)
 	if !ok {
+		if strings.HasPrefix(v, PrefixBound) {
+			return "", errors.New("sealing: a value sealed for a place opens only with OpenFor")
+		}
 		return v, nil
 	}
+	return b.open(enc, Prefix)
+}
+
+func (b *Box) open(enc, ad string) (string, error) {
 	raw, err := base64.RawStdEncoding.DecodeString(enc)
 	if err != nil || len(raw) < idSize+12 {
 		return "", errors.New("sealing: malformed sealed value")
@@ -161,14 +204,14 @@ func (b *Box) Open(v string) (string, error) {
 		}
 		aead := b.aeads[i]
 		nonce, ct := raw[idSize:idSize+aead.NonceSize()], raw[idSize+aead.NonceSize():]
-		plain, err := aead.Open(nil, nonce, ct, []byte(Prefix))
+		plain, err := aead.Open(nil, nonce, ct, []byte(ad))
 		if err != nil {
-			return "", errors.New("sealing: sealed value does not open (altered, or another key with the same id)")
+			return "", errors.New("sealing: sealed value does not open (altered, sealed for another webhook or field, or another key with the same id)")
 		}
 		return string(plain), nil
 	}
 	return "", ErrNoKey
 }
 
-// IsSealed reports whether v is a sealed value.
-func IsSealed(v string) bool { return strings.HasPrefix(v, Prefix) }
+// IsSealed reports whether v is a sealed value, of any format.
+func IsSealed(v string) bool { return strings.HasPrefix(v, Marker) }

@@ -100,3 +100,34 @@ func TestKeyFileIsCreatedOnceWithMode0600(t *testing.T) {
 		t.Fatalf("the file's key does not parse: %v", err)
 	}
 }
+
+// TestASealedValueOpensOnlyWhereItWasSealedFor: a value sealed for one
+// webhook's field opens there only: copied to another webhook, or to
+// another field of the same one, by someone who can write the topic, it
+// does not open. A value of the first format (bound to nothing) still
+// opens, so a topic written before keeps working.
+func TestASealedValueOpensOnlyWhereItWasSealedFor(t *testing.T) {
+	box, err := sealing.ParseKeys(sealing.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := box.SealFor("s3cret", "w1/secret")
+	if !strings.HasPrefix(sealed, sealing.PrefixBound) || !sealing.IsSealed(sealed) {
+		t.Fatalf("sealed %q", sealed)
+	}
+	if got, err := box.OpenFor(sealed, "w1/secret"); err != nil || got != "s3cret" {
+		t.Fatalf("OpenFor where it was sealed: %q, %v", got, err)
+	}
+	for _, place := range []string{"w2/secret", "w1/auth.token", ""} {
+		if got, err := box.OpenFor(sealed, place); err == nil {
+			t.Errorf("opened for %q: %q", place, got)
+		}
+	}
+	if _, err := box.Open(sealed); err == nil {
+		t.Error("Open opened a value sealed for a place")
+	}
+	old := box.Seal("legacy")
+	if got, err := box.OpenFor(old, "w9/secret"); err != nil || got != "legacy" {
+		t.Fatalf("a value of the first format: %q, %v", got, err)
+	}
+}

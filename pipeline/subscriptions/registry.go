@@ -54,7 +54,8 @@ func (c codec) Decode(value []byte) (schemas.WebhookEvent, error) {
 	if c.box == nil {
 		return ev, nil
 	}
-	w, err := ev.Webhook.MapSecrets(c.box.Open)
+	id := ev.Webhook.ID
+	w, err := ev.Webhook.MapSecretsNamed(func(field, v string) (string, error) { return c.box.OpenFor(v, id+"/"+field) })
 	if err != nil {
 		return ev, fmt.Errorf("webhook %s: its secrets do not open with --secrets-key: %w", ev.Webhook.ID, err)
 	}
@@ -63,16 +64,19 @@ func (c codec) Decode(value []byte) (schemas.WebhookEvent, error) {
 }
 
 func (c codec) Encode(ev schemas.WebhookEvent) ([]byte, error) {
-	seal := func(s string) (string, error) {
+	// Each value is sealed for its webhook and field: moved elsewhere on
+	// the topic, it does not open.
+	id := ev.Webhook.ID
+	seal := func(field, s string) (string, error) {
 		if c.box == nil && !sealing.IsSealed(s) {
 			return "", errors.New("subscriptions: a process without the secrets key cannot seal a new secret")
 		}
 		if c.box == nil {
 			return s, nil
 		}
-		return c.box.Seal(s), nil
+		return c.box.SealFor(s, id+"/"+field), nil
 	}
-	w, err := ev.Webhook.MapSecrets(seal)
+	w, err := ev.Webhook.MapSecretsNamed(seal)
 	if err != nil {
 		return nil, err
 	}

@@ -341,7 +341,7 @@ func TestTheTopicHoldsNoSecretInPlainText(t *testing.T) {
 			t.Errorf("the topic holds %q in plain text: %s", s, m.Value)
 		}
 	}
-	if !strings.Contains(string(m.Value), sealing.Prefix) || !strings.Contains(string(m.Value), `"username":"user"`) {
+	if !strings.Contains(string(m.Value), sealing.PrefixBound) || !strings.Contains(string(m.Value), `"username":"user"`) {
 		t.Errorf("the message %s has no sealed value, or sealed what is not secret", m.Value)
 	}
 
@@ -407,5 +407,43 @@ func TestAWebhookAnotherKeySealedIsUnreadableNotGone(t *testing.T) {
 	}
 	if _, bad := r2.Unreadable("w1"); bad {
 		t.Fatal("still unreadable after a change it can read")
+	}
+}
+
+// TestASecretCopiedToAnotherWebhookDoesNotOpen: secrets are sealed for
+// their webhook and field; someone who can write the topic and copies a
+// webhook's sealed secret into another webhook's record gets a webhook
+// that cannot be read, not one that signs with the other's secret.
+func TestASecretCopiedToAnotherWebhookDoesNotOpen(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	r, stop := runRegistry(t, b)
+	defer stop()
+	publish(t, r, schemas.OpCreated, schemas.Webhook{ID: "w1", Tenant: "t", Name: "n", URL: "https://example.com", Enabled: true, Version: 1, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+	raw, err := b.PartitionsReader(schemas.TopicSubscriptions, map[int]int64{0: kafka.FirstOffset, 1: kafka.FirstOffset, 2: kafka.FirstOffset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := raw.FetchMessage(ctx)
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := strings.Replace(string(m.Value), `"id":"w1"`, `"id":"w2"`, 1)
+	w := b.Writer(schemas.TopicSubscriptions, nil)
+	defer w.Close()
+	if err := w.Write(ctx, []kafka.Message{{Key: []byte("w2"), Value: []byte(copied)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if why, bad := r.Unreadable("w2"); !bad {
+		t.Fatalf("a webhook holding another's sealed secret reads: %q", why)
+	}
+	if got, ok := r.ByID("w1"); !ok || got.Secret != "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" {
+		t.Fatalf("w1 itself: %+v, %v", got, ok)
 	}
 }
