@@ -34,6 +34,10 @@ type openBatch struct {
 	tokens   []any
 	bytes    int // the job's size so far, about
 	index    int // in the deadline heap
+	// part and first are the partition and offset of its first event
+	// (part -1: unknown): it holds that partition's commit from there.
+	part  int
+	first int64
 }
 
 // Batch is a batch ready to send: its job, and the tokens of the events in
@@ -54,6 +58,12 @@ func NewBatcher(maxBytes int) *Batcher {
 // would have taken it past the size cap (the match then starts the next
 // one), and the match's own if the match filled it.
 func (b *Batcher) Add(m Match, token any, started time.Time) []*Batch {
+	return b.AddAt(m, token, started, -1, 0)
+}
+
+// AddAt is Add of an event read at offset of partition part, which the
+// batch then holds uncommitted (Pinning).
+func (b *Batcher) AddAt(m Match, token any, started time.Time, part int, offset int64) []*Batch {
 	key := batchKey(m)
 	size := len(m.Job.Payload) + 1
 	for _, id := range m.Job.EventIDs {
@@ -67,7 +77,8 @@ func (b *Batcher) Add(m Match, token any, started time.Time) []*Batch {
 		ok = false
 	}
 	if !ok {
-		ob = &openBatch{key: key, bytes: batchOverhead, deadline: started.Add(time.Duration(m.Batching.WaitSeconds) * time.Second)}
+		ob = &openBatch{key: key, bytes: batchOverhead, deadline: started.Add(time.Duration(m.Batching.WaitSeconds) * time.Second),
+			part: part, first: offset}
 		b.open[key] = ob
 		heap.Push(&b.queue, ob)
 	}
@@ -86,6 +97,26 @@ func (b *Batcher) Due(now time.Time) []*Batch {
 	var out []*Batch
 	for len(b.queue) > 0 && !b.queue[0].deadline.After(now) {
 		out = append(out, b.close(heap.Pop(&b.queue).(*openBatch)))
+	}
+	return out
+}
+
+// Pinning closes and returns the open batches whose first event is on
+// partition part at least limit offsets before offset: they hold the
+// partition's commit back by that much, and past the reader's bound of
+// uncommitted events (MaxUncommitted) its fetching would stop for every
+// webhook until they close. Such a batch goes out early, with what it has.
+func (b *Batcher) Pinning(part int, offset, limit int64) []*Batch {
+	var out []*Batch
+	for i := 0; i < len(b.queue); {
+		ob := b.queue[i]
+		if ob.part != part || offset-ob.first < limit {
+			i++
+			continue
+		}
+		heap.Remove(&b.queue, ob.index)
+		out = append(out, b.close(ob))
+		i = 0 // the heap moved
 	}
 	return out
 }

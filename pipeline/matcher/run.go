@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -178,10 +180,20 @@ func (s *Stage) handle(batch []*stage.Input, out emitter) {
 			default:
 				s.metrics.matched.Inc()
 				p.refs.Add(1)
-				closed = append(closed, s.batches.Add(mt, p, msg.Time)...)
+				closed = append(closed, s.batches.AddAt(mt, p, msg.Time, msg.Partition, msg.Offset)...)
 			}
 		}
 		gathered += size(msgs[from:])
+	}
+	// A batch that holds its partition's commit back by half the bound of
+	// uncommitted events goes out now: waiting for its window would stop
+	// the partition's reading, for every webhook, at the bound.
+	last := map[int]int64{}
+	for _, in := range batch {
+		last[in.Partition] = max(last[in.Partition], in.Offset)
+	}
+	for _, part := range slices.Sorted(maps.Keys(last)) {
+		closed = append(closed, s.batches.Pinning(part, last[part], int64(s.cfg.MaxUncommitted/2))...)
 	}
 	s.emit(out, msgs, append(closed, s.batches.Due(s.cfg.Now())...), events)
 }

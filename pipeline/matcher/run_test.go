@@ -224,3 +224,68 @@ func TestHandleEmitsAFanOutInPieces(t *testing.T) {
 		t.Fatalf("%d jobs emitted, want %d", next, events*webhooks)
 	}
 }
+
+// TestAnOpenBatchNeverStopsItsPartition: a batching webhook's batch open
+// for its 600 s window holds its first event uncommitted; the events
+// behind it on the partition would reach the reader's bound of
+// uncommitted events and stop its reading for every webhook. Past half
+// the bound the batch goes out early, so another webhook's jobs keep
+// coming, every event is committed, and the batch loses nothing.
+func TestAnOpenBatchNeverStopsItsPartition(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, log := startOnePartition(t, ctx)
+	const others = 3000
+	w := b.Writer(schemas.TopicEvents, nil)
+	msgs := []kafka.Message{{Key: []byte("o1"), Value: []byte(`{"resource":"order","trigger":"create","resource_id":"o1","tenant":"t1"}`)}}
+	for i := range others {
+		id := "r" + itoa(i)
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: []byte(`{"resource":"ticket","trigger":"update","resource_id":"` + id + `","tenant":"t1"}`)})
+	}
+	err := w.Write(ctx, msgs)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := []schemas.Webhook{
+		hook("batched", func(w *schemas.Webhook) {
+			w.Events = []string{"order.*"}
+			w.Batching = &schemas.Batching{Mode: schemas.BatchAny, WaitSeconds: 600, MaxItems: 100}
+		}),
+		hook("tickets", func(w *schemas.Webhook) { w.Events = []string{"ticket.*"} }),
+	}
+	stage := NewStage(b, staticWebhooks{"t1": hooks}, StageConfig{MaxUncommitted: 1000}, log)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- stage.Run(runCtx) }()
+	jobs := readN(t, b, schemas.TopicDeliveries, others+1)
+	batched := 0
+	for _, m := range jobs {
+		var job schemas.Job
+		if err := json.Unmarshal(m.Value, &job); err != nil {
+			t.Fatal(err)
+		}
+		if job.WebhookID == "batched" {
+			batched++
+			if len(job.EventIDs) != 1 {
+				t.Fatalf("the batch went out with %d events, want the order's", len(job.EventIDs))
+			}
+		}
+	}
+	if batched != 1 {
+		t.Fatalf("%d batch jobs, want 1 (sent early)", batched)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lag, err := b.Lag(ctx, Group, schemas.TopicEvents)
+		if err == nil && lag[0] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events not committed: lag %v, %v", lag, err)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
