@@ -74,6 +74,15 @@ type Stage struct {
 	batches *Batcher
 	metrics *stageMetrics
 	log     *slog.Logger
+	// unreadable, if the webhooks know it, names the webhooks whose
+	// latest change could not be read (subscriptions.Registry).
+	unreadable func() map[string]string
+}
+
+// unreadableWebhooks is Webhooks that knows which webhooks' latest change
+// it could not read.
+type unreadableWebhooks interface {
+	UnreadableWebhooks() map[string]string
 }
 
 // NewStage wires the matcher to the broker.
@@ -84,6 +93,9 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 		metrics: newStageMetrics(cfg.Registerer), log: log,
 	}
 	s.m.OnConditionError = func(string, error) { s.metrics.conditionErrors.Inc() }
+	if u, ok := webhooks.(unreadableWebhooks); ok {
+		s.unreadable = u.UnreadableWebhooks
+	}
 	return s
 }
 
@@ -132,9 +144,30 @@ func (p *pending) release(written bool) {
 
 // Handle matches a batch of events and emits their direct jobs, their dead
 // letters and the batches they filled or that came due.
+//
+// While a webhook's latest change cannot be read, matching waits (the
+// runner tries the batch again, backing off): without its conditions an
+// event would be committed as if it did not match it. /readyz names the
+// webhook.
 func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Outbox) error {
+	if err := s.readable(); err != nil {
+		return err
+	}
 	s.handle(batch, out)
 	return nil
+}
+
+// readable is an error naming a webhook that cannot be read, if any.
+func (s *Stage) readable() error {
+	if s.unreadable == nil {
+		return nil
+	}
+	bad := s.unreadable()
+	if len(bad) == 0 {
+		return nil
+	}
+	id := slices.Min(slices.Collect(maps.Keys(bad)))
+	return fmt.Errorf("matcher: %d webhooks cannot be read (webhook %s: %s): matching waits, nothing is committed", len(bad), id, bad[id])
 }
 
 // emitter is where Handle's outputs go: the runner's stage.Outbox.

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -284,6 +286,62 @@ func TestAnOpenBatchNeverStopsItsPartition(t *testing.T) {
 			t.Fatalf("events not committed: lag %v, %v", lag, err)
 		}
 	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unreadableHooks are webhooks some of whose latest changes cannot be
+// read, until cleared.
+type unreadableHooks struct {
+	staticWebhooks
+	mu  sync.Mutex
+	bad map[string]string
+}
+
+func (u *unreadableHooks) UnreadableWebhooks() map[string]string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return maps.Clone(u.bad)
+}
+
+// TestMatchingWaitsWhileAWebhookCannotBeRead: without a webhook's
+// conditions an event would be committed as if it did not match it; so
+// while a webhook's latest change cannot be read, the matcher matches
+// nothing and commits nothing, and once it can, every event is matched.
+func TestMatchingWaitsWhileAWebhookCannotBeRead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, log := startOnePartition(t, ctx)
+	w := b.Writer(schemas.TopicEvents, nil)
+	var msgs []kafka.Message
+	for i := range 5 {
+		id := "r" + itoa(i)
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: []byte(`{"resource":"ticket","trigger":"update","resource_id":"` + id + `","tenant":"t1"}`)})
+	}
+	err := w.Write(ctx, msgs)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := &unreadableHooks{staticWebhooks: staticWebhooks{"t1": {hook("tickets", nil)}},
+		bad: map[string]string{"other": "its secrets do not open with --secrets-key"}}
+	stage := NewStage(b, hooks, StageConfig{}, log)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- stage.Run(runCtx) }()
+	time.Sleep(1500 * time.Millisecond)
+	if end, err := b.EndOffsets(ctx, schemas.TopicDeliveries); err != nil || end[0] != 0 {
+		t.Fatalf("%v jobs written (%v) while a webhook could not be read, want none", end, err)
+	}
+	if lag, err := b.Lag(ctx, Group, schemas.TopicEvents); err != nil || lag[0] != 5 {
+		t.Fatalf("lag %v (%v) while a webhook could not be read, want all 5 events uncommitted", lag, err)
+	}
+	hooks.mu.Lock()
+	hooks.bad = nil
+	hooks.mu.Unlock()
+	readN(t, b, schemas.TopicDeliveries, 5)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
