@@ -11,7 +11,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// Idempotency-Key: a POST that carries one gets, for IdempotencyWindow,
+// Idempotency-Key: a POST that carries one gets, for the window
+// (Config.IdempotencyWindow, default DefaultIdempotencyWindow),
 // the first answer given to the same key of the same tenant on the same
 // path, without being done again (a client's retry after a timeout
 // creates one webhook, publishes once, starts one replay). hashicorp's
@@ -20,8 +21,8 @@ import (
 // by this process only (behind a load balancer, a retry that reaches
 // another API process is done again).
 const (
-	IdempotencyWindow  = 24 * time.Hour
-	idempotencyEntries = 10000
+	DefaultIdempotencyWindow = 24 * time.Hour
+	idempotencyEntries       = 10000
 	// publishedEntries bounds the event ids publishEvents remembers
 	// (about 100 bytes each).
 	publishedEntries  = 1 << 20

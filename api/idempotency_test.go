@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // post sends a POST with an Idempotency-Key; token "" sends none.
@@ -86,5 +87,25 @@ func TestTheSameEventIDIsPublishedOnce(t *testing.T) {
 	}
 	if want := "acme/ev-42,acme/ev-43,globex/ev-42"; strings.Join(ids, ",") != want {
 		t.Fatalf("published %v, want %s", ids, want)
+	}
+}
+
+// TestTheIdempotencyWindowEnds: past the window (--idempotency-window) an
+// event id is published again, and a key is a new request.
+func TestTheIdempotencyWindowEnds(t *testing.T) {
+	h := newHarness(t, Config{IdempotencyWindow: time.Second}, nil)
+	event := `{"id":"ev-1","resource":"ticket","trigger":"create","resource_id":"T-1"}`
+	mustStatus(t, h.post("/v1/events", "", "k", event), http.StatusAccepted)
+	mustStatus(t, h.do(http.MethodPost, "/v1/events", "", event), http.StatusAccepted)
+	if n := len(h.events.published); n != 1 {
+		t.Fatalf("%d published within the window, want 1", n)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	mustStatus(t, h.post("/v1/events", "", "k", event), http.StatusAccepted)
+	if n := len(h.events.published); n != 2 {
+		t.Fatalf("%d published after the window, want 2", n)
+	}
+	if err := (Config{IdempotencyWindow: time.Millisecond}).Validate(); err == nil {
+		t.Fatal("a window of 1 ms validated")
 	}
 }

@@ -32,7 +32,8 @@ type Server struct {
 	// keys keeps the answers to POSTs with an Idempotency-Key.
 	keys *idempotency
 	// published is the tenant and id of every event published in the
-	// last IdempotencyWindow, for publishEvents to leave out repeats.
+	// last Config.IdempotencyWindow, for publishEvents to leave out
+	// repeats.
 	published *window[struct{}]
 }
 
@@ -49,8 +50,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, deps: deps, log: logger, keys: newIdempotency(IdempotencyWindow),
-		published: newWindow[struct{}](publishedEntries, IdempotencyWindow, time.Now)}
+	s := &Server{cfg: cfg, deps: deps, log: logger, keys: newIdempotency(cfg.IdempotencyWindow),
+		published: newWindow[struct{}](publishedEntries, cfg.IdempotencyWindow, time.Now)}
 	if deps.Failures != nil {
 		s.sweeps = newSweeper(deps.Webhooks, deps.Deliveries, deps.Failures, logger, s.now)
 	}
@@ -96,7 +97,7 @@ func NewProbes(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, deps: deps, log: logger, probesOnly: true, keys: newIdempotency(IdempotencyWindow)}
+	s := &Server{cfg: cfg, deps: deps, log: logger, probesOnly: true, keys: newIdempotency(cfg.IdempotencyWindow)}
 	s.router = s.routes()
 	return s, nil
 }
