@@ -141,24 +141,18 @@ func LoadOrCreateKeyFile(path string) (string, error) {
 	return key, nil
 }
 
-// Seal encrypts v under the first key; "" stays "" (no secret), and a
-// value sealed already is kept.
-func (b *Box) Seal(v string) string {
-	if v == "" || IsSealed(v) {
-		return v
-	}
-	aead := b.aeads[0]
-	out := make([]byte, idSize+aead.NonceSize(), idSize+aead.NonceSize()+len(v)+aead.Overhead())
-	copy(out, b.ids[0][:])
-	rand.Read(out[idSize:]) // never fails (crypto/rand)
-	out = aead.Seal(out, out[idSize:], []byte(v), []byte(Prefix))
-	return Prefix + base64.RawStdEncoding.EncodeToString(out)
-}
+// Seal encrypts v under the first key, in the first format (bound to the
+// prefix only); "" stays "" (no secret), and a value sealed already is
+// kept.
+func (b *Box) Seal(v string) string { return b.seal(v, Prefix, Prefix) }
 
 // SealFor encrypts v under the first key, bound to place (the webhook and
 // the field it belongs to); "" stays "", and a value sealed already is
 // kept.
-func (b *Box) SealFor(v, place string) string {
+func (b *Box) SealFor(v, place string) string { return b.seal(v, PrefixBound, PrefixBound+place) }
+
+// seal encrypts v with additional data ad and marks it with prefix.
+func (b *Box) seal(v, prefix, ad string) string {
 	if v == "" || IsSealed(v) {
 		return v
 	}
@@ -166,8 +160,8 @@ func (b *Box) SealFor(v, place string) string {
 	out := make([]byte, idSize+aead.NonceSize(), idSize+aead.NonceSize()+len(v)+aead.Overhead())
 	copy(out, b.ids[0][:])
 	rand.Read(out[idSize:]) // never fails (crypto/rand)
-	out = aead.Seal(out, out[idSize:], []byte(v), []byte(PrefixBound+place))
-	return PrefixBound + base64.RawStdEncoding.EncodeToString(out)
+	out = aead.Seal(out, out[idSize:], []byte(v), []byte(ad))
+	return prefix + base64.RawStdEncoding.EncodeToString(out)
 }
 
 // OpenFor decrypts a value sealed for place (SealFor), or one of the first

@@ -129,15 +129,7 @@ func TestABatchsFanOutGoesOutInPieces(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- stage.Run(runCtx) }()
 	jobs := readN(t, b, schemas.TopicDeliveries, events*webhooks)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		lag, err := b.Lag(ctx, Group, schemas.TopicEvents)
-		if err == nil && lag[0] == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("events not committed: lag %v, %v", lag, err)
-		}
-	}
+	waitCommitted(t, ctx, b)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -277,15 +269,7 @@ func TestAnOpenBatchNeverStopsItsPartition(t *testing.T) {
 	if batched != 1 {
 		t.Fatalf("%d batch jobs, want 1 (sent early)", batched)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		lag, err := b.Lag(ctx, Group, schemas.TopicEvents)
-		if err == nil && lag[0] == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("events not committed: lag %v, %v", lag, err)
-		}
-	}
+	waitCommitted(t, ctx, b)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -345,5 +329,20 @@ func TestMatchingWaitsWhileAWebhookCannotBeRead(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitCommitted waits until the matcher has committed every event of the
+// one partition.
+func waitCommitted(t *testing.T, ctx context.Context, b *broker.Broker) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lag, err := b.Lag(ctx, Group, schemas.TopicEvents)
+		if err == nil && lag[0] == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events not committed: lag %v, %v", lag, err)
+		}
 	}
 }
