@@ -32,6 +32,7 @@ type health struct {
 	// sender holds.
 	limits func() map[string]int
 	kick   chan struct{} // a write is due now (a breaker changed)
+	now    func() time.Time
 
 	mu sync.Mutex
 	m  map[string]*endpointHealth // by webhook id
@@ -44,8 +45,8 @@ type endpointHealth struct {
 	dirty        bool // changed since the last write
 }
 
-func newHealth(b *broker.Broker, limits func() map[string]int, log *slog.Logger) *health {
-	return &health{t: table.New(b, schemas.TopicEndpoints, endpointCodec{}, nil, log), log: log,
+func newHealth(b *broker.Broker, limits func() map[string]int, now func() time.Time, log *slog.Logger) *health {
+	return &health{t: table.New(b, schemas.TopicEndpoints, endpointCodec{}, nil, log), log: log, now: now,
 		limits: limits, kick: make(chan struct{}, 1), m: map[string]*endpointHealth{}}
 }
 
@@ -156,7 +157,7 @@ func (h *health) flush(ctx context.Context) {
 		}
 	}
 	var rows []schemas.EndpointState
-	now := time.Now().UTC()
+	now := h.now().UTC()
 	for id, st := range h.m {
 		if !st.dirty {
 			continue

@@ -27,7 +27,7 @@ func TestHealthGoesOnFromTheTopic(t *testing.T) {
 	// owner runs a health tracker until stopped, which writes what is left.
 	owner := func(do func(h *health)) {
 		t.Helper()
-		h := newHealth(b, nil, log)
+		h := newHealth(b, nil, time.Now, log)
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- h.run(runCtx) }()

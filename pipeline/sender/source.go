@@ -52,7 +52,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 	}
 	var stale []*stage.Input
 	s.mu.Lock()
-	now := time.Now()
+	now := s.cfg.Now()
 	for _, a := range arrivals {
 		in := a.w.in
 		if in.Stale() { // its partition was taken away meanwhile (Revoke)
@@ -76,7 +76,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 // queued goes back uncommitted for the next run.
 func (s *Stage) Release() {
 	s.mu.Lock()
-	s.core.stop(time.Now())
+	s.core.stop(s.cfg.Now())
 	effs := s.taken()
 	s.mu.Unlock()
 	s.apply(effs)
@@ -96,7 +96,7 @@ func (s *Stage) Revoke(ctx context.Context, revoked map[string][]int32) {
 		}
 	}
 	s.mu.Lock()
-	flying := s.core.revoke(time.Now(), parts)
+	flying := s.core.revoke(s.cfg.Now(), parts)
 	effs := s.taken()
 	s.mu.Unlock()
 	s.apply(effs)
@@ -142,7 +142,7 @@ func (s *Stage) webhookByID(ctx context.Context, id string) (schemas.Webhook, bo
 	if wh, ok := s.webhooks.ByID(id); ok {
 		return wh, true
 	}
-	now := time.Now()
+	now := s.cfg.Now()
 	s.syncMu.Lock()
 	last, seen := s.synced[id]
 	due := !seen || now.Sub(last) >= resyncEvery

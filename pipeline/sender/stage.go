@@ -80,6 +80,9 @@ type StageConfig struct {
 	DisableAfter time.Duration
 	// Registerer receives the stage's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Now is the stage's clock: every time the core, the breakers, the
+	// health book and the requests read. Default time.Now.
+	Now func() time.Time
 }
 
 // WithDefaults returns the config with every unset field at its default.
@@ -97,6 +100,9 @@ func (c StageConfig) WithDefaults() StageConfig {
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
 	c.RevokeTimeout = cmp.Or(c.RevokeTimeout, 5*time.Second)
 	c.DisableAfter = cmp.Or(c.DisableAfter, 5*24*time.Hour)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return c
 }
 
@@ -193,8 +199,8 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 		cfg: cfg, b: b, webhooks: webhooks, log: log, metrics: newMetrics(cfg.Registerer),
 		synced: map[string]time.Time{}, kick: make(chan struct{}, 1), revokedDone: make(chan struct{}, 1),
 	}
-	s.breakers = NewBreakers(cfg.Breaker, s.breakerChanged)
-	d, err := delivery.NewDeliverer(cfg.HTTP, nil, time.Now, log.With("stage", "sender"))
+	s.breakers = newBreakers(cfg.Breaker, s.breakerChanged, cfg.Now)
+	d, err := delivery.NewDeliverer(cfg.HTTP, nil, cfg.Now, log.With("stage", "sender"))
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +266,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 	// Endpoint states first: a failing endpoint's clock goes on from where
 	// its last owner left it.
-	s.health = newHealth(s.b, s.endpointLimits, s.log)
+	s.health = newHealth(s.b, s.endpointLimits, s.cfg.Now, s.log)
 	healthCtx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
 	healthDone := make(chan error, 1)
 	go func() { healthDone <- s.health.run(healthCtx) }()
@@ -311,7 +317,7 @@ func (s *Stage) timer(stop <-chan struct{}) {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		s.core.tick(time.Now())
+		s.core.tick(s.cfg.Now())
 		s.full.Store(s.core.waiting() > s.core.cfg.maxBytes)
 		effs := s.core.take()
 		next := s.core.next()
@@ -320,7 +326,7 @@ func (s *Stage) timer(stop <-chan struct{}) {
 		s.apply(effs)
 		wait := time.Hour
 		if !next.IsZero() {
-			wait = max(time.Until(next), 0)
+			wait = max(next.Sub(s.cfg.Now()), 0)
 		}
 		t.Reset(wait)
 		select {
@@ -441,7 +447,7 @@ func (s *Stage) attempt(it *item, w *work, ctx context.Context, cancel context.C
 	cancel()
 	s.mu.Lock()
 	revoked := it.revoked
-	s.core.finished(time.Now(), it, r, sent)
+	s.core.finished(s.cfg.Now(), it, r, sent)
 	effs := s.taken()
 	s.mu.Unlock()
 	s.apply(effs)
