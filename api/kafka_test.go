@@ -14,6 +14,22 @@ import (
 	"github.com/hookline/hookline/schemas"
 )
 
+// startProducer starts an embedded broker of one partition a topic (cfg's
+// other settings as given) and the API's producer on it, both closed when
+// the test ends.
+func startProducer(t *testing.T, ctx context.Context, cfg broker.Config) (*broker.Broker, *Producer) {
+	t.Helper()
+	cfg.DataDir, cfg.Partitions = t.TempDir(), 1
+	b, err := broker.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	p := NewProducer(b)
+	t.Cleanup(func() { p.Close() })
+	return b, p
+}
+
 // TestProducerGivesUpWhenTheBrokerIsGone: the API's writer publishes to a
 // live broker, and answers an error within its timeout once the broker is
 // gone (the API then answers 503) instead of retrying for as long as the
@@ -21,13 +37,7 @@ import (
 func TestProducerGivesUpWhenTheBrokerIsGone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p := NewProducer(b)
-	defer p.Close()
+	b, p := startProducer(t, ctx, broker.Config{})
 	p.timeout = 500 * time.Millisecond
 	ev := schemas.Event{ID: "e1", Type: "ticket.created", Resource: "ticket", Trigger: "create", ResourceID: "T-1", Tenant: "t"}
 	if err := p.PublishEvents(ctx, []schemas.Event{ev}); err != nil {
@@ -49,19 +59,12 @@ func TestProducerGivesUpWhenTheBrokerIsGone(t *testing.T) {
 func TestProducerRefusesAnEventOverTheLimitBeforeWriting(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1, MaxMessageBytes: 10000},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p := NewProducer(b)
-	defer p.Close()
+	b, p := startProducer(t, ctx, broker.Config{MaxMessageBytes: 10000})
 	event := func(id, data string) schemas.Event {
 		v, _ := records.Marshal(map[string]string{"html": data}) // as a client sends it: markup unescaped
 		return schemas.Event{ID: id, Type: "ticket.created", Resource: "ticket", Trigger: "create", ResourceID: id, Tenant: "t", Data: v}
 	}
-	err = p.PublishEvents(ctx, []schemas.Event{event("small", "x"), event("big", strings.Repeat("x", 12000))})
+	err := p.PublishEvents(ctx, []schemas.Event{event("small", "x"), event("big", strings.Repeat("x", 12000))})
 	var tooLarge *EventTooLargeError
 	if !errors.As(err, &tooLarge) || tooLarge.Index != 1 || tooLarge.Limit != 10000 || tooLarge.Size <= 10000 {
 		t.Fatalf("publish with a 12 KB event: %v, want an EventTooLargeError for event 1", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -350,13 +349,7 @@ func TestSweepsAreLoggedAndStopAtShutdown(t *testing.T) {
 func TestProducerWritesFailuresAsTheSenderDoes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Partitions: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p := NewProducer(b)
-	defer p.Close()
+	b, p := startProducer(t, ctx, broker.Config{})
 	d := projections.Delivery{ID: "d1", WebhookID: "w1", EventIDs: []string{"e1"}, EventType: "ticket.created",
 		State: schemas.StateRetrying, AttemptCount: 2, CreatedAt: t0, Request: &projections.Request{Body: `{"a":1}`}}
 	f := unsentFailure(d, "t", "https://example.com", errWebhookDisabled, t0.Add(time.Hour))

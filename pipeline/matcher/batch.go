@@ -107,16 +107,16 @@ func (b *Batcher) Due(now time.Time) []*Batch {
 // uncommitted events (MaxUncommitted) its fetching would stop for every
 // webhook until they close. Such a batch goes out early, with what it has.
 func (b *Batcher) Pinning(part int, offset, limit int64) []*Batch {
-	var out []*Batch
-	for i := 0; i < len(b.queue); {
-		ob := b.queue[i]
-		if ob.part != part || offset-ob.first < limit {
-			i++
-			continue
+	var pinning []*openBatch
+	for _, ob := range b.queue {
+		if ob.part == part && offset-ob.first >= limit {
+			pinning = append(pinning, ob)
 		}
-		heap.Remove(&b.queue, ob.index)
+	}
+	out := make([]*Batch, 0, len(pinning))
+	for _, ob := range pinning {
+		heap.Remove(&b.queue, ob.index) // index kept by Swap as the heap moves
 		out = append(out, b.close(ob))
-		i = 0 // the heap moved
 	}
 	return out
 }
