@@ -234,10 +234,12 @@ func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, offs
 	}
 	c.live[job.DeliveryID] = it
 	wh, found := c.hooks.ByID(job.WebhookID)
-	_, unreadable := c.hooks.Unreadable(job.WebhookID)
-	if reason := unsendable(it, wh, found); reason != "" && !unreadable {
-		c.failUnsent(it, wh, reason, now)
-		return
+	if reason := unsendable(it, wh, found); reason != "" {
+		// Unless its webhook is unreadable, not gone: place holds it.
+		if _, unreadable := c.hooks.Unreadable(job.WebhookID); !unreadable {
+			c.failUnsent(it, wh, reason, now)
+			return
+		}
 	}
 	e := c.endpoints[job.WebhookID]
 	if e == nil {
@@ -395,7 +397,7 @@ func (c *core) shed(keep *endpoint, now time.Time) {
 		if big == nil {
 			return
 		}
-		items := append(big.queuedItems(), big.heldItems()...)
+		items := append(big.queuedItems(), big.held...) // the latest is looked for, no order needed
 		last := items[0]
 		for _, it := range items[1:] {
 			if it.seq > last.seq {
@@ -530,7 +532,7 @@ func (c *core) manualProbe(endpoint string, job schemas.Job) (func(Verdict), boo
 // circuit, in seq order (a person's job that finds the probe taken too:
 // it tries again when it comes back).
 func (c *core) putOffAll(e *endpoint, now time.Time) {
-	items := append(e.queuedItems(), e.heldItems()...)
+	items := append(e.queuedItems(), e.held...)
 	slices.SortFunc(items, cmpItems)
 	for _, it := range items {
 		c.putOff(it, whyCircuit, now)
