@@ -31,10 +31,13 @@ type Config struct {
 	// webhooks, so a tenant's token gets 403. Empty: no token reads it
 	// here (use MetricsAddr).
 	MetricsToken string
-	// IdempotencyWindow is how long an Idempotency-Key's answer, and an
-	// event id published, are remembered (serve's --idempotency-window).
-	// Default 24 h.
-	IdempotencyWindow time.Duration
+	// DedupeWindow is how long an event id published is remembered, so
+	// that the same id from the same tenant is published once (serve's
+	// --dedupe-window). Default 24 h.
+	DedupeWindow time.Duration
+	// keyWindow is how long an Idempotency-Key's answer is given again:
+	// IdempotencyKeyWindow, shorter in tests.
+	keyWindow time.Duration
 
 	// Timeouts of the http.Server that HTTPServer builds.
 	ReadHeaderTimeout time.Duration // default 5s
@@ -59,7 +62,8 @@ func (c Config) WithDefaults() Config {
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.MaxEvents = cmp.Or(c.MaxEvents, DefaultMaxEvents)
 	c.CheckTimeout = cmp.Or(c.CheckTimeout, DefaultCheckTimeout)
-	c.IdempotencyWindow = cmp.Or(c.IdempotencyWindow, DefaultIdempotencyWindow)
+	c.DedupeWindow = cmp.Or(c.DedupeWindow, DefaultDedupeWindow)
+	c.keyWindow = cmp.Or(c.keyWindow, IdempotencyKeyWindow)
 	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
 	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
@@ -93,8 +97,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("api: MaxBodyBytes must be positive, not %d", c.MaxBodyBytes)
 	case c.MaxEvents < 1:
 		return fmt.Errorf("api: MaxEvents must be positive, not %d", c.MaxEvents)
-	case c.IdempotencyWindow < time.Second || c.IdempotencyWindow > 7*24*time.Hour:
-		return fmt.Errorf("api: the idempotency window must be 1s to 168h, not %v", c.IdempotencyWindow)
+	case c.DedupeWindow < time.Second || c.DedupeWindow > 7*24*time.Hour:
+		return fmt.Errorf("api: the dedupe window must be 1s to 168h, not %v", c.DedupeWindow)
 	case c.CheckTimeout < 0 || c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 ||
 		c.WriteTimeout < 0 || c.IdleTimeout < 0:
 		return errors.New("api: timeouts must not be negative")

@@ -75,6 +75,16 @@ type Shown struct{ Err error }
 func (e Shown) Error() string { return e.Err.Error() }
 func (e Shown) Unwrap() error { return e.Err }
 
+// AnswerStore keeps the answers to POSTs sent with an Idempotency-Key
+// where every API process, and this one after a restart, finds them
+// (Answers, on hookline.idempotency).
+type AnswerStore interface {
+	// Answer returns the answer kept for key within its window.
+	Answer(ctx context.Context, key string) (schemas.Answer, bool, error)
+	// Keep writes an answer; a key answered already keeps its first.
+	Keep(ctx context.Context, a schemas.Answer) error
+}
+
 // Deps are what the API needs from the rest of Hookline.
 type Deps struct {
 	Webhooks   Webhooks   // required
@@ -92,6 +102,9 @@ type Deps struct {
 	// the API disables or deletes, in the background (see sweeper); nil
 	// leaves them to the sender, which fails each as it comes back.
 	Failures Failures
+	// Answers keeps Idempotency-Key answers beyond this process; nil keeps
+	// them in this process's memory only.
+	Answers AnswerStore
 	// Breakers adds breaker_state (and concurrency_limit, if it has a
 	// Limit(webhookID) int method) to every webhook; nil leaves them out.
 	Breakers Breakers

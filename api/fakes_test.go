@@ -341,12 +341,19 @@ var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, cfg Config, checks map[string]Check) *harness {
 	t.Helper()
+	return newHarnessKeeping(t, cfg, checks, nil)
+}
+
+// newHarnessKeeping is newHarness whose Idempotency-Key answers are kept in
+// answers too.
+func newHarnessKeeping(t *testing.T, cfg Config, checks map[string]Check, answers AnswerStore) *harness {
+	t.Helper()
 	h := &harness{t: t, hooks: newFakeWebhooks(), events: &fakeEvents{}, dels: newFakeDeliveries(), jobs: &fakeJobs{},
 		fails: &fakeFailures{}}
 	var mu sync.Mutex
 	n, clock := 0, t0
 	srv, err := New(cfg, Deps{
-		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Jobs: h.jobs, Failures: h.fails, Checks: checks, Breakers: fakeBreakers{},
+		Webhooks: h.hooks, Events: h.events, Deliveries: h.dels, Jobs: h.jobs, Failures: h.fails, Checks: checks, Breakers: fakeBreakers{}, Answers: answers,
 		Now: func() time.Time {
 			mu.Lock()
 			defer mu.Unlock()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"io"
 	"net/http"
@@ -9,20 +10,30 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/hookline/hookline/schemas"
 )
 
-// Idempotency-Key: a POST that carries one gets, for the window
-// (Config.IdempotencyWindow, default DefaultIdempotencyWindow),
-// the first answer given to the same key of the same tenant on the same
-// path, without being done again (a client's retry after a timeout
-// creates one webhook, publishes once, starts one replay). hashicorp's
-// LRU holds the answers, bounded in entries, each ignored once older than
-// the window (its expirable LRU runs a goroutine that never ends); kept
-// by this process only (behind a load balancer, a retry that reaches
-// another API process is done again).
+// Idempotency-Key: a POST that carries one gets, for 24 hours
+// (IdempotencyKeyWindow), the first answer given to the same key of the
+// same tenant on the same path, without being done again (a client's
+// retry after a timeout creates one webhook, publishes once, starts one
+// replay). The answers are kept on hookline.idempotency (Deps.Answers,
+// Answers): a retry that reaches another API process, or this one after a
+// restart, gets the first answer too. This process also keeps its own
+// answers in hashicorp's LRU (bounded in entries, each ignored once older
+// than the window; its expirable LRU runs a goroutine that never ends), so
+// that a retry here never waits for the topic. Two processes answering the
+// same key at the same moment both do the work: only a retry that comes
+// after the first answer is written is answered from it.
+//
+// Event ids are remembered for Config.DedupeWindow in this process's
+// memory (publishEvents); what makes a repeat harmless beyond that is the
+// matcher's delivery ids, which an event's id and time decide.
 const (
-	DefaultIdempotencyWindow = 24 * time.Hour
-	idempotencyEntries       = 10000
+	IdempotencyKeyWindow = 24 * time.Hour
+	DefaultDedupeWindow  = 24 * time.Hour
+	idempotencyEntries   = 10000
 	// publishedEntries bounds the event ids publishEvents remembers
 	// (about 100 bytes each).
 	publishedEntries  = 1 << 20
@@ -31,14 +42,6 @@ const (
 	// given but not kept (a retry is done again).
 	idempotencyMaxBody = 256 << 10
 )
-
-// answer is a response kept for its Idempotency-Key.
-type answer struct {
-	status  int
-	header  http.Header
-	body    []byte
-	request [sha256.Size]byte // of the request's body: the key names one request
-}
 
 // window is an LRU whose entries count for a time only.
 type window[V any] struct {
@@ -69,14 +72,28 @@ func (w *window[V]) get(key string) (V, bool) {
 func (w *window[V]) add(key string, v V) { w.lru.Add(key, windowed[V]{v: v, at: w.now()}) }
 
 type idempotency struct {
-	done *window[answer]
+	done *window[schemas.Answer]
+	// kept is where answers outlive this process; nil: in memory only.
+	kept AnswerStore
 
 	mu      sync.Mutex
 	running map[string]bool
 }
 
-func newIdempotency(ttl time.Duration) *idempotency {
-	return &idempotency{done: newWindow[answer](idempotencyEntries, ttl, time.Now), running: map[string]bool{}}
+func newIdempotency(ttl time.Duration, kept AnswerStore) *idempotency {
+	return &idempotency{done: newWindow[schemas.Answer](idempotencyEntries, ttl, time.Now), kept: kept, running: map[string]bool{}}
+}
+
+// answer is the first answer to key, from this process's memory or the
+// kept answers.
+func (k *idempotency) answer(ctx context.Context, key string) (schemas.Answer, bool, error) {
+	k.mu.Lock()
+	a, ok := k.done.get(key)
+	k.mu.Unlock()
+	if ok || k.kept == nil {
+		return a, ok, nil
+	}
+	return k.kept.Answer(ctx, key)
 }
 
 // idempotent answers a POST with an Idempotency-Key from what its first
@@ -105,22 +122,26 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		sum := sha256.Sum256(body)
 		id := tenantOf(r) + "\x00" + r.URL.Path + "\x00" + key
 
-		s.keys.mu.Lock()
-		if a, ok := s.keys.done.get(id); ok {
-			s.keys.mu.Unlock()
-			if a.request != sum {
+		a, ok, err := s.keys.answer(r.Context(), id)
+		if err != nil {
+			s.dependencyFailed(w, r, "read the answers kept for Idempotency-Keys", err)
+			return
+		}
+		if ok {
+			if !bytes.Equal(a.Request, sum[:]) {
 				writeError(w, &apiError{Status: http.StatusUnprocessableEntity, Code: codeIdempotencyKeyReused,
 					Message: "this Idempotency-Key was used for another request body; use a new key for a new request"})
 				return
 			}
-			for k, v := range a.header {
+			for k, v := range a.Header {
 				w.Header()[k] = v
 			}
 			w.Header().Set("Idempotent-Replayed", "true")
-			w.WriteHeader(a.status)
-			w.Write(a.body)
+			w.WriteHeader(a.Status)
+			w.Write(a.Body)
 			return
 		}
+		s.keys.mu.Lock()
 		if s.keys.running[id] {
 			s.keys.mu.Unlock()
 			writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict,
@@ -133,19 +154,30 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		rec := &recording{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			s.keys.mu.Lock()
-			defer s.keys.mu.Unlock()
 			delete(s.keys.running, id)
-			if rec.status < 500 && !rec.tooBig {
-				header := http.Header{}
-				for _, k := range []string{"Content-Type", "Location", "ETag"} {
-					if v := w.Header().Values(k); len(v) > 0 {
-						header[k] = v
-					}
-				}
-				s.keys.done.add(id, answer{status: rec.status, header: header, body: rec.body.Bytes(), request: sum})
-			}
+			s.keys.mu.Unlock()
 		}()
 		next.ServeHTTP(rec, r)
+		if rec.status >= 500 || rec.tooBig {
+			return
+		}
+		header := http.Header{}
+		for _, k := range []string{"Content-Type", "Location", "ETag"} {
+			if v := w.Header().Values(k); len(v) > 0 {
+				header[k] = v
+			}
+		}
+		a = schemas.Answer{Key: id, Status: rec.status, Header: header, Body: rec.body.Bytes(), Request: sum[:], At: s.now().UTC()}
+		s.keys.mu.Lock()
+		s.keys.done.add(id, a)
+		s.keys.mu.Unlock()
+		// Written before the handler returns, so before the client has
+		// the whole answer: a retry it sends after that finds it.
+		if s.keys.kept != nil {
+			if err := s.keys.kept.Keep(r.Context(), a); err != nil {
+				s.log.Warn("could not keep an Idempotency-Key's answer beyond this process: a retry that reaches another process is done again", "err", err)
+			}
+		}
 	})
 }
 

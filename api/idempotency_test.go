@@ -1,12 +1,16 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/pipeline/broker"
 )
 
 // post sends a POST with an Idempotency-Key; token "" sends none.
@@ -90,10 +94,10 @@ func TestTheSameEventIDIsPublishedOnce(t *testing.T) {
 	}
 }
 
-// TestTheIdempotencyWindowEnds: past the window (--idempotency-window) an
+// TestTheIdempotencyWindowEnds: past the windows (--dedupe-window, and the key window) an
 // event id is published again, and a key is a new request.
 func TestTheIdempotencyWindowEnds(t *testing.T) {
-	h := newHarness(t, Config{IdempotencyWindow: time.Second}, nil)
+	h := newHarness(t, Config{DedupeWindow: time.Second, keyWindow: time.Second}, nil)
 	event := `{"id":"ev-1","resource":"ticket","trigger":"create","resource_id":"T-1"}`
 	mustStatus(t, h.post("/v1/events", "", "k", event), http.StatusAccepted)
 	mustStatus(t, h.do(http.MethodPost, "/v1/events", "", event), http.StatusAccepted)
@@ -105,7 +109,75 @@ func TestTheIdempotencyWindowEnds(t *testing.T) {
 	if n := len(h.events.published); n != 2 {
 		t.Fatalf("%d published after the window, want 2", n)
 	}
-	if err := (Config{IdempotencyWindow: time.Millisecond}).Validate(); err == nil {
+	if err := (Config{DedupeWindow: time.Millisecond}).Validate(); err == nil {
 		t.Fatal("a window of 1 ms validated")
+	}
+}
+
+// TestIdempotencyKeyAnswersOutliveTheProcess: an answer is kept on
+// hookline.idempotency, so a retry that reaches another API process, or
+// this one restarted (a new fold of the topic), gets the first answer and
+// does nothing again; past the window the sweep removes it, and a fresh
+// fold no longer has it. (Before, answers lived in one process's memory.)
+func TestIdempotencyKeyAnswersOutliveTheProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, _ := startProducer(t, ctx, broker.Config{})
+	var clock atomic.Int64
+	clock.Store(t0.Add(time.Minute).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	process := func() *Answers {
+		a := newAnswers(b, time.Hour, now, nil)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(runCtx) }()
+		t.Cleanup(func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("Answers.Run: %v", err)
+			}
+		})
+		return a
+	}
+
+	first := newHarnessKeeping(t, twoTenants, nil, process())
+	created := first.post("/v1/webhooks", "tok-acme", "k-1", validWebhook)
+	mustStatus(t, created, http.StatusCreated)
+
+	other := newHarnessKeeping(t, twoTenants, nil, process())
+	again := other.post("/v1/webhooks", "tok-acme", "k-1", validWebhook)
+	mustStatus(t, again, http.StatusCreated)
+	if again.Body.String() != created.Body.String() || again.Header().Get("Location") != created.Header().Get("Location") ||
+		again.Header().Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("another process answered %s (%v), want the first answer %s", again.Body, again.Header(), created.Body)
+	}
+	if n := len(other.hooks.events()); n != 0 {
+		t.Fatalf("another process created %d webhooks for a key answered already, want 0", n)
+	}
+	wantError(t, other.post("/v1/webhooks", "tok-acme", "k-1", strings.Replace(validWebhook, "crm", "other", 1)),
+		http.StatusUnprocessableEntity, codeIdempotencyKeyReused, "")
+	mustStatus(t, other.post("/v1/webhooks", "tok-globex", "k-1", validWebhook), http.StatusCreated)
+	if n := len(other.hooks.events()); n != 1 {
+		t.Fatalf("%d webhooks after another tenant's request with the key, want 1", n)
+	}
+
+	clock.Add(int64(2 * time.Hour))
+	swept := process()
+	if _, ok, err := swept.Answer(ctx, "acme\x00/v1/webhooks\x00k-1"); err != nil || ok {
+		t.Fatalf("an answer past its window was given (%v, %v)", ok, err)
+	}
+	if err := swept.sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := process()
+	if err := fresh.t.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := fresh.t.Len(); n != 0 {
+		t.Fatalf("a fold after the sweep holds %d answers, want 0", n)
+	}
+	mustStatus(t, other.post("/v1/webhooks", "tok-acme", "k-1", validWebhook), http.StatusCreated)
+	if n := len(other.hooks.events()); n != 2 {
+		t.Fatalf("%d webhooks after the key's window ended, want 2 (done again)", n)
 	}
 }

@@ -32,7 +32,7 @@ type Server struct {
 	// keys keeps the answers to POSTs with an Idempotency-Key.
 	keys *idempotency
 	// published is the tenant and id of every event published in the
-	// last Config.IdempotencyWindow, for publishEvents to leave out
+	// last Config.DedupeWindow, for publishEvents to leave out
 	// repeats.
 	published *window[struct{}]
 }
@@ -50,8 +50,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, deps: deps, log: logger, keys: newIdempotency(cfg.IdempotencyWindow),
-		published: newWindow[struct{}](publishedEntries, cfg.IdempotencyWindow, time.Now)}
+	s := &Server{cfg: cfg, deps: deps, log: logger, keys: newIdempotency(cfg.keyWindow, deps.Answers),
+		published: newWindow[struct{}](publishedEntries, cfg.DedupeWindow, time.Now)}
 	if deps.Failures != nil {
 		s.sweeps = newSweeper(deps.Webhooks, deps.Deliveries, deps.Failures, logger, s.now)
 	}
@@ -97,7 +97,7 @@ func NewProbes(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, deps: deps, log: logger, probesOnly: true, keys: newIdempotency(cfg.IdempotencyWindow)}
+	s := &Server{cfg: cfg, deps: deps, log: logger, probesOnly: true, keys: newIdempotency(cfg.keyWindow, nil)}
 	s.router = s.routes()
 	return s, nil
 }

@@ -17,3 +17,8 @@ const (
 	// TopicRetryPrefix names the delayed retry topics (hookline.retry.<tier>).
 	TopicRetryPrefix = "hookline.retry."
 )
+
+// TopicIdempotency holds the answers the API gave to requests sent with an
+// Idempotency-Key (compacted, keyed by tenant, path and key), so that a
+// retry gets the first answer from any API process and after a restart.
+const TopicIdempotency = "hookline.idempotency"

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/hookline/hookline/client"
 	"github.com/hookline/hookline/schemas"
 )
@@ -378,12 +380,18 @@ func TestASenderWithAnotherKeyHoldsTheWorkAndSaysSo(t *testing.T) {
 // TestTheSameEventTwiceIsDeliveredOnce: a producer that publishes an
 // event again after a timeout (same id) makes one delivery, not a second
 // one under a new webhook-id that its receiver could not de-duplicate.
+// Through the API the repeat is not published; written straight to
+// hookline.events (the API never saw it) it is delivered again under the
+// same webhook-id. And an Idempotency-Key's answer outlives a restart.
 func TestTheSameEventTwiceIsDeliveredOnce(t *testing.T) {
-	p := startServe(t, "--data-dir", t.TempDir())
+	kafkaAddr := freeAddr(t)
+	args := []string{"--data-dir", t.TempDir(), "--kafka-addr", kafkaAddr}
+	p := startServe(t, args...)
 	recv := newReceiver(t, "once-secret")
 	createHook(t, p, schemas.WebhookInput{Name: client.Ptr("once"), URL: client.Ptr(recv.URL),
 		Secret: client.Ptr("once-secret"), Events: client.Ptr([]string{"ticket.*"})})
-	ev := schemas.Event{ID: "retried-1", Resource: "ticket", Trigger: "create", ResourceID: "T-1"}
+	ev := schemas.Event{ID: "retried-1", Resource: "ticket", Trigger: "create", ResourceID: "T-1",
+		OccurredAt: time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)}
 	for range 2 {
 		_, err := p.api().PublishEvents(context.Background(), ev)
 		fatalIf(t, err)
@@ -394,5 +402,48 @@ func TestTheSameEventTwiceIsDeliveredOnce(t *testing.T) {
 	time.Sleep(time.Second)
 	if got, n, failures := recv.snapshot(); n != 2 || len(got) != 2 || len(failures) > 0 {
 		t.Fatalf("the receiver got %d requests (%d delivery ids, refused %v); want 2: the event once and the one after", n, len(got), failures)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.DefaultProduceTopic(schemas.TopicEvents))
+	fatalIf(t, err)
+	defer cl.Close()
+	value, err := json.Marshal(ev)
+	fatalIf(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fatalIf(t, cl.ProduceSync(ctx, &kgo.Record{Key: []byte(ev.ResourceID), Value: value}).FirstErr())
+	waitFor(t, "the repeat written to the topic", 30*time.Second, func() bool { _, n, _ := recv.snapshot(); return n >= 3 })
+	if got, n, _ := recv.snapshot(); len(got) != 2 {
+		t.Fatalf("the repeat written to the topic came under a new webhook-id: %d requests, %d ids, want 2 ids", n, len(got))
+	}
+
+	create := func() (string, http.Header) {
+		t.Helper()
+		body := fmt.Sprintf(`{"name":"keyed","url":%q}`, recv.URL)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/v1/webhooks", strings.NewReader(body))
+		fatalIf(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "create-keyed")
+		resp, err := http.DefaultClient.Do(req)
+		fatalIf(t, err)
+		defer resp.Body.Close()
+		got, err := io.ReadAll(resp.Body)
+		fatalIf(t, err)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create with an Idempotency-Key: %d %s", resp.StatusCode, got)
+		}
+		return string(got), resp.Header
+	}
+	first, _ := create()
+	p.stop(t)
+	p = startServe(t, args...)
+	again, header := create()
+	if again != first || header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("after a restart the key's retry was answered %s (%v), want the first answer %s", again, header, first)
+	}
+	var hooks struct{ Data []schemas.PublicWebhook }
+	fatalIf(t, p.api().Do(ctx, http.MethodGet, "/v1/webhooks", nil, &hooks))
+	if len(hooks.Data) != 2 {
+		t.Fatalf("%d webhooks after a keyed create retried across a restart, want 2", len(hooks.Data))
 	}
 }

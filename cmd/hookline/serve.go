@@ -68,7 +68,7 @@ type serveConfig struct {
 	debugAddr           string
 	metricsAddr         string
 	metricsToken        string
-	idempotencyWindow   time.Duration
+	dedupeWindow        time.Duration
 	maxResponseBody     int
 	maxMessageBytes     int
 }
@@ -100,7 +100,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 0, "largest message Hookline writes to Kafka; 0 asks the broker (its topics' max.message.bytes, less 1 KiB), or 1000000 when it does not say")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address to serve /metrics on, without a token (for Prometheus, on an internal address); empty serves it on --http-addr, behind --metrics-token when --api-tokens are set")
-	fs.DurationVar(&c.idempotencyWindow, "idempotency-window", api.DefaultIdempotencyWindow, "how long the API remembers an Idempotency-Key's answer and the event ids it published (1s to 168h), in this process's memory")
+	fs.DurationVar(&c.dedupeWindow, "dedupe-window", api.DefaultDedupeWindow, "how long the API remembers the event ids it published, to publish each once (1s to 168h)")
 	fs.StringVar(&c.metricsToken, "metrics-token", "", "bearer token that reads /metrics on --http-addr when --api-tokens are set (its series name every tenant's webhooks: a tenant's token gets 403); empty: only --metrics-addr serves them")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "loopback address for Go's pprof profiles (/debug/pprof/); empty serves none")
 	return func(ctx context.Context, stdout, stderr io.Writer) error { return serve(ctx, c, stdout, stderr) }
@@ -329,7 +329,10 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		endpoints := sender.NewEndpointStates(b, log)
 		g.Go(func() error { return endpoints.Run(runCtx) })
 		breakers := endpoints
+		answers := api.NewAnswers(b, log)
+		g.Go(func() error { return answers.Run(runCtx) })
 		deps := api.Deps{
+			Answers:    answers,
 			Replays:    replays,
 			Webhooks:   registry,
 			Deliveries: store,
@@ -350,7 +353,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 		if store != nil {
 			checks["store"] = store.Ping
 		}
-		probes, err := api.NewProbes(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr, MetricsToken: c.metricsToken, IdempotencyWindow: c.idempotencyWindow},
+		probes, err := api.NewProbes(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr, MetricsToken: c.metricsToken, DedupeWindow: c.dedupeWindow},
 			api.Deps{Checks: checks, Metrics: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics})}, log)
 		if err != nil {
 			return fail(err)
@@ -488,7 +491,7 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, c *serveConfig, b *broker
 	deps.Events = producer
 	deps.Jobs = producer
 	deps.Failures = producer
-	server, err := api.New(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr, MetricsToken: c.metricsToken, IdempotencyWindow: c.idempotencyWindow}, deps, log)
+	server, err := api.New(api.Config{Tokens: tokens, Version: version, MetricsAddr: c.metricsAddr, MetricsToken: c.metricsToken, DedupeWindow: c.dedupeWindow}, deps, log)
 	if err != nil {
 		producer.Close()
 		ln.Close()

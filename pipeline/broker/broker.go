@@ -208,6 +208,7 @@ func (b *Broker) Topics() []kafka.TopicConfig {
 		topic(schemas.TopicSubscriptions, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
 		topic(schemas.TopicReplays, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
 		topic(schemas.TopicEndpoints, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
+		topic(schemas.TopicIdempotency, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
 		topic(schemas.TopicDeliveries, keep),
 		topic(schemas.TopicOverflow, keep),
 		topic(schemas.TopicAttempts, keep),

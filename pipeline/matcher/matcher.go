@@ -145,10 +145,15 @@ func decodeObject(raw json.RawMessage) any {
 }
 
 // newMatch builds the job of one (event, webhook): its delivery id, its
-// shaped payload, one envelope as the body.
+// shaped payload, one envelope as the body. The delivery id's time is the
+// event's occurred_at (the time it was stored when it had none), not the
+// time it was stored: the same event published twice (a producer's retry
+// after a timeout, through the API or straight to the topic) gives each
+// webhook the same delivery id, which its receiver de-duplicates on
+// (webhook-id), however far apart the two were published.
 func newMatch(w *schemas.Webhook, ev *schemas.Event, at time.Time) Match {
 	env := schemas.Envelope{
-		ID: DeliveryID(at, ev.ID, w.ID, ""), EventID: ev.ID, EventType: ev.Type, EventTime: ev.OccurredAt.UTC(),
+		ID: DeliveryID(ev.OccurredAt, ev.ID, w.ID, ""), EventID: ev.ID, EventType: ev.Type, EventTime: ev.OccurredAt.UTC(),
 		Resource: ev.Resource, ResourceID: ev.ResourceID, WebhookID: w.ID, CurrentContext: ev.Context,
 	}
 	data, err := payload.Data(ev.Trigger, ev.Data, ev.Changes, payload.Options{Fields: w.Fields, IncludeAllFields: w.AllFields()})
@@ -170,7 +175,7 @@ func newMatch(w *schemas.Webhook, ev *schemas.Event, at time.Time) Match {
 	}
 }
 
-// DeliveryID derives a UUIDv7 from the time the event was stored and the
+// DeliveryID derives a UUIDv7 from a time of the event and the
 // (event, webhook, replay) triple: deterministic, so an event processed again
 // after a crash yields the same delivery id (receivers and the store
 // de-duplicate on it), and sortable by time, so history pages by id.

@@ -265,6 +265,23 @@ func (t *Table[T]) Put(ctx context.Context, rows []T) error {
 	return t.w.Write(ctx, msgs)
 }
 
+// Remove writes a tombstone for each key, without comparing versions and
+// without waiting for the fold: for rows that end by age (a kept answer
+// past its window), where writing the same tombstone twice is harmless. A
+// key removed can be written again from version 1.
+func (t *Table[T]) Remove(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, len(keys))
+	for i, k := range keys {
+		msgs[i] = kafka.Message{Key: []byte(k)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	return t.w.Write(ctx, msgs)
+}
+
 // settle writes the key's row as the fold has it after a change of this
 // process lost and none of its own came after (Update), then returns err.
 func (t *Table[T]) settle(ctx context.Context, key string, lost bool, err error) error {
