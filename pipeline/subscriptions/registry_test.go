@@ -447,3 +447,82 @@ func TestASecretCopiedToAnotherWebhookDoesNotOpen(t *testing.T) {
 		t.Fatalf("w1 itself: %+v, %v", got, ok)
 	}
 }
+
+// TestRacingDeletesPatchesAndDisablesFoldTheSameAfterCompaction: an API
+// DELETE, a PATCH from another API process and a sender's disable race on
+// each webhook. Whichever wins, the log the broker compacts to its last
+// record per key folds to what the whole log folded to: a deleted
+// webhook never comes back after a restart, and no change is undone.
+func TestRacingDeletesPatchesAndDisablesFoldTheSameAfterCompaction(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	api1, stop1 := runRegistry(t, b)
+	api2, stop2 := runRegistry(t, b)
+	sender, stop3 := runRegistry(t, b)
+	const hooks = 30
+	for i := range hooks {
+		publish(t, api1, schemas.OpCreated, schemas.Webhook{ID: fmt.Sprint("w", i), Tenant: "t", Name: "n", Version: 1, Enabled: true})
+	}
+	ctx := context.Background()
+	for _, r := range []*Registry{api2, sender} {
+		if err := r.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range hooks {
+		id := fmt.Sprint("w", i)
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			api1.ChangeWebhook(ctx, "t", id, func(ev *schemas.WebhookEvent) error {
+				ev.Op, ev.At = schemas.OpDeleted, time.Now()
+				return nil
+			})
+		}()
+		go func() {
+			defer wg.Done()
+			api2.ChangeWebhook(ctx, "t", id, func(ev *schemas.WebhookEvent) error {
+				ev.Op, ev.At = schemas.OpUpdated, time.Now()
+				ev.Webhook.Name = "patched"
+				return nil
+			})
+		}()
+		go func() {
+			defer wg.Done()
+			sender.DisableWebhook(ctx, id, "endpoint answered 410 Gone")
+		}()
+		wg.Wait()
+	}
+	if err := api1.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]schemas.Webhook{}
+	for _, w := range api1.Webhooks("t") {
+		want[w.ID] = w
+	}
+	stop1()
+	stop2()
+	stop3()
+
+	b.Compact()
+	folded, stop := runRegistry(t, b)
+	defer stop()
+	got := map[string]schemas.Webhook{}
+	for _, w := range folded.Webhooks("t") {
+		got[w.ID] = w
+	}
+	for i := range hooks {
+		id := fmt.Sprint("w", i)
+		w, had := want[id]
+		g, has := got[id]
+		if had != has || had && (w.Version != g.Version || w.Name != g.Name || w.Enabled != g.Enabled) {
+			t.Errorf("%s: the whole log folds to %+v (%v), the compacted log to %+v (%v)", id, w, had, g, has)
+		}
+	}
+	// A DELETE that loses a race is made again on the new version, so
+	// every webhook ends deleted: what the compacted log must not undo.
+	if len(want) != 0 {
+		t.Fatalf("%d webhooks outlived their DELETE", len(want))
+	}
+}
