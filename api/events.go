@@ -95,7 +95,11 @@ func (s *Server) decodeEvents(body []byte, tenant string) ([]schemas.Event, *api
 		return []schemas.Event{ev}, nil
 	}
 	var raws []json.RawMessage
-	if err := fastjson.Unmarshal(body, &raws); err != nil {
+	rest, err := fastjson.Parse(body, &raws, fastjson.DontCopyRawMessage)
+	if err == nil && len(bytes.TrimSpace(rest)) > 0 {
+		return nil, badJSON("unexpected data after the JSON array")
+	}
+	if err != nil {
 		return nil, decodeError(err, "")
 	}
 	switch {

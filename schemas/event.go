@@ -98,7 +98,13 @@ func decodeEvent(raw []byte, now time.Time, defaultID func() string) (Event, err
 	if len(raw) == 0 || raw[0] != '{' {
 		return ev, fmt.Errorf("%w: message must be a JSON object", ErrNotJSON)
 	}
-	if err := fastjson.Unmarshal(raw, &ev); err != nil {
+	// data, changes and context point into raw instead of being copied:
+	// an event lives as long as the work on its record.
+	rest, err := fastjson.Parse(raw, &ev, fastjson.DontCopyRawMessage)
+	if err == nil && len(bytes.TrimSpace(rest)) > 0 {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err != nil {
 		return ev, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
 	if ev.ID == "" {

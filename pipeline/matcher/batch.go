@@ -82,6 +82,10 @@ func (b *Batcher) AddAt(m Match, token any, started time.Time, part int, offset 
 		b.open[key] = ob
 		heap.Push(&b.queue, ob)
 	}
+	// The envelope's raw parts point into the event's record (decoded
+	// without copies); an open batch keeps only the job, whose payload is
+	// its own, so that it never holds a fetched batch of records alive.
+	m.Envelope.Data, m.Envelope.Changes, m.Envelope.CurrentContext = nil, nil, nil
 	ob.matches = append(ob.matches, m)
 	ob.tokens = append(ob.tokens, token)
 	ob.bytes += size
