@@ -42,7 +42,7 @@ func (s *Server) publishEvents(w http.ResponseWriter, r *http.Request) {
 	fresh := make([]schemas.Event, 0, len(evs))
 	var dups []string
 	for _, ev := range evs {
-		if _, seen := s.published.get(tenant + "\x00" + ev.ID); seen {
+		if s.published.seen(tenant, ev.ID) {
 			dups = append(dups, ev.ID)
 			continue
 		}
@@ -67,7 +67,7 @@ func (s *Server) publishEvents(w http.ResponseWriter, r *http.Request) {
 		ids[i] = ev.ID
 	}
 	for _, ev := range fresh {
-		s.published.add(tenant+"\x00"+ev.ID, struct{}{})
+		s.published.add(tenant, ev.ID)
 	}
 	writeJSON(w, http.StatusAccepted, publishedBody{IDs: ids, Duplicates: dups})
 }

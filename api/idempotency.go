@@ -35,7 +35,7 @@ const (
 	DefaultDedupeWindow  = 24 * time.Hour
 	idempotencyEntries   = 10000
 	// publishedEntries bounds the event ids publishEvents remembers
-	// (about 100 bytes each).
+	// (about 40 bytes each).
 	publishedEntries  = 1 << 20
 	maxIdempotencyKey = 255
 	// idempotencyMaxBody is the largest answer kept; a larger one is

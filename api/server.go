@@ -34,7 +34,7 @@ type Server struct {
 	// published is the tenant and id of every event published in the
 	// last Config.DedupeWindow, for publishEvents to leave out
 	// repeats.
-	published *window[struct{}]
+	published *seenIDs
 }
 
 // New builds the API. cfg gets its defaults applied; a nil logger discards.
@@ -51,7 +51,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, deps: deps, log: logger, keys: newIdempotency(cfg.keyWindow, deps.Answers),
-		published: newWindow[struct{}](publishedEntries, cfg.DedupeWindow, time.Now)}
+		published: newSeenIDs(publishedEntries, cfg.DedupeWindow, time.Now)}
 	if deps.Failures != nil {
 		s.sweeps = newSweeper(deps.Webhooks, deps.Deliveries, deps.Failures, logger, s.now)
 	}

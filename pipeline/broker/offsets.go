@@ -60,8 +60,9 @@ func (o *Offsets) Track(m kafka.Message) (done func(), t *Tracker) {
 		o.trackers[k] = t
 	}
 	o.mu.Unlock()
-	t.Add(m.Offset)
-	return func() { t.Done(m.Offset) }, t
+	off := m.Offset // not m: the closure would copy the whole message to the heap
+	t.Add(off)
+	return func() { t.Done(off) }, t
 }
 
 // Revoke marks the partitions a rebalance takes away: what was fetched of
