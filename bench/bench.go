@@ -103,11 +103,16 @@ const (
 	// benchPaced (open loop): --rate events/s for --duration through
 	// POST /v1/events, never waiting for deliveries.
 	benchPaced
+	// benchBare: no Hookline at all, the floor (bare.go).
+	benchBare
 )
 
 func (l benchLoop) String() string {
-	if l == benchClosed {
+	switch l {
+	case benchClosed:
 		return "closed"
+	case benchBare:
+		return "bare"
 	}
 	return "open"
 }
@@ -122,7 +127,10 @@ type benchScenario struct {
 	// alone names the scenario of the same healthy endpoints without the
 	// bad two: selecting this one runs that one first, and their p99 make
 	// the isolation ratio.
-	alone    string
+	alone string
+	// floor names the scenario whose row its ratios are taken against
+	// (bare-http, for the bursts): selecting this one runs that one first.
+	floor    string
 	batching bool // the healthy webhooks batch: mode any, 1 s, 100 items
 	// events is the burst's default --events.
 	events int
@@ -156,10 +164,12 @@ func benchScenarios() []benchScenario {
 		{name: "10-webhooks", healthy: 10},
 		{name: "slow-dead", healthy: 10, bad: true, alone: "10-webhooks"},
 		{name: "batching", healthy: 1, batching: true},
-		{name: "burst", loop: benchBurst, healthy: 1, events: 50000},
+		// The floor the bursts are compared with, in the same run.
+		{name: "bare-http", loop: benchBare},
+		{name: "burst", loop: benchBurst, healthy: 1, events: 50000, floor: "bare-http"},
 		// The same 50,000 deliveries fanned out: every event to 50
 		// webhooks (--events 50000 is 2.5 million deliveries, minutes).
-		{name: "burst-50", loop: benchBurst, healthy: 50, events: 1000},
+		{name: "burst-50", loop: benchBurst, healthy: 50, events: 1000, floor: "bare-http"},
 		// About 40 s at the ~600 deliveries/s of the adaptive sender, 5
 		// minutes at the ~70/s of the fixed 4 lanes before it: not in "all",
 		// whose length should not depend on the sender's concurrency.
@@ -223,7 +233,7 @@ func (c *benchConfig) validate() ([]benchScenario, error) {
 		case "closed":
 			group = func(s benchScenario) bool { return s.loop == benchClosed }
 		case "open":
-			group = func(s benchScenario) bool { return s.loop != benchClosed }
+			group = func(s benchScenario) bool { return s.loop == benchBurst || s.loop == benchPaced || s.loop == benchBare }
 		default:
 			group = func(s benchScenario) bool { return s.name == name }
 		}
@@ -231,7 +241,7 @@ func (c *benchConfig) validate() ([]benchScenario, error) {
 		for _, s := range all {
 			if group(s) {
 				n++
-				for _, s := range []benchScenario{benchScenarioNamed(s.alone), s} {
+				for _, s := range []benchScenario{benchScenarioNamed(s.floor), benchScenarioNamed(s.alone), s} {
 					if s.name != "" && !slices.ContainsFunc(out, func(o benchScenario) bool { return o.name == s.name }) {
 						out = append(out, s)
 					}
@@ -291,7 +301,15 @@ func bench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) error 
 			continue
 		}
 		log.Info("bench: scenario starting", "scenario", sc.name, "webhooks", sc.webhooks())
-		r, err := runBenchScenario(ctx, c, sc, exe, log)
+		var r []benchRow
+		var err error
+		if sc.loop == benchBare {
+			var row benchRow
+			row, err = runBare(ctx, c)
+			r = []benchRow{row}
+		} else {
+			r, err = runBenchScenario(ctx, c, sc, exe, log)
+		}
 		if err != nil {
 			log.Error("bench: scenario failed", "scenario", sc.name, "err", err)
 			failed = append(failed, sc.name+": "+err.Error())
@@ -617,11 +635,11 @@ func printBenchTable(w io.Writer, c *benchConfig, rows []benchRow) {
 	var via []string
 	closed, open := false, false
 	for _, r := range rows {
-		if !slices.Contains(via, r.via) {
+		if r.loop != benchBare && !slices.Contains(via, r.via) {
 			via = append(via, r.via)
 		}
 		closed = closed || r.loop == benchClosed
-		open = open || r.loop != benchClosed
+		open = open || r.loop == benchBurst || r.loop == benchPaced
 	}
 	fmt.Fprintf(w, "\nhookline bench %s  %s  %s/%s, %d cores, %s RAM, %s\n", c.version, time.Now().Format(time.RFC3339),
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), mem, runtime.Version())
@@ -650,6 +668,7 @@ func printBenchTable(w io.Writer, c *benchConfig, rows []benchRow) {
 		fmt.Fprintf(w, "\nisolation: healthy p99 beside the slow and dead endpoints / healthy p99 alone (%s / %s) = %.2f (target <= 1.20)",
 			iso.beside, iso.alone, iso.ratio)
 	}
+	printBareRatios(w, rows)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "\nLOOP closed: DELIVERIES/S from the saturation phase (10th to 90th percentile of receipts), at most\n"+
 		"200 jobs outstanding per endpoint; RATE/S and P50..MAX from the fixed-rate phase, publish to receipt.\n"+
@@ -658,7 +677,10 @@ func printBenchTable(w io.Writer, c *benchConfig, rows []benchRow) {
 		"start (burst) or the event's due time (paced) to receipt. CPU S/1K: serve's user+system CPU per 1,000\n"+
 		"deliveries (saturation phase or whole scenario). OTHERS: share of all cores used then by other processes\n"+
 		"(noise). PUT OFF: jobs the sender sent to a retry topic without a request (endpoint_busy, circuit_open).\n"+
-		"SWAPS: first-attempt deliveries received after a later event of the same resource at the same endpoint.")
+		"SWAPS: first-attempt deliveries received after a later event of the same resource at the same endpoint.\n"+
+		"LOOP bare: no Hookline: a net/http client and server in the bench process, keep-alive, 16 requests in\n"+
+		"flight, for 5 s; DELIVERIES/S is its requests/s, CPU S/1K the bench process's CPU per 1,000 requests\n"+
+		"(client and server together): the floor the burst ratios are taken against.")
 }
 
 func benchDur(d time.Duration) string {

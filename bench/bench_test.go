@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,6 +238,39 @@ func TestBenchIsolationRatio(t *testing.T) {
 	}
 }
 
+// TestBenchBareFloor: the bare-HTTP floor measures requests and CPU, and
+// each burst (not burst-50ms, whose endpoint waits on purpose) is printed
+// as ratios to it.
+func TestBenchBareFloor(t *testing.T) {
+	defer func(d time.Duration) { benchBareFor = d }(benchBareFor)
+	benchBareFor = 300 * time.Millisecond
+	bare, err := runBare(context.Background(), &benchConfig{dataBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bare.perSec <= 0 || bare.deliveries == 0 || bare.cpuPer1k <= 0 || bare.loop != benchBare {
+		t.Fatalf("bare row %+v: no rate or CPU", bare)
+	}
+	rows := []benchRow{
+		{name: "bare-http", loop: benchBare, perSec: 20000, cpuPer1k: 0.040},
+		{name: "burst", loop: benchBurst, perSec: 8000, cpuPer1k: 0.120},
+		{name: "burst-50ms", loop: benchBurst, perSec: 600, cpuPer1k: 0.5},
+		{name: "paced", loop: benchPaced, perSec: 1000, cpuPer1k: 0.2},
+	}
+	got := bareRatios(rows)
+	if len(got) != 1 || got[0].scenario != "burst" || got[0].rate != 0.4 || got[0].cost < 2.999 || got[0].cost > 3.001 {
+		t.Fatalf("bareRatios = %+v, want burst at 0.40 of the rate and 3.0 times the CPU", got)
+	}
+	if got := bareRatios(rows[1:]); got != nil {
+		t.Fatalf("ratios without a bare-http row: %+v", got)
+	}
+	var out strings.Builder
+	printBareRatios(&out, rows)
+	if !strings.Contains(out.String(), "burst deliveries/s / bare-http requests/s = 0.40 (target >= 0.50)") {
+		t.Fatalf("printed %q", out.String())
+	}
+}
+
 func TestBenchScenarioSelection(t *testing.T) {
 	names := func(spec string) []string {
 		c := &benchConfig{events: 0, rate: 1000, duration: time.Second, dataBytes: 1024, timeout: time.Minute, scenarios: spec}
@@ -250,8 +284,8 @@ func TestBenchScenarioSelection(t *testing.T) {
 		}
 		return out
 	}
-	if got := names("burst, paced,burst"); !slices.Equal(got, []string{"burst", "paced"}) {
-		t.Errorf("burst,paced = %v", got)
+	if got := names("burst, paced,burst"); !slices.Equal(got, []string{"bare-http", "burst", "paced"}) {
+		t.Errorf("burst,paced = %v, want the bare-HTTP floor first", got)
 	}
 	if got := names("slow-dead"); !slices.Equal(got, []string{"10-webhooks", "slow-dead"}) {
 		t.Errorf("slow-dead = %v, want its alone scenario first", got)
@@ -262,7 +296,7 @@ func TestBenchScenarioSelection(t *testing.T) {
 	if got := names("closed"); !slices.Equal(got, []string{"1-webhook", "fan-out-50", "10-webhooks", "slow-dead", "batching"}) {
 		t.Errorf("closed = %v", got)
 	}
-	if got := names("open"); !slices.Equal(got, []string{"burst", "burst-50", "burst-50ms", "paced", "paced-healthy", "paced-slow-dead"}) {
+	if got := names("open"); !slices.Equal(got, []string{"bare-http", "burst", "burst-50", "burst-50ms", "paced", "paced-healthy", "paced-slow-dead"}) {
 		t.Errorf("open = %v", got)
 	}
 	all, every := names("all"), names("every")
