@@ -95,7 +95,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.IntVar(&c.endpointConcurrency, "endpoint-concurrency", 4, "requests at once an endpoint starts with; it adapts from 1 up to the webhook's max_concurrency (one resource's events always go one after another)")
 	fs.DurationVar(&c.disableAfter, "disable-after", 5*24*time.Hour, "disable a webhook whose every delivery has failed for this long (disabled_reason says so; a hookline.webhook_disabled event follows)")
 	fs.DurationVar(&c.maxQueueWait, "max-queue-wait", 5*time.Second, "how long an endpoint's queue in memory may take to drain at the pace it keeps (1s to 1h); beyond it jobs wait on hookline.overflow, which gives them back after this long; a crash sends again at most about twice this of each endpoint's work")
-	fs.Int64Var(&c.maxQueueBytes, "max-queue-bytes", sender.DefaultMaxQueueBytes, "bytes of jobs a sender holds in memory, all endpoints together; beyond it an endpoint over its even share waits on hookline.overflow")
+	fs.Int64Var(&c.maxQueueBytes, "max-queue-bytes", 128<<20, "bytes of jobs a sender holds in memory, all endpoints together; beyond it an endpoint over its even share waits on hookline.overflow")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 200000, "jobs a sender holds at once, counted, a backstop under --max-queue-bytes; beyond it fetching waits")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 0, "largest message Hookline writes to Kafka; 0 asks the broker (its topics' max.message.bytes, less 1 KiB), or 1000000 when it does not say")

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,40 +194,5 @@ func TestA429PausesTheEndpoint(t *testing.T) {
 	}
 	if early > 1 {
 		t.Fatalf("%d of %d requests came within 0.9 s of the 429 with Retry-After: 1, want at most one", early, len(times)-1)
-	}
-}
-
-// TestABurstOverMemoryWaitsInKafka: a burst of four times MaxQueueBytes to
-// an endpoint that keeps up waits in Kafka, not on hookline.overflow:
-// fetching stops under the bound by what is on its way to the core, so no
-// job is put off for memory, and all are delivered in order. (With the
-// fetch stopping only at the bound, the batch on its way went over it and
-// was put off: thousands of put-offs and a third of the throughput in a
-// 50,000-event burst at 16 MiB.)
-func TestABurstOverMemoryWaitsInKafka(t *testing.T) {
-	recv := &orderReceiver{delay: time.Millisecond, seen: map[string][]int{}}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
-	cfg := testStageConfig()
-	cfg.MaxQueueWait = 4 * time.Second
-	cfg.MaxQueueBytes = 1 << 20
-	e := newStageEnv(t, cfg)
-	e.hooks.add("w", srv.URL)
-	e.hooks.set("w", func(w *schemas.Webhook) { w.MaxConcurrency = 16 })
-	w := e.b.Writer(schemas.TopicDeliveries, nil)
-	defer w.Close()
-	pad := strings.Repeat("x", 1000)
-	ids := e.publishJobs(w, "w", 4000, func(i int) (string, json.RawMessage) {
-		res := "r" + strconv.Itoa(i%100)
-		return res, json.RawMessage(fmt.Sprintf(`{"data":{"resource":%q,"seq":%d,"pad":%q}}`, res, i/100, pad))
-	})
-	for _, id := range ids {
-		e.waitState(id, schemas.StateSucceeded, 90*time.Second)
-	}
-	if n, by := sumCounter(e, "hookline_sender_deferred_total"); n != 0 {
-		t.Errorf("%v jobs put off (%v), want none: they should have waited in Kafka", n, by)
-	}
-	if swaps, total := recv.swaps(); swaps != 0 || total != len(ids) {
-		t.Errorf("%d of %d jobs arrived after a later job of their resource, want none", swaps, total)
 	}
 }

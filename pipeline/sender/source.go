@@ -25,10 +25,6 @@ func (s *Stage) due(m kafka.Message) time.Time {
 	return records.DueAt(m)
 }
 
-// Size is what a job costs the sender's memory (stage.Gate), as the core
-// counts it against MaxQueueBytes.
-func (s *Stage) Size(m kafka.Message) int64 { return int64(len(m.Key) + len(m.Value) + itemOverhead) }
-
 // itemOverhead is what the sender holds for a job beyond its record's
 // bytes (its decoded fields, its input, its place in the queue).
 const itemOverhead = 512
@@ -64,7 +60,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 			continue
 		}
 		s.core.arrive(now, a.job, a.w, srcPart{topic: in.Topic, partition: in.Partition}, in.Offset, in.Time,
-			s.Size(in.Message))
+			int64(len(in.Key)+len(in.Value)+itemOverhead))
 	}
 	s.metrics.memory.Set(float64(s.core.bytes))
 	effs := s.taken()

@@ -52,8 +52,8 @@ type StageConfig struct {
 	// MaxQueueBytes bounds the bytes of the jobs held in memory, all
 	// endpoints together. Beyond it an endpoint over its even share puts
 	// its new jobs off to hookline.overflow, and the largest endpoint
-	// gives up its latest jobs to make room for the others. Default
-	// DefaultMaxQueueBytes.
+	// gives up its latest jobs to make room for the others. Default 128
+	// MiB.
 	MaxQueueBytes int64
 	// MaxInFlight bounds the jobs fetched and not finished, as a count, a
 	// backstop under MaxQueueBytes: beyond it fetching waits. Default
@@ -93,7 +93,7 @@ func (c StageConfig) WithDefaults() StageConfig {
 	c.Breaker = c.Breaker.WithDefaults()
 	c.EndpointConcurrency = cmp.Or(c.EndpointConcurrency, 4)
 	c.MaxQueueWait = cmp.Or(c.MaxQueueWait, 5*time.Second)
-	c.MaxQueueBytes = cmp.Or(c.MaxQueueBytes, DefaultMaxQueueBytes)
+	c.MaxQueueBytes = cmp.Or(c.MaxQueueBytes, 128<<20)
 	c.MaxInFlight = cmp.Or(c.MaxInFlight, 200000)
 	c.MaxUncommitted = cmp.Or(c.MaxUncommitted, 200000)
 	c.CommitInterval = cmp.Or(c.CommitInterval, 200*time.Millisecond)
@@ -172,9 +172,9 @@ type Stage struct {
 
 	mu   sync.Mutex
 	core *core
-	// waitingBytes mirrors the core's waiting jobs' bytes (WaitForRoom),
-	// set with mu held after each call into the core.
-	waitingBytes atomic.Int64
+	// full mirrors whether the core's waiting jobs are over MaxQueueBytes
+	// (WaitForRoom), set with mu held after each call into the core.
+	full atomic.Bool
 	// armed is when the timer goroutine wakes next; kick wakes it sooner.
 	armed time.Time
 	kick  chan struct{}
@@ -282,7 +282,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.core = newCore(s.cfg.coreConfig(session), seed, s.webhooks, s.breakers, s.health, s.metrics, s.log)
 	s.armed = time.Time{}
-	s.waitingBytes.Store(0)
+	s.full.Store(false)
 	s.mu.Unlock()
 	timerDone := make(chan struct{})
 	stopTimer := make(chan struct{})
@@ -318,7 +318,7 @@ func (s *Stage) timer(stop <-chan struct{}) {
 	for {
 		s.mu.Lock()
 		s.core.tick(s.cfg.Now())
-		s.waitingBytes.Store(s.core.waiting())
+		s.full.Store(s.core.waiting() > s.core.cfg.maxBytes)
 		effs := s.core.take()
 		next := s.core.next()
 		s.armed = next
@@ -354,39 +354,26 @@ func (s *Stage) taken() []effect {
 		default:
 		}
 	}
-	s.waitingBytes.Store(s.core.waiting())
+	s.full.Store(s.core.waiting() > s.core.cfg.maxBytes)
 	return s.core.take()
 }
 
 // roomPoll is how often a fetch waiting for room looks again.
 const roomPoll = 2 * time.Millisecond
 
-// DefaultMaxQueueBytes is StageConfig.MaxQueueBytes's default: 32 MiB, a
-// second or more of a fast endpoint's work. At 128 MiB a 50,000-event burst
-// peaked at 435-506 MiB of RSS, at 32 MiB 276-300 MiB, at the same rate
-// (docs/BENCHMARKS.md).
-const DefaultMaxQueueBytes = 32 << 20
-
-// WaitForRoom holds fetching while the jobs waiting in memory, with those
-// fetched and on their way to Handle, would be over MaxQueueBytes
-// (stage.Gate): so memory alone never puts off a job while the endpoints
-// keep up, the jobs behind wait in Kafka, not rewritten to
-// hookline.overflow. Each endpoint's queue holds what it sends in about
-// half the queue wait, so memory that is full drains within about that,
-// and a job of another endpoint behind them in the partition waits no
-// longer. A job is let through when nothing else is held, whatever its
-// size.
-func (s *Stage) WaitForRoom(ctx context.Context, size int64, onTheWay func() int64) bool {
-	room := func() bool {
-		held := s.waitingBytes.Load() + onTheWay()
-		return held == 0 || held+size <= s.cfg.MaxQueueBytes
-	}
-	if room() {
+// WaitForRoom holds fetching while the jobs waiting in memory are over
+// MaxQueueBytes (stage.Gate). Each endpoint's queue holds what it sends in
+// about half the queue wait, so memory that is full drains within about
+// that, and a job of another endpoint behind them in the partition waits
+// no longer; the jobs behind wait in Kafka, not rewritten to
+// hookline.overflow.
+func (s *Stage) WaitForRoom(ctx context.Context) bool {
+	if !s.full.Load() {
 		return true
 	}
 	t := time.NewTicker(roomPoll)
 	defer t.Stop()
-	for !room() {
+	for s.full.Load() {
 		select {
 		case <-t.C:
 		case <-ctx.Done():

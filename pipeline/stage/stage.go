@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,15 +142,9 @@ type Holder interface {
 // room for stay in Kafka, where they cost nothing, instead of being
 // fetched and written somewhere else to wait.
 type Gate interface {
-	// Size is what an input costs the handler, in what it bounds.
-	Size(m kafka.Message) int64
 	// WaitForRoom returns true when the handler has room for another
-	// input of that size, false if ctx ends first.
-	// onTheWay is the bytes of the inputs fetched before it and not yet
-	// handed to Handle (the runner's channel and the batch being
-	// gathered): room must count them, or they overshoot what the gate
-	// bounds.
-	WaitForRoom(ctx context.Context, size int64, onTheWay func() int64) bool
+	// input, false if ctx ends first.
+	WaitForRoom(ctx context.Context) bool
 }
 
 // Revoker is a Handler that works on inputs long after Handle returns
@@ -184,9 +177,6 @@ type Runner struct {
 
 	slots    chan struct{}
 	inflight atomic.Int64
-	// onTheWay is the bytes of the inputs fetched and not yet handed to
-	// Handle (Gate).
-	onTheWay atomic.Int64
 	idle     chan struct{} // signalled when inflight drops to zero
 	out      *Outbox
 	// doneSince counts the inputs done since the last commit; commitNow
@@ -367,17 +357,11 @@ func (r *Runner) loop(fetchCtx, work context.Context, src *source, ticks bool) e
 				}
 				return nil
 			}
-			gathered := r.gather(in, inputs)
-			batch := dropStale(slices.Clone(gathered))
-			if len(batch) == 0 {
-				r.handedOver(gathered...)
+			batch := r.gather(in, inputs)
+			if batch = dropStale(batch); len(batch) == 0 {
 				continue
 			}
-			err := r.handle(work, func(ctx context.Context) error { return r.h.Handle(ctx, batch, r.out) })
-			// Counted on the way until the handler has them: a gate never
-			// sees them in neither place.
-			r.handedOver(gathered...)
-			if err != nil {
+			if err := r.handle(work, func(ctx context.Context) error { return r.h.Handle(ctx, batch, r.out) }); err != nil {
 				for _, in := range batch {
 					in.Abandon()
 				}
@@ -412,18 +396,8 @@ func dropStale(batch []*Input) []*Input {
 // drainInputs abandons what the fetcher hands over until it stops.
 func (r *Runner) drainInputs(inputs <-chan *Input) {
 	for in := range inputs {
-		r.handedOver(in)
 		in.Abandon()
 	}
-}
-
-// handedOver takes inputs off the bytes on the way to the handler.
-func (r *Runner) handedOver(ins ...*Input) {
-	var n int64
-	for _, in := range ins {
-		n += in.size
-	}
-	r.onTheWay.Add(-n)
 }
 
 func (r *Runner) release() {
@@ -523,11 +497,8 @@ func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) erro
 			done()
 			continue
 		}
-		var size int64
-		if g, ok := r.h.(Gate); ok {
-			if size = g.Size(m); !g.WaitForRoom(ctx, size, r.onTheWay.Load) {
-				return nil
-			}
+		if g, ok := r.h.(Gate); ok && !g.WaitForRoom(ctx) {
+			return nil
 		}
 		select {
 		case r.slots <- struct{}{}:
@@ -536,12 +507,10 @@ func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) erro
 		}
 		r.inflight.Add(1)
 		done, tracker := src.offsets.Track(m)
-		in := &Input{Message: m, done: done, tracker: tracker, r: r, size: size}
-		r.onTheWay.Add(size)
+		in := &Input{Message: m, done: done, tracker: tracker, r: r}
 		select {
 		case out <- in:
 		case <-ctx.Done():
-			r.handedOver(in)
 			in.Abandon()
 			return nil
 		}
@@ -551,7 +520,6 @@ func (r *Runner) fetch(ctx context.Context, src *source, out chan<- *Input) erro
 // Input is one message in flight.
 type Input struct {
 	kafka.Message
-	size     int64 // as the Gate counted it
 	done     func()
 	tracker  *broker.Tracker
 	r        *Runner

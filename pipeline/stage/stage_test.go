@@ -535,9 +535,7 @@ func (g *gated) Handle(_ context.Context, batch []*Input, _ *Outbox) error {
 	return nil
 }
 
-func (g *gated) Size(kafka.Message) int64 { return 1 }
-
-func (g *gated) WaitForRoom(ctx context.Context, _ int64, _ func() int64) bool {
+func (g *gated) WaitForRoom(ctx context.Context) bool {
 	for {
 		g.mu.Lock()
 		room := len(g.held) < g.max
