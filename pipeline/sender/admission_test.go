@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,4 +196,44 @@ func TestA429PausesTheEndpoint(t *testing.T) {
 	if early > 1 {
 		t.Fatalf("%d of %d requests came within 0.9 s of the 429 with Retry-After: 1, want at most one", early, len(times)-1)
 	}
+}
+
+// TestAnEndpointThatFillsMemoryMakesRoomForAnother: a slow endpoint (160
+// requests/s) sent 1,500 jobs of 2 KB fills MaxQueueBytes (1 MiB) before it
+// is behind. A healthy endpoint's 50 jobs published behind them go out
+// within seconds: the slow endpoint's jobs that arrive over the bound are
+// put off (memory), so the fetch reaches the healthy ones. (A fetch gate
+// that waited for room instead, with nothing put off, held them until the
+// slow backlog drained: 7.5 s. Kept as the guard of that trade.)
+func TestAnEndpointThatFillsMemoryMakesRoomForAnother(t *testing.T) {
+	slow := &orderReceiver{delay: 200 * time.Millisecond, seen: map[string][]int{}}
+	slowSrv := httptest.NewServer(slow)
+	defer slowSrv.Close()
+	fast := &orderReceiver{seen: map[string][]int{}}
+	fastSrv := httptest.NewServer(fast)
+	defer fastSrv.Close()
+	cfg := testStageConfig()
+	cfg.MaxQueueWait = 5 * time.Second
+	cfg.MaxQueueBytes = 1 << 20
+	e := newStageEnv(t, cfg)
+	e.hooks.add("slow", slowSrv.URL)
+	e.hooks.set("slow", func(w *schemas.Webhook) { w.MaxConcurrency = 32 })
+	e.hooks.add("fast", fastSrv.URL)
+	w := e.b.Writer(schemas.TopicDeliveries, nil)
+	defer w.Close()
+	pad := strings.Repeat("x", 2000)
+	e.publishJobs(w, "slow", 1500, func(i int) (string, json.RawMessage) {
+		res := "s" + strconv.Itoa(i)
+		return res, json.RawMessage(fmt.Sprintf(`{"data":{"resource":%q,"seq":0,"pad":%q}}`, res, pad))
+	})
+	start := time.Now()
+	ids := e.publishSeq("fast", 50, 50)
+	for _, id := range ids {
+		e.waitState(id, schemas.StateSucceeded, 60*time.Second)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the healthy endpoint's 50 jobs took %v behind the slow endpoint's backlog, want seconds at most", took)
+	}
+	_, by := sumCounter(e, "hookline_sender_deferred_total")
+	t.Logf("healthy jobs done %v after publishing; put-offs %v", time.Since(start).Round(time.Millisecond), by)
 }
