@@ -263,3 +263,21 @@ func TestAJobOfAnUnreadableWebhookWaits(t *testing.T) {
 		t.Fatalf("%d sent once the webhook can be read, want d1", len(h.sent))
 	}
 }
+
+// TestAFastEndpointsCapacityIsReadAtItsMaxConcurrency: an endpoint whose
+// concurrency limit has not grown yet (4 of its 32) answering in 6 ms is
+// read at what 32 requests at 6 ms send, not 4: read at its limit, a burst's
+// first seconds trimmed a fast endpoint's queue to a tenth of its pace and
+// sent the rest round hookline.overflow (a 200,000-event burst: 750,000
+// put-offs).
+func TestAFastEndpointsCapacityIsReadAtItsMaxConcurrency(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	e := newEndpoint("w", 0, 4, 32)
+	for i := range 20 {
+		e.latencies.add(now.Add(time.Duration(i)*time.Millisecond), 6*time.Millisecond)
+	}
+	now = now.Add(20 * time.Millisecond)
+	if got, want := e.capacity(2500*time.Millisecond, now), 13000; got < want {
+		t.Fatalf("capacity in 2.5 s = %d jobs, want about %d (32 requests in flight at 6 ms)", got, want)
+	}
+}

@@ -436,11 +436,15 @@ func (e *endpoint) earlierOut(lane string, seq uint64) bool {
 // been behind for slowAfter: what it sends in wait (less what is left of
 // a Retry-After pause) at its pace, and at least one, the next to go. Its
 // pace is the most of: the rate it kept while behind, the rate of the last
-// second (it is past a pause), and what its slots send at its median
-// latency (which a pause of a few requests does not move), unless it
-// asked for pauses (429 Retry-After) lately; capped by its rate limit. Read high, a job waits longer, up to the queue wait
-// (evictStale); read low, the endpoint would run out of work while jobs it
-// gave up wait on hookline.overflow: so it is read high.
+// second (it is past a pause), and what its max_concurrency sends at its
+// median latency (which a pause of a few requests does not move; its
+// concurrency limit, not yet grown, or the sender's own CPU starved in a
+// burst's first seconds, read it at a tenth of a fast endpoint's pace and
+// trimmed its queue to that), unless it asked for pauses (429
+// Retry-After) lately; capped by its rate limit. Read high, a job waits
+// longer, up to the queue wait (evictStale); read low, the endpoint would
+// run out of work while jobs it gave up wait on hookline.overflow: so it
+// is read high.
 func (e *endpoint) capacity(wait time.Duration, now time.Time) int {
 	if e.pauseUntil.After(now) {
 		wait -= e.pauseUntil.Sub(now)
@@ -453,7 +457,7 @@ func (e *endpoint) capacity(wait time.Duration, now time.Time) int {
 func (e *endpoint) pace(now time.Time) float64 {
 	rate := max(e.meter.rate(), e.meter.lastSecond(now))
 	if lat := e.latencies.median(now); lat > 0 && now.Sub(e.pausedAt) > meterTau {
-		rate = max(rate, float64(e.slots())/lat.Seconds())
+		rate = max(rate, float64(e.conc.max)/lat.Seconds())
 	}
 	if e.limiter != nil {
 		rate = min(rate, e.rate)
