@@ -54,6 +54,9 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		published: newSeenIDs(publishedEntries, cfg.DedupeWindow, time.Now)}
 	if deps.Failures != nil {
 		s.sweeps = newSweeper(deps.Webhooks, deps.Deliveries, deps.Failures, logger, s.now)
+		if w, ok := deps.Webhooks.(disableWatcher); ok {
+			w.OnDisabled(s.disabledElsewhere)
+		}
 	}
 	s.router = s.routes()
 	return s, nil
@@ -68,6 +71,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return s.sweeps.shutdown(ctx)
+}
+
+// disableWatcher is a Webhooks that tells of every disable it sees
+// (subscriptions.Registry).
+type disableWatcher interface {
+	OnDisabled(func(schemas.Webhook))
+}
+
+// recentDisable is how old a disable the registry tells of may be for
+// disabledElsewhere to sweep: the registry also tells of the disables it
+// reads again from the topic's start, long since swept or come back.
+const recentDisable = 10 * time.Minute
+
+// disabledElsewhere sweeps for a webhook that Hookline itself disabled (a
+// sender: 410 Gone, or failing for --disable-after; the change carries
+// its reason): its deliveries waiting on a retry topic, maybe for hours,
+// are failed webhook_disabled now, as the API's own disables do, not as
+// each comes back. Every API process sees the change and sweeps; their
+// failures of a delivery carry the same attempt number, which the store
+// keeps once.
+func (s *Server) disabledElsewhere(wh schemas.Webhook) {
+	if wh.DisabledReason == "" || wh.DisabledAt == nil || s.now().Sub(*wh.DisabledAt) > recentDisable {
+		return // the API's own disable sweeps where it is made
+	}
+	s.failWaiting(wh, errWebhookDisabled, *wh.DisabledAt)
 }
 
 // failWaiting fails, in the background, the deliveries waiting on wh,

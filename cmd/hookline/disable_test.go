@@ -346,3 +346,50 @@ func TestServeWaitsForItsSweepsAtShutdown(t *testing.T) {
 	}
 	ep.Close()
 }
+
+// TestASendersDisableFailsTheWaitingDeliveriesToo: deliveries of an
+// endpoint that answers 503 wait a minute for their retry; the endpoint
+// then answers 410 Gone to a new one, and the sender disables the webhook.
+// The three waiting are shown failed webhook_disabled within seconds, as
+// after the API's own disable, not a minute later as each comes back.
+func TestASendersDisableFailsTheWaitingDeliveriesToo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	ep := newSwitchEndpoint(t, http.StatusServiceUnavailable, 0)
+	p := startServe(t, "--data-dir", t.TempDir(), "--retry-schedule", "1m,5m", "--breaker-failures", "1000")
+	defer p.stop(t)
+	ctx := context.Background()
+	hook := createHook(t, p, schemas.WebhookInput{Name: client.Ptr("gone"), URL: client.Ptr(ep.URL)})
+	for i := range 3 {
+		_, err := p.api().PublishEvents(ctx, schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: fmt.Sprint("T-", i)})
+		fatalIf(t, err)
+	}
+	waitFor(t, "3 retrying deliveries", 20*time.Second, func() bool {
+		return len(allDeliveries(t, p, hook.ID, "retrying")) == 3
+	})
+	ep.set(http.StatusGone)
+	goneAt := time.Now()
+	_, err := p.api().PublishEvents(ctx, schemas.Event{Resource: "ticket", Trigger: "create", ResourceID: "T-9"})
+	fatalIf(t, err)
+	waitFor(t, "the webhook disabled by the sender", 20*time.Second, func() bool {
+		wh, err := p.api().Webhook(ctx, hook.ID)
+		return err == nil && !wh.Enabled && wh.DisabledReason != ""
+	})
+	waitFor(t, "the 3 waiting deliveries failed", 20*time.Second, func() bool {
+		failed := 0
+		for _, d := range allDeliveries(t, p, hook.ID, "failed") {
+			if dd, err := p.api().Delivery(ctx, d.ID); err == nil && dd.Attempts[len(dd.Attempts)-1].Error == "webhook_disabled" {
+				failed++
+			}
+		}
+		return failed == 3
+	})
+	if took := time.Since(goneAt); took > 45*time.Second {
+		t.Fatalf("the waiting deliveries failed %v after the 410, want well before their retry a minute after their attempt", took)
+	}
+	t.Logf("waiting deliveries failed %v after the 410", time.Since(goneAt).Round(time.Millisecond))
+	if _, n, _ := ep.received(); n != 4 {
+		t.Fatalf("the endpoint got %d requests, want the 3 first attempts and the one answered 410", n)
+	}
+}

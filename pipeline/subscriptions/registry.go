@@ -26,8 +26,9 @@ type Registry struct {
 
 	// mu guards byTenant. It is taken inside the table's lock (by the
 	// fold's hook), never the other way round.
-	mu       sync.RWMutex
-	byTenant map[string][]schemas.Webhook
+	mu         sync.RWMutex
+	byTenant   map[string][]schemas.Webhook
+	onDisabled []func(schemas.Webhook)
 }
 
 // New returns a registry; Run fills it. box seals the webhooks' secrets on
@@ -96,7 +97,8 @@ func (r *Registry) Run(ctx context.Context) error {
 	return nil
 }
 
-// index keeps the tenant index in step with the table.
+// index keeps the tenant index in step with the table, and tells the
+// OnDisabled listeners.
 func (r *Registry) index(id string, before schemas.WebhookEvent, had bool, after schemas.WebhookEvent, has bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -106,6 +108,22 @@ func (r *Registry) index(id string, before schemas.WebhookEvent, had bool, after
 	if has {
 		r.reindex(after.Webhook.Tenant, id, &after.Webhook)
 	}
+	if had && has && before.Webhook.Enabled && !after.Webhook.Enabled {
+		for _, f := range r.onDisabled {
+			f(after.Webhook)
+		}
+	}
+}
+
+// OnDisabled calls f each time the fold sees a webhook turn from enabled
+// to disabled, whoever wrote the change (this process, another, a
+// sender), also while it reads the topic from its start: f sees the
+// webhook after the change. f runs under the registry's lock: it must
+// neither block nor call the registry.
+func (r *Registry) OnDisabled(f func(schemas.Webhook)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onDisabled = append(r.onDisabled, f)
 }
 
 // reindex replaces (or, with w nil, removes) one webhook in its tenant's

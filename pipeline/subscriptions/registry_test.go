@@ -526,3 +526,35 @@ func TestRacingDeletesPatchesAndDisablesFoldTheSameAfterCompaction(t *testing.T)
 		t.Fatalf("%d webhooks outlived their DELETE", len(want))
 	}
 }
+
+// TestOnDisabledHearsEveryDisable: a listener hears a webhook turn from
+// enabled to disabled, once, whoever disabled it, and not other changes.
+func TestOnDisabledHearsEveryDisable(t *testing.T) {
+	b := startBroker(t, t.TempDir())
+	defer b.Close()
+	r, stop := runRegistry(t, b)
+	defer stop()
+	var mu sync.Mutex
+	var heard []schemas.Webhook
+	r.OnDisabled(func(w schemas.Webhook) {
+		mu.Lock()
+		defer mu.Unlock()
+		heard = append(heard, w)
+	})
+	publish(t, r, schemas.OpCreated, schemas.Webhook{ID: "a", Tenant: "t", Name: "a", Version: 1, Enabled: true})
+	ctx := context.Background()
+	if _, err := r.ChangeWebhook(ctx, "t", "a", func(ev *schemas.WebhookEvent) error {
+		ev.Op, ev.At, ev.Webhook.Name = schemas.OpUpdated, time.Now(), "renamed"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := r.DisableWebhook(ctx, "a", "endpoint answered 410 Gone"); err != nil || !changed {
+		t.Fatal(changed, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 1 || heard[0].ID != "a" || heard[0].Enabled || heard[0].DisabledReason != "endpoint answered 410 Gone" || heard[0].DisabledAt == nil {
+		t.Fatalf("heard %+v, want webhook a once, disabled with the sender's reason", heard)
+	}
+}
