@@ -31,8 +31,12 @@ type Answers struct {
 	synced atomic.Bool
 }
 
+// maxAnswerBytes bounds the bodies kept, all answers together (one may be
+// up to 256 KiB): past it the oldest go first (smaller in tests).
+var maxAnswerBytes = 64 << 20
+
 const (
-	maxAnswers    = 100_000
+	maxAnswers = 100_000
 	answersSweep  = time.Minute
 	answerVersion = 1
 )
@@ -74,6 +78,10 @@ func (a *Answers) Run(ctx context.Context) error {
 // Answer returns the answer kept for key within the window.
 func (a *Answers) Answer(ctx context.Context, key string) (schemas.Answer, bool, error) {
 	if !a.synced.Load() {
+		// Bounded: a broker that is down answers 503, not a request that
+		// hangs until its client gives up.
+		ctx, cancel := context.WithTimeout(ctx, keepTimeout)
+		defer cancel()
 		if err := a.t.Sync(ctx); err != nil {
 			return schemas.Answer{}, false, err
 		}
@@ -107,25 +115,36 @@ func (a *Answers) live(v schemas.Answer) bool { return a.now().Sub(v.At) < a.win
 // maxAnswers.
 func (a *Answers) sweep(ctx context.Context) error {
 	type row struct {
-		key string
-		at  time.Time
+		key  string
+		at   time.Time
+		size int
 	}
-	var old []string
+	old := map[string]time.Time{} // key → the answer's time when it was read
 	var rows []row
+	total := 0
 	a.t.Each(func(key string, v schemas.Answer) {
 		if a.live(v) {
-			rows = append(rows, row{key, v.At})
+			rows = append(rows, row{key, v.At, len(v.Body)})
+			total += len(v.Body)
 		} else {
-			old = append(old, key)
+			old[key] = v.At
 		}
 	})
-	if extra := len(rows) - maxAnswers; extra > 0 {
-		slices.SortFunc(rows, func(x, y row) int { return x.at.Compare(y.at) })
-		for _, r := range rows[:extra] {
-			old = append(old, r.key)
+	slices.SortFunc(rows, func(x, y row) int { return x.at.Compare(y.at) })
+	for i := 0; i < len(rows) && (len(rows)-i > maxAnswers || total > maxAnswerBytes); i++ {
+		old[rows[i].key] = rows[i].at
+		total -= rows[i].size
+	}
+	// A key answered again since it was read above (a Keep after its
+	// window, here or in another process) keeps its new answer.
+	keys := make([]string, 0, len(old))
+	for key, at := range old {
+		if v, ok := a.t.Get(key); ok && v.At.Equal(at) {
+			keys = append(keys, key)
 		}
 	}
-	return a.t.Remove(ctx, old)
+	slices.Sort(keys)
+	return a.t.Remove(ctx, keys)
 }
 
 // answerCodec is hookline.idempotency's: JSON, one version per row.

@@ -41,6 +41,9 @@ const (
 	// idempotencyMaxBody is the largest answer kept; a larger one is
 	// given but not kept (a retry is done again).
 	idempotencyMaxBody = 256 << 10
+	// keepTimeout bounds writing an answer to hookline.idempotency, and
+	// the first look at what it holds.
+	keepTimeout = 5 * time.Second
 )
 
 // window is an LRU whose entries count for a time only.
@@ -127,6 +130,18 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			s.dependencyFailed(w, r, "read the answers kept for Idempotency-Keys", err)
 			return
 		}
+		s.keys.mu.Lock()
+		if !ok {
+			// The first request may have finished while the kept answers
+			// were looked at: its answer is here now, under the lock that
+			// its end takes.
+			a, ok = s.keys.done.get(id)
+		}
+		running := !ok && s.keys.running[id]
+		if !ok && !running {
+			s.keys.running[id] = true
+		}
+		s.keys.mu.Unlock()
 		if ok {
 			if !bytes.Equal(a.Request, sum[:]) {
 				writeError(w, &apiError{Status: http.StatusUnprocessableEntity, Code: codeIdempotencyKeyReused,
@@ -141,15 +156,11 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			w.Write(a.Body)
 			return
 		}
-		s.keys.mu.Lock()
-		if s.keys.running[id] {
-			s.keys.mu.Unlock()
+		if running {
 			writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict,
 				Message: "a request with this Idempotency-Key is still being answered; try again"})
 			return
 		}
-		s.keys.running[id] = true
-		s.keys.mu.Unlock()
 
 		rec := &recording{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
@@ -172,9 +183,13 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		s.keys.done.add(id, a)
 		s.keys.mu.Unlock()
 		// Written before the handler returns, so before the client has
-		// the whole answer: a retry it sends after that finds it.
+		// the whole answer: a retry it sends after that finds it. Not
+		// with the request's context: a client that timed out and went
+		// away is the one that will retry.
 		if s.keys.kept != nil {
-			if err := s.keys.kept.Keep(r.Context(), a); err != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), keepTimeout)
+			defer cancel()
+			if err := s.keys.kept.Keep(ctx, a); err != nil {
 				s.log.Warn("could not keep an Idempotency-Key's answer beyond this process: a retry that reaches another process is done again", "err", err)
 			}
 		}

@@ -3,14 +3,17 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookline/hookline/pipeline/broker"
+	"github.com/hookline/hookline/schemas"
 )
 
 // post sends a POST with an Idempotency-Key; token "" sends none.
@@ -179,5 +182,49 @@ func TestIdempotencyKeyAnswersOutliveTheProcess(t *testing.T) {
 	mustStatus(t, other.post("/v1/webhooks", "tok-acme", "k-1", validWebhook), http.StatusCreated)
 	if n := len(other.hooks.events()); n != 2 {
 		t.Fatalf("%d webhooks after the key's window ended, want 2 (done again)", n)
+	}
+}
+
+// TestTheKeptAnswersAreBoundedInBytes: past maxAnswerBytes of bodies the
+// sweep removes the oldest answers first, and a fresh fold holds the rest.
+func TestTheKeptAnswersAreBoundedInBytes(t *testing.T) {
+	defer func(n int) { maxAnswerBytes = n }(maxAnswerBytes)
+	maxAnswerBytes = 1000
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, _ := startProducer(t, ctx, broker.Config{})
+	now := func() time.Time { return t0.Add(time.Hour) }
+	run := func() *Answers {
+		a := newAnswers(b, 24*time.Hour, now, nil)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(runCtx) }()
+		t.Cleanup(func() { stop(); <-done })
+		if err := a.t.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := run()
+	body := []byte(strings.Repeat("x", 300))
+	for i := range 5 {
+		err := a.Keep(ctx, schemas.Answer{Key: fmt.Sprint("k", i), Status: 201, Body: body, Request: make([]byte, 32),
+			At: t0.Add(time.Duration(i) * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.t.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := run()
+	var kept []string
+	fresh.t.Each(func(key string, _ schemas.Answer) { kept = append(kept, key) })
+	slices.Sort(kept)
+	if want := []string{"k2", "k3", "k4"}; !slices.Equal(kept, want) {
+		t.Fatalf("after the sweep the answers %v are kept, want the newest %v (900 of 1,000 bytes)", kept, want)
 	}
 }

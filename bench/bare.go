@@ -51,7 +51,8 @@ func runBare(ctx context.Context, c *benchConfig) (benchRow, error) {
 		benchTicket(1, 1, c.dataBytes)...), '}')
 
 	var n atomic.Int64
-	var failed atomic.Value
+	var failed atomic.Pointer[error]
+	fail := func(err error) { failed.CompareAndSwap(nil, &err) }
 	ctx, cancel := context.WithTimeout(ctx, benchBareFor)
 	defer cancel()
 	cpu0, _ := procCPU("self")
@@ -64,21 +65,21 @@ func runBare(ctx context.Context, c *benchConfig) (benchRow, error) {
 			for ctx.Err() == nil {
 				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 				if err != nil {
-					failed.Store(err)
+					fail(err)
 					return
 				}
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := hc.Do(req)
 				if err != nil {
 					if ctx.Err() == nil {
-						failed.Store(err)
+						fail(err)
 					}
 					return
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusNoContent {
-					failed.Store(fmt.Errorf("bare server answered %s", resp.Status))
+					fail(fmt.Errorf("bare server answered %s", resp.Status))
 					return
 				}
 				n.Add(1)
@@ -88,8 +89,8 @@ func runBare(ctx context.Context, c *benchConfig) (benchRow, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu1, _ := procCPU("self")
-	if err, _ := failed.Load().(error); err != nil {
-		return benchRow{}, fmt.Errorf("bare http: %w", err)
+	if err := failed.Load(); err != nil {
+		return benchRow{}, fmt.Errorf("bare http: %w", *err)
 	}
 	done := int(n.Load())
 	if done == 0 {

@@ -83,8 +83,10 @@ func (b *Batcher) AddAt(m Match, token any, started time.Time, part int, offset 
 		heap.Push(&b.queue, ob)
 	}
 	// The envelope's raw parts point into the event's record (decoded
-	// without copies); an open batch keeps only the job, whose payload is
-	// its own, so that it never holds a fetched batch of records alive.
+	// without copies) and the batch needs only the job, whose payload is
+	// its own. (The match's token, the input, still holds its record
+	// until the batch goes out, as it did before: at most the bound of
+	// uncommitted events behind it, MaxUncommitted/2.)
 	m.Envelope.Data, m.Envelope.Changes, m.Envelope.CurrentContext = nil, nil, nil
 	ob.matches = append(ob.matches, m)
 	ob.tokens = append(ob.tokens, token)

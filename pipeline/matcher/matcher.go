@@ -42,7 +42,8 @@ func New(webhooks Webhooks) *Matcher {
 // gives the same ids.
 type Input struct {
 	Event schemas.Event
-	// Time is the message's Kafka timestamp.
+	// Time is the message's Kafka timestamp: the job's created_at (its
+	// delivery id comes from the event's occurred_at).
 	Time time.Time
 }
 
@@ -150,7 +151,10 @@ func decodeObject(raw json.RawMessage) any {
 // time it was stored: the same event published twice (a producer's retry
 // after a timeout, through the API or straight to the topic) gives each
 // webhook the same delivery id, which its receiver de-duplicates on
-// (webhook-id), however far apart the two were published.
+// (webhook-id), however far apart the two were published. So history,
+// newest first by id, lists deliveries by their event's time. Batches
+// (their first event's stored time) and replays (their own id) are new
+// deliveries and keep ids of their own.
 func newMatch(w *schemas.Webhook, ev *schemas.Event, at time.Time) Match {
 	env := schemas.Envelope{
 		ID: DeliveryID(ev.OccurredAt, ev.ID, w.ID, ""), EventID: ev.ID, EventType: ev.Type, EventTime: ev.OccurredAt.UTC(),
@@ -183,11 +187,13 @@ func DeliveryID(at time.Time, eventID, webhookID, replayID string) string {
 	sum := sha256.Sum256([]byte(eventID + "\x00" + webhookID + "\x00" + replayID))
 	var u uuid.UUID
 	copy(u[6:], sum[:10])
-	ms := uint64(at.UnixMilli())
+	ms := uint64(min(max(at.UnixMilli(), 0), 1<<48-1))
 	for i := 0; i < 6; i++ {
 		u[i] = byte(ms >> (40 - 8*i))
 	}
 	u[6] = 0x70 | u[6]&0x0f // version 7
+	// (ms was clamped to the 48 bits a UUIDv7 holds: an occurred_at before
+	// 1970 is 1970, one past the year 10889 is then.)
 	u[8] = 0x80 | u[8]&0x3f // RFC 4122 variant
 	return u.String()
 }

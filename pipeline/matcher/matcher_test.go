@@ -122,6 +122,15 @@ func TestDeliveryIDIsDeterministicAndTimeOrdered(t *testing.T) {
 	if later := DeliveryID(t0.Add(time.Millisecond), "a", "a", ""); later <= a {
 		t.Fatalf("later id %s sorts before %s", later, a)
 	}
+	// An occurred_at out of a UUIDv7's range is clamped, never wrapped: a
+	// time before 1970 sorts first, not after every other.
+	early, late := DeliveryID(time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), "e1", "w1", ""), DeliveryID(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), "e1", "w1", "")
+	if !(early < a && a < late) {
+		t.Fatalf("ids of 1960, 2026 and 9999 sort %s, %s, %s", early, a, late)
+	}
+	if u, err := uuid.Parse(early); err != nil || u.Version() != 7 {
+		t.Fatalf("the 1960 id %s is not a UUIDv7: %v", early, err)
+	}
 }
 
 func TestConditionsAndShapingThroughProcess(t *testing.T) {
