@@ -36,7 +36,7 @@ type Answers struct {
 var maxAnswerBytes = 64 << 20
 
 const (
-	maxAnswers = 100_000
+	maxAnswers    = 100_000
 	answersSweep  = time.Minute
 	answerVersion = 1
 )
