@@ -29,6 +29,9 @@ type Server struct {
 	// sweeps fail the waiting deliveries of disabled and deleted
 	// webhooks; nil without Deps.Failures.
 	sweeps *sweeper
+	// sweepOwner, if set, picks the one process that sweeps after a
+	// sender's disable.
+	sweepOwner sweepOwner
 	// keys keeps the answers to POSTs with an Idempotency-Key.
 	keys *idempotency
 	// published is the tenant and id of every event published in the
@@ -57,6 +60,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		if w, ok := deps.Webhooks.(disableWatcher); ok {
 			w.OnDisabled(s.disabledElsewhere)
 		}
+		s.sweepOwner, _ = deps.Replays.(sweepOwner)
 	}
 	s.router = s.routes()
 	return s, nil
@@ -79,6 +83,14 @@ type disableWatcher interface {
 	OnDisabled(func(schemas.Webhook))
 }
 
+// sweepOwner says which API process sweeps after a sender's disable
+// (replay.Manager: the holder of the webhook id's partition of
+// hookline.replays), so that each delivery is failed, and dead-lettered,
+// by one process, not by every one.
+type sweepOwner interface {
+	Owns(key string) bool
+}
+
 // recentDisable is how old a disable the registry tells of may be for
 // disabledElsewhere to sweep: the registry also tells of the disables it
 // reads again from the topic's start, long since swept or come back.
@@ -88,12 +100,18 @@ const recentDisable = 10 * time.Minute
 // sender: 410 Gone, or failing for --disable-after; the change carries
 // its reason): its deliveries waiting on a retry topic, maybe for hours,
 // are failed webhook_disabled now, as the API's own disables do, not as
-// each comes back. Every API process sees the change and sweeps; their
-// failures of a delivery carry the same attempt number, which the store
-// keeps once.
+// each comes back. Every API process sees the change; the one that owns
+// the webhook id's partition of hookline.replays sweeps (with no replay
+// manager, every one: their failures of a delivery carry the same attempt
+// number, which the store keeps once, but each writes a dead letter). A
+// disable seen while ownership moves is left to the sender, which fails
+// each delivery as it comes back.
 func (s *Server) disabledElsewhere(wh schemas.Webhook) {
 	if wh.DisabledReason == "" || wh.DisabledAt == nil || s.now().Sub(*wh.DisabledAt) > recentDisable {
 		return // the API's own disable sweeps where it is made
+	}
+	if s.sweepOwner != nil && !s.sweepOwner.Owns(wh.ID) {
+		return
 	}
 	s.failWaiting(wh, errWebhookDisabled, *wh.DisabledAt)
 }

@@ -440,3 +440,53 @@ func TestRedeliverFailedSendsWhatDisablingFailed(t *testing.T) {
 		t.Fatalf("redeliver-failed: count %d, payloads by original %v; want %v", out.Count, payloads, want)
 	}
 }
+
+// fixedOwner is the replay manager's ownership, for tests.
+type fixedOwner bool
+
+func (o fixedOwner) Owns(string) bool { return bool(o) }
+
+// TestOneProcessSweepsAfterASendersDisable: a disable the registry tells
+// of that carries a sender's reason is swept by the API process that owns
+// the webhook's partition, and only by it (each process would write its
+// own dead letters); a recent one only, and not the API's own (no reason),
+// which is swept where it is made.
+func TestOneProcessSweepsAfterASendersDisable(t *testing.T) {
+	h := newHarness(t, twoTenants, nil)
+	createWebhook(t, h, "tok-acme", validWebhook)
+	waitingHistory(h)
+	at := h.srv.now().UTC()
+	// The sender's change, as the registry folds it.
+	wh, err := h.hooks.ChangeWebhook(context.Background(), "acme", "id-0001", func(ev *schemas.WebhookEvent) error {
+		ev.Op, ev.At = schemas.OpUpdated, at
+		ev.Webhook.Enabled, ev.Webhook.DisabledAt, ev.Webhook.DisabledReason = false, &at, "endpoint answered 410 Gone"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	h.srv.sweepOwner = fixedOwner(false)
+	h.srv.disabledElsewhere(wh)
+	h.waitSweeps()
+	if n := len(h.fails.all()); n != 0 {
+		t.Fatalf("a process that does not own the webhook swept it: %d failed", n)
+	}
+	own := wh
+	own.DisabledReason = ""
+	old := wh
+	long := at.Add(-time.Hour)
+	old.DisabledAt = &long
+	h.srv.sweepOwner = fixedOwner(true)
+	h.srv.disabledElsewhere(own)
+	h.srv.disabledElsewhere(old)
+	h.waitSweeps()
+	if n := len(h.fails.all()); n != 0 {
+		t.Fatalf("the API's own disable, or one an hour old, was swept again: %d failed", n)
+	}
+	h.srv.disabledElsewhere(wh)
+	h.waitSweeps()
+	if n := len(h.fails.all()); n != 4 {
+		t.Fatalf("the owner's sweep failed %d deliveries, want the 4 waiting", n)
+	}
+}

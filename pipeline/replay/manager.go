@@ -118,6 +118,8 @@ type Manager struct {
 	// its partition, so exactly one runs it, and another takes it over
 	// (from its checkpoint) when that one stops or dies.
 	owner *broker.Membership
+	// owned is owner, for Owns, which other goroutines call.
+	owned atomic.Pointer[broker.Membership]
 	// partitions is hookline.replays' partition count (Run reads it).
 	partitions atomic.Int32
 
@@ -151,6 +153,20 @@ const OwnerGroup = "hookline-replays"
 type running struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed once it has stopped (its checkpoint written)
+}
+
+// Owns reports whether this process holds, among the API processes, the
+// partition of hookline.replays that key falls in: work keyed that way
+// (a sweep after a sender's disable of a webhook) is done by one process.
+// False until the membership has partitions, and between a rebalance's
+// revoke and assign.
+func (m *Manager) Owns(key string) bool {
+	o := m.owned.Load()
+	if o == nil {
+		return false
+	}
+	p := m.partitionOf(key)
+	return p >= 0 && o.Holds(p)
 }
 
 // partitionOf is the partition of hookline.replays that holds the replay:
@@ -220,6 +236,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	// The membership outlives the replays: leaving the group revokes its
 	// partitions, which waits for them to stop.
 	m.owner = m.b.Membership(OwnerGroup, schemas.TopicReplays, m.release)
+	m.owned.Store(m.owner)
 	ownCtx, stopOwning := context.WithCancel(context.WithoutCancel(ctx))
 	owned := make(chan error, 1)
 	go func() { owned <- m.owner.Run(ownCtx) }()
