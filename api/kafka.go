@@ -22,7 +22,7 @@ import (
 // on hookline.attempts and hookline.dead, as the sender fails them.
 type Producer struct {
 	events, jobs *broker.Writer
-	unsent       *broker.Writer // attempt records and dead letters, each naming its topic
+	unsent       *broker.Writer // attempt records of deliveries failed unsent
 	timeout      time.Duration  // publishTimeout; tests shorten it
 	limit        int            // the broker's message size limit
 }
@@ -70,17 +70,19 @@ func (p *Producer) PublishJobs(ctx context.Context, jobs []schemas.Job) error {
 }
 
 // PublishFailures writes, for each delivery failed without a request, its
-// attempt record (hookline.attempts, keyed by delivery id) and its dead
-// letter (hookline.dead), the records the sender writes for it, acknowledged
-// by all replicas. A record over the size limit is replaced as the sender's
-// would be (records.Oversize: the attempt without its body, the dead letter
-// without the payload).
+// attempt record (hookline.attempts, keyed by delivery id), the record the
+// sender writes for it, acknowledged by all replicas. A record over the
+// size limit is replaced as the sender's would be (records.Oversize: the
+// attempt without its body). No dead letter: the sender writes the job's
+// when it meets the job (at once for one it holds, when it comes back for
+// one on a delay topic), and a second one for the same delivery only
+// doubled what people read on hookline.dead.
 func (p *Producer) PublishFailures(ctx context.Context, failed []Failure) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	msgs := make([]kafka.Message, 0, 2*len(failed))
+	msgs := make([]kafka.Message, 0, len(failed))
 	for _, f := range failed {
-		msgs = append(msgs, records.Attempt(f.Attempt), records.DeadJob(f.Job, f.Attempt))
+		msgs = append(msgs, records.Attempt(f.Attempt))
 	}
 	return p.unsent.Write(ctx, msgs)
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,15 +16,13 @@ import (
 // Failures writes deliveries failed without a request.
 type Failures interface {
 	// PublishFailures writes, for each failure, its attempt record to
-	// hookline.attempts and its dead letter to hookline.dead, durably, or
-	// returns an error.
+	// hookline.attempts, durably, or returns an error.
 	PublishFailures(ctx context.Context, failed []Failure) error
 }
 
 // Failure is one delivery failed without a request: the attempt record
-// that fails it, and the job its dead letter holds.
+// that fails it.
 type Failure struct {
-	Job     schemas.Job
 	Attempt schemas.Attempt
 }
 
@@ -248,7 +245,7 @@ func (w *sweeper) failWaiting(ctx context.Context, sw sweep) (int, error) {
 					continue
 				}
 				batch = append(batch, f)
-				if bytes += len(f.Job.Payload) + len(f.Attempt.RequestBody); len(batch) >= sweepBatch || bytes >= sweepBatchBytes {
+				if bytes += len(f.Attempt.RequestBody); len(batch) >= sweepBatch || bytes >= sweepBatchBytes {
 					if err := flush(); err != nil {
 						return failed, err
 					}
@@ -279,8 +276,8 @@ func (w *sweeper) stillOff(sw sweep) bool {
 }
 
 // failure is the failure of one delivery of the sweep, read again in full
-// (with its request body, for the dead letter); false for one that no
-// longer waits, or that the sender would still send.
+// (with its request body, which a first attempt's record carries); false
+// for one that no longer waits, or that the sender would still send.
 func (w *sweeper) failure(ctx context.Context, sw sweep, id string) (Failure, bool, error) {
 	d, err := w.store.GetDelivery(ctx, sw.tenant, id)
 	switch {
@@ -302,10 +299,9 @@ func (w *sweeper) failure(ctx context.Context, sw sweep, id string) (Failure, bo
 
 // unsentFailure fails d without a request, as the sender does when the job
 // comes back (failUnsent): attempt n is its attempt count plus one, failed
-// with reason and no status, and its dead letter holds the job rebuilt
-// from the history, with the stored request body as its payload. The job
-// lacks what the history does not keep: its resource id, due time and why
-// it waited.
+// with reason and no status. Its dead letter is the sender's, written when
+// it meets the job (with the job as it is, which the history could only
+// rebuild in part).
 func unsentFailure(d projections.Delivery, tenant, url, reason string, now time.Time) Failure {
 	att := schemas.Attempt{
 		DeliveryID: d.ID, WebhookID: d.WebhookID, Tenant: tenant, EventIDs: d.EventIDs, EventType: d.EventType,
@@ -315,16 +311,7 @@ func unsentFailure(d projections.Delivery, tenant, url, reason string, now time.
 	if d.AttemptCount == 0 && bodyStored(d) {
 		att.RequestBody = d.Request.Body // as the sender's first attempt record has it
 	}
-	job := schemas.Job{
-		DeliveryID: d.ID, WebhookID: d.WebhookID, Tenant: tenant, EventIDs: d.EventIDs, EventType: d.EventType,
-		CreatedAt: d.CreatedAt.UTC(), Attempts: d.AttemptCount, RedeliveryOf: d.RedeliveryOf, ReplayID: d.ReplayID,
-	}
-	// The dead letter carries the payload as JSON, unchecked: only a body
-	// that is JSON goes in.
-	if body := storedPayload(d); body != "" && json.Valid([]byte(body)) {
-		job.Payload = json.RawMessage(body)
-	}
-	return Failure{Job: job, Attempt: att}
+	return Failure{Attempt: att}
 }
 
 // shutdown drops the sweeps not started, waits for those running until ctx
