@@ -20,7 +20,8 @@ import (
 // so a retry finds the first answer in any process and after a restart.
 // Answers older than the window are removed by tombstones (every process
 // sweeps; removing twice is harmless), and so are the oldest beyond
-// maxAnswers, which bounds the memory every process spends on them.
+// maxAnswers answers or maxAnswerBytes of bodies, which bound the memory
+// every process spends on them.
 type Answers struct {
 	t      *table.Table[schemas.Answer]
 	window time.Duration
@@ -112,7 +113,7 @@ func (a *Answers) Keep(ctx context.Context, v schemas.Answer) error {
 func (a *Answers) live(v schemas.Answer) bool { return a.now().Sub(v.At) < a.window }
 
 // sweep removes the answers past the window and the oldest beyond
-// maxAnswers.
+// maxAnswers or maxAnswerBytes.
 func (a *Answers) sweep(ctx context.Context) error {
 	type row struct {
 		key  string

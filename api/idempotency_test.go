@@ -31,6 +31,16 @@ func (h *harness) post(path, token, key, body string) *httptest.ResponseRecorder
 	return rec
 }
 
+// wantFirstAnswer checks that a retry was answered with the first answer,
+// marked replayed.
+func wantFirstAnswer(t *testing.T, again, first *httptest.ResponseRecorder) {
+	t.Helper()
+	if again.Body.String() != first.Body.String() || again.Header().Get("Location") != first.Header().Get("Location") ||
+		again.Header().Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the retry was answered %s (%v), want the first answer %s, replayed", again.Body, again.Header(), first.Body)
+	}
+}
+
 // TestAnIdempotencyKeyGetsTheFirstAnswer: a POST sent again with the same
 // Idempotency-Key (a client's retry after a timeout) gets the first
 // answer and does nothing again: one webhook, one publish. The same key
@@ -43,10 +53,7 @@ func TestAnIdempotencyKeyGetsTheFirstAnswer(t *testing.T) {
 	mustStatus(t, first, http.StatusCreated)
 	again := h.post("/v1/webhooks", "tok-acme", "k-1", validWebhook)
 	mustStatus(t, again, http.StatusCreated)
-	if again.Body.String() != first.Body.String() || again.Header().Get("Location") != first.Header().Get("Location") ||
-		again.Header().Get("Idempotent-Replayed") != "true" {
-		t.Fatalf("the retry's answer %s (%v), want the first %s", again.Body, again.Header(), first.Body)
-	}
+	wantFirstAnswer(t, again, first)
 	if n := len(h.hooks.events()); n != 1 {
 		t.Fatalf("%d webhooks written for one key, want 1", n)
 	}
@@ -150,10 +157,7 @@ func TestIdempotencyKeyAnswersOutliveTheProcess(t *testing.T) {
 	other := newHarnessKeeping(t, twoTenants, nil, process())
 	again := other.post("/v1/webhooks", "tok-acme", "k-1", validWebhook)
 	mustStatus(t, again, http.StatusCreated)
-	if again.Body.String() != created.Body.String() || again.Header().Get("Location") != created.Header().Get("Location") ||
-		again.Header().Get("Idempotent-Replayed") != "true" {
-		t.Fatalf("another process answered %s (%v), want the first answer %s", again.Body, again.Header(), created.Body)
-	}
+	wantFirstAnswer(t, again, created)
 	if n := len(other.hooks.events()); n != 0 {
 		t.Fatalf("another process created %d webhooks for a key answered already, want 0", n)
 	}
