@@ -50,6 +50,11 @@ type Config struct {
 	DrainTimeout time.Duration
 	// OutboxBatch caps the emissions written in one write. Default 2000.
 	OutboxBatch int
+	// OutboxLinger is how long a write waits for more emissions after its
+	// first, up to OutboxBatch: fewer, larger writes (each is a produce
+	// request and a record batch per partition) for a little latency of
+	// the outputs and of the commit. Default 0: write what is queued.
+	OutboxLinger time.Duration
 	// OutboxBytes bounds the bytes (keys and values) emitted and not yet
 	// written: beyond it Emit waits. MaxInFlight bounds inputs, not what
 	// they produce, and one event can make a job for every webhook it
@@ -81,7 +86,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("stage %s: commit every %d must not be negative", c.Name, c.CommitEvery)
 	case c.MaxUncommitted < 1:
 		return fmt.Errorf("stage %s: max uncommitted %d must be positive", c.Name, c.MaxUncommitted)
-	case c.Linger < 0 || c.CommitInterval < 0 || c.DrainTimeout < 0:
+	case c.Linger < 0 || c.OutboxLinger < 0 || c.CommitInterval < 0 || c.DrainTimeout < 0:
 		return fmt.Errorf("stage %s: durations must not be negative", c.Name)
 	case c.OutboxBatch < 1:
 		return fmt.Errorf("stage %s: outbox batch %d must be positive", c.Name, c.OutboxBatch)
@@ -239,7 +244,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}()
 
 	outboxDone := make(chan struct{})
-	go func() { r.out.run(work); close(outboxDone) }()
+	go func() { r.out.run(work, fetchCtx.Done()); close(outboxDone) }()
 	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
 	committed := make(chan struct{})
 	go func() { r.commitLoop(commitCtx); close(committed) }()
@@ -650,9 +655,11 @@ func (o *Outbox) acquire(n int64) bool {
 // run writes emissions until quit, then writes what is queued and
 // returns. A write that fails (the hard stop, or a permanent error)
 // abandons its inputs.
-func (o *Outbox) run(work context.Context) {
+func (o *Outbox) run(work context.Context, hurry <-chan struct{}) {
 	batch := make([]emission, 0, o.r.cfg.OutboxBatch)
 	var msgs []kafka.Message
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		var first emission
 		select {
@@ -664,16 +671,7 @@ func (o *Outbox) run(work context.Context) {
 				return
 			}
 		}
-		batch = append(batch[:0], first)
-	gather:
-		for len(batch) < o.r.cfg.OutboxBatch {
-			select {
-			case e := <-o.ch:
-				batch = append(batch, e)
-			default:
-				break gather
-			}
-		}
+		batch = o.gather(append(batch[:0], first), linger, hurry)
 		msgs = msgs[:0]
 		for _, e := range batch {
 			msgs = append(msgs, e.msgs...)
@@ -692,6 +690,39 @@ func (o *Outbox) run(work context.Context) {
 			e.finish(err == nil)
 		}
 	}
+}
+
+// gather adds to a batch what is queued and, with OutboxLinger, what
+// comes within it of the first emission, up to OutboxBatch. It waits no
+// more once hurry is closed (the soft stop, or a failure: the inputs
+// waiting for these writes are what the stop waits for).
+func (o *Outbox) gather(batch []emission, linger *time.Timer, hurry <-chan struct{}) []emission {
+	var due <-chan time.Time
+	if o.r.cfg.OutboxLinger > 0 {
+		linger.Reset(o.r.cfg.OutboxLinger)
+		defer linger.Stop()
+		due = linger.C
+	}
+	for len(batch) < o.r.cfg.OutboxBatch {
+		select {
+		case e := <-o.ch:
+			batch = append(batch, e)
+			continue
+		default:
+		}
+		if due == nil {
+			return batch
+		}
+		select {
+		case e := <-o.ch:
+			batch = append(batch, e)
+		case <-due:
+			return batch
+		case <-hurry:
+			return batch
+		}
+	}
+	return batch
 }
 
 // DrainContext is not cancelled with parent, but expires timeout after
