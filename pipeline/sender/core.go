@@ -631,6 +631,9 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 	c.emit(it, func() []kafka.Message {
 		msgs := make([]kafka.Message, 0, len(marks)+1)
 		for _, m := range marks {
+			if job.Attempts == 0 {
+				m.RequestBody = string(job.Payload) // see mark
+			}
 			msgs = append(msgs, records.Attempt(m))
 		}
 		return append(msgs, records.DelayedJob(topic, job, due))
@@ -678,18 +681,20 @@ func (c *core) hop(it *item, r rung, now time.Time) {
 
 // mark is the pending mark of a delivery that waits without an attempt
 // (schemas.Attempt with N 0).
+//
+// Its request body (the job's payload, on a delivery's first wait) is
+// left to the emission to copy when it builds the record: a trim puts off
+// thousands of jobs at once, and their copies made here would all be
+// alive until the outbox took the last (a fifth of serve's peak heap in
+// burst-50ms).
 func (c *core) mark(it *item, why string, next, now time.Time) schemas.Attempt {
 	job := it.job
-	body := ""
-	if job.Attempts == 0 {
-		body = string(job.Payload)
-	}
 	next = next.UTC()
 	return schemas.Attempt{
 		DeliveryID: job.DeliveryID, WebhookID: job.WebhookID, Tenant: job.Tenant,
 		EventIDs: job.EventIDs, EventType: job.EventType, N: 0, State: schemas.StatePending,
 		At: now.UTC(), DeliveryCreatedAt: job.CreatedAt, Error: why, URL: it.e.last.URL,
-		RequestBody: body, RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID, NextAttemptAt: &next,
+		RedeliveryOf: job.RedeliveryOf, ReplayID: job.ReplayID, NextAttemptAt: &next,
 	}
 }
 

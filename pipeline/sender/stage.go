@@ -298,7 +298,11 @@ func (s *Stage) Run(ctx context.Context) error {
 	r, err := stage.New(stage.Config{
 		Name: "sender", MaxBatch: 500, MaxInFlight: s.cfg.MaxInFlight, MaxUncommitted: s.cfg.MaxUncommitted,
 		CommitInterval: s.cfg.CommitInterval, DrainTimeout: s.cfg.DrainTimeout,
-		OutboxLinger: outboxLinger,
+		// 8 MiB of records not yet written, not the runner's 32: a trim
+		// that puts off thousands of jobs waits for the writes instead of
+		// holding all their records (burst-50ms: 0.237 -> 0.214 CPU s/1K,
+		// peak RSS -20 MiB; burst unchanged).
+		OutboxLinger: outboxLinger, OutboxBytes: 8 << 20,
 	}, s, out, s.log, stage.Source{Reader: reader, Topic: strings.Join(topics, ",")})
 	if err != nil {
 		close(stopTimer)
