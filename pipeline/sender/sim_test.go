@@ -242,6 +242,7 @@ type simProc struct {
 	breakers   *Breakers
 	offsets    *broker.Offsets
 	inflight   int       // inputs fetched and not finished
+	gated      bool      // fetching waits for room (Stage.WaitForRoom)
 	outboxAt   time.Time // the outbox's write in progress ends then
 	outboxNext time.Time // and the one gathering emissions after it
 	tickAt     time.Time
@@ -749,6 +750,13 @@ func (w *simWorld) fetch() {
 		for part := range simParts {
 			src := srcPart{name, part}
 			for recs := topic.parts[part]; w.pos[src] < int64(len(recs)) && w.proc == p; {
+				if p.core.waiting() > p.core.cfg.maxBytes {
+					// The fetch gate (Stage.WaitForRoom): nothing more is
+					// fetched while the jobs waiting are over the bound;
+					// apply looks again once they are not.
+					p.gated = true
+					return
+				}
 				rec := recs[w.pos[src]]
 				if rec.readable.After(w.now) {
 					w.fetchAt(rec.readable)
@@ -785,8 +793,13 @@ func (w *simWorld) handOut(p *simProc, src srcPart, rec *simRecord) {
 	w.apply(p)
 }
 
-// apply does what the core asked for.
+// apply does what the core asked for, and lets a gated fetch go on once
+// there is room.
 func (w *simWorld) apply(p *simProc) {
+	if p.gated && p.core.waiting() <= p.core.cfg.maxBytes {
+		p.gated = false
+		w.fetchAt(w.now)
+	}
 	for _, f := range p.core.take() {
 		in := f.it.ref.(*simInput)
 		switch f.kind {
