@@ -203,3 +203,31 @@ func TestSimASlowEndpointsBacklogNeverHoldsAnotherBack(t *testing.T) {
 		}
 	})
 }
+
+// TestSimAFastEndpointsBacklogOverMemoryNeverHoldsAnotherBack: 4,000 jobs
+// at once to an endpoint that answers in 15 ms one at a time, more than
+// the sender's memory (1 MiB) holds, then a healthy endpoint's steady
+// traffic on the same partitions, with the fetch waiting while memory is
+// over (Stage.WaitForRoom). Memory stays about one job over the bound and
+// each request the fast endpoint finishes lets the fetch take one more
+// job: any rule that holds the fetch rather than putting off for memory
+// (a grace before put-offs restarted at every dip) fed the healthy
+// endpoint's jobs at the fast one's pace, 1.5 s late.
+func TestSimAFastEndpointsBacklogOverMemoryNeverHoldsAnotherBack(t *testing.T) {
+	scripted(t, func(w *simWorld) {
+		w.healAt = 60 * time.Second
+		w.maxBytes = 1 << 20
+		w.endpoint("fast", kindFast, 15*time.Millisecond, func(wh *schemas.Webhook) { wh.MaxConcurrency = 1 })
+		w.endpoint("healthy", kindHealthy, 10*time.Millisecond, nil)
+		w.after(0, "burst", func() {
+			for i := range 4000 {
+				w.produce("fast", fmt.Sprintf("f%d", i%500), false, false, "", time.Time{})
+			}
+		})
+		w.steady("healthy", 100*time.Millisecond, 20*time.Second, 50, 40)
+	}, func(t *testing.T, w *simWorld) {
+		if w.deferred(whyMemory) == 0 {
+			t.Error("nothing was put off for memory: the fast endpoint's backlog never filled it, the case tests nothing")
+		}
+	})
+}
