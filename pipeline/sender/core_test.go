@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -279,5 +280,52 @@ func TestAFastEndpointsCapacityIsReadAtItsMaxConcurrency(t *testing.T) {
 	now = now.Add(20 * time.Millisecond)
 	if got, want := e.capacity(2500*time.Millisecond, now), 13000; got < want {
 		t.Fatalf("capacity in 2.5 s = %d jobs, want about %d (32 requests in flight at 6 ms)", got, want)
+	}
+}
+
+// TestAPendingMarkCarriesTheRequestBodyOnItsFirstWait: a delivery put off
+// for room before any attempt is marked pending in its history with its
+// request body (the payload it will send), copied when the record is
+// built and no longer at the put-off (42c5f03); a job put off after an
+// attempt gets no mark (its attempt's record already says it waits).
+func TestAPendingMarkCarriesTheRequestBodyOnItsFirstWait(t *testing.T) {
+	h := newCoreHarness(t)
+	payload := []byte(`{"event_type":"ticket.updated","data":{"id":"t1"}}`)
+	job := func(id string, attempts int) schemas.Job {
+		return schemas.Job{DeliveryID: id, WebhookID: "w", Tenant: "t", EventIDs: []string{"e" + id},
+			ResourceID: id, Payload: payload, Attempts: attempts}
+	}
+	h.arrive(job("d0", 0)) // in flight: max_concurrency 1
+	h.arrive(job("d1", 0))
+	h.arrive(job("d2", 2))
+	e := h.c.endpoints["w"]
+	marks := func() map[string]schemas.Attempt {
+		out := map[string]schemas.Attempt{}
+		for _, f := range h.c.take() {
+			if f.kind != effEmit {
+				continue
+			}
+			for _, m := range f.out.build() {
+				if m.Topic != schemas.TopicAttempts {
+					continue
+				}
+				var a schemas.Attempt
+				if err := json.Unmarshal(m.Value, &a); err != nil {
+					t.Fatal(err)
+				}
+				out[a.DeliveryID] = a
+			}
+		}
+		return out
+	}
+	for _, it := range e.queuedItems() {
+		h.c.putOff(it, whyBusy, h.now)
+	}
+	got := marks()
+	if a, ok := got["d1"]; !ok || a.State != schemas.StatePending || a.N != 0 || a.RequestBody != string(payload) {
+		t.Errorf("first wait of a new delivery: %+v, want a pending mark with the payload as its body", a)
+	}
+	if a, ok := got["d2"]; ok {
+		t.Errorf("a wait after an attempt was marked (%+v): its attempt's record says it waits", a)
 	}
 }
