@@ -16,8 +16,7 @@ import (
 // gatherer is an outbox whose gather can be called directly.
 func gatherer(cfg Config) *Outbox {
 	cfg = cfg.WithDefaults()
-	return &Outbox{r: &Runner{cfg: cfg}, ch: make(chan emission, cfg.OutboxBatch), quit: make(chan struct{}),
-		budget: newBudget(cfg)}
+	return newOutbox(&Runner{cfg: cfg})
 }
 
 func gatherFirst(o *Outbox, hurry <-chan struct{}) []emission {
@@ -122,7 +121,7 @@ func BenchmarkOutbox(b *testing.B) {
 			defer w.Close()
 			cfg := Config{OutboxLinger: linger}.WithDefaults()
 			r := &Runner{cfg: cfg, w: w, log: quiet, failed: make(chan struct{})}
-			o := &Outbox{r: r, ch: make(chan emission, cfg.OutboxBatch), quit: make(chan struct{}), budget: newBudget(cfg)}
+			o := newOutbox(r)
 			r.out = o
 			done := make(chan struct{})
 			go func() { defer close(done); o.run(context.Background(), nil) }()

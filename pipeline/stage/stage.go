@@ -220,8 +220,7 @@ func New(cfg Config, h Handler, w *broker.Writer, log *slog.Logger, sources ...S
 		}
 		r.sources = append(r.sources, src)
 	}
-	r.out = &Outbox{r: r, ch: make(chan emission, cfg.OutboxBatch), quit: make(chan struct{}),
-		budget: newBudget(cfg)}
+	r.out = newOutbox(r)
 	return r, nil
 }
 
@@ -632,7 +631,11 @@ func (o *Outbox) emit(e emission) {
 	}
 }
 
-func newBudget(cfg Config) *semaphore.Weighted { return semaphore.NewWeighted(int64(cfg.OutboxBytes)) }
+// newOutbox is r's outbox, sized by r.cfg.
+func newOutbox(r *Runner) *Outbox {
+	return &Outbox{r: r, ch: make(chan emission, r.cfg.OutboxBatch), quit: make(chan struct{}),
+		budget: semaphore.NewWeighted(int64(r.cfg.OutboxBytes))}
+}
 
 // acquire takes n bytes of the budget, waiting for writes to free them;
 // false once the outbox quits.

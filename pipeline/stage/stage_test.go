@@ -333,8 +333,7 @@ func TestConfigValidate(t *testing.T) {
 // bytes, and is given up (then(false)) when the outbox quits.
 func TestTheOutboxBudgetHoldsEmitBack(t *testing.T) {
 	cfg := Config{OutboxBytes: 100}.WithDefaults()
-	o := &Outbox{r: &Runner{cfg: cfg}, ch: make(chan emission, 10), quit: make(chan struct{}),
-		budget: newBudget(cfg)}
+	o := newOutbox(&Runner{cfg: cfg})
 	msg := func(n int) []kafka.Message { return []kafka.Message{{Value: make([]byte, n)}} }
 	o.Emit(msg(60)) // within the budget: queued at once
 	second := make(chan bool, 1)
