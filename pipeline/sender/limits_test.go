@@ -75,8 +75,13 @@ func TestStageAttemptRecordsStayUnderTheLimit(t *testing.T) {
 // every delivery succeeds.
 func TestASecondSenderTakesOverWhenOneStopsAbruptly(t *testing.T) {
 	var served atomic.Int64
+	var slow atomic.Bool // while set, a request takes 200 ms: work is left at the stop
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
+		if slow.Load() {
+			time.Sleep(200 * time.Millisecond)
+			return
+		}
 		time.Sleep(20 * time.Millisecond)
 	}))
 	defer srv.Close()
@@ -123,7 +128,11 @@ func TestASecondSenderTakesOverWhenOneStopsAbruptly(t *testing.T) {
 			ids = append(ids, e.publish(fmt.Sprint("w", i), 5)...)
 		}
 	}
-	for i := range 6 { // more work for both, and stop while it is under way
+	// More work for both, and stop while it is under way: the endpoint
+	// slows down so that the stop finds jobs in hand however fast the
+	// machine sent the first ones.
+	slow.Store(true)
+	for i := range 6 {
 		ids = append(ids, e.publish(fmt.Sprint("w", i), 100)...)
 	}
 	time.Sleep(50 * time.Millisecond)
@@ -134,6 +143,7 @@ func TestASecondSenderTakesOverWhenOneStopsAbruptly(t *testing.T) {
 	if err := <-secondDone; err != nil {
 		t.Fatal(err)
 	}
+	slow.Store(false)
 	for _, id := range ids {
 		e.waitState(id, schemas.StateSucceeded, 60*time.Second)
 	}
