@@ -223,6 +223,11 @@ func (r *Reader) next(now time.Time) (m kafka.Message, wake time.Time, ok bool) 
 	var first topicPartition
 	var h *hold
 	for tp, cand := range r.held {
+		if !cand.due.After(now) {
+			// Asked again: due may move a head later (a record waiting
+			// for room, not only for its time).
+			cand.due = r.dueOf(cand.recs[0])
+		}
 		if !cand.due.After(now) && (h == nil || cand.due.Before(h.due)) {
 			first, h = tp, cand
 		}

@@ -685,3 +685,46 @@ func TestThePreferredTopicGoesFirstForABoundedTime(t *testing.T) {
 		t.Fatalf("a head just due: %v, want %v", got, want)
 	}
 }
+
+// TestAHeldHeadIsAskedAgainWhenItsTimeComes: the due function of a held
+// head is asked again when the time it gave comes, and a later answer
+// holds it on (the sender parks a job put off for room until its endpoint
+// has room, not only until a time); the records behind it wait with it,
+// and another partition is not held up.
+func TestAHeldHeadIsAskedAgainWhenItsTimeComes(t *testing.T) {
+	b := startWith(t, 2, topicRetry)
+	past := time.Now().Add(-time.Hour)
+	produceTo(t, b,
+		rec(topicRetry, 0, "parked", past),
+		rec(topicRetry, 0, "behind", past),
+		rec(topicRetry, 1, "free", past),
+	)
+	var asks atomic.Int32
+	release := time.Now().Add(time.Second)
+	due := func(m kafka.Message) time.Time {
+		if string(m.Value) != "parked" {
+			return headerDue(m)
+		}
+		asks.Add(1)
+		if now := time.Now(); now.Before(release) {
+			return now.Add(100 * time.Millisecond) // no room yet: look again
+		}
+		return headerDue(m)
+	}
+	r := b.GroupReaderOf("g", []string{topicRetry}, due)
+	defer r.Close()
+
+	got := fetchN(t, r, 3, 30*time.Second)
+	if got[0].Value == nil || string(got[0].Value) != "free" || !got[0].at.Before(release) {
+		t.Fatalf("first out: %s at %v; want the other partition's record before the parked head is let go (%v)", got[0].Value, got[0].at, release)
+	}
+	if v := values(got[1:]); !slices.Equal(v, []string{"parked", "behind"}) {
+		t.Fatalf("then %v, want the parked head and the record behind it, in order", v)
+	}
+	if got[1].at.Before(release) {
+		t.Fatalf("the parked head came out at %v, before its due function let it go (%v)", got[1].at, release)
+	}
+	if n := asks.Load(); n < 3 {
+		t.Fatalf("the due function of the held head was asked %d times, want it asked again as each time it gave came", n)
+	}
+}

@@ -85,9 +85,20 @@ func Job(topic string, job schemas.Job) kafka.Message {
 // partition. The job's own due_at may be later: it waits on from a
 // shorter topic when it comes back.
 func DelayedJob(topic string, job schemas.Job, due time.Time) kafka.Message {
-	return kafka.Message{Topic: topic, Key: []byte(job.WebhookID), Value: mustMarshal(job),
-		Headers: []kafka.Header{{Key: HeaderDueAt, Value: due.UTC().AppendFormat(nil, time.RFC3339Nano)}}}
+	headers := []kafka.Header{{Key: HeaderDueAt, Value: due.UTC().AppendFormat(nil, time.RFC3339Nano)}}
+	if job.Reason == schemas.RetryEndpointBusy {
+		headers = append(headers, kafka.Header{Key: HeaderForRoom, Value: []byte("1")})
+	}
+	return kafka.Message{Topic: topic, Key: []byte(job.WebhookID), Value: mustMarshal(job), Headers: headers}
 }
+
+// HeaderForRoom marks a job put off for room at its endpoint (Reason
+// RetryEndpointBusy): it may wait where it is until there is room
+// (the sender's parking), where a job waiting for a time may not.
+const HeaderForRoom = "hookline-for-room"
+
+// ForRoom reports whether a delayed job waits for room (HeaderForRoom).
+func ForRoom(m kafka.Message) bool { return broker.Header(m, HeaderForRoom) != "" }
 
 // DueAt is when a job message may be sent: its HeaderDueAt, or, for a
 // message written without it, the job's due_at; zero for at once.

@@ -115,6 +115,27 @@ func TestDueAtTravelsInAHeader(t *testing.T) {
 	}
 }
 
+// TestAJobPutOffForRoomIsMarked: a job put off for room at its endpoint
+// carries HeaderForRoom (the sender may park it until there is room); a
+// retry after a failure and a wait for a circuit do not (they wait for a
+// time).
+func TestAJobPutOffForRoomIsMarked(t *testing.T) {
+	due := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for reason, want := range map[string]bool{
+		schemas.RetryEndpointBusy: true, schemas.RetryAfterFailure: false, schemas.RetryCircuitOpen: false,
+	} {
+		j := job(10)
+		j.Reason = reason
+		m := DelayedJob(schemas.TopicOverflow, j, due)
+		if got := ForRoom(m); got != want {
+			t.Errorf("%s: ForRoom %v, want %v", reason, got, want)
+		}
+		if got := DueAt(m); !got.Equal(due) {
+			t.Errorf("%s: DueAt %v, want %v", reason, got, due)
+		}
+	}
+}
+
 func TestDecodeJobReadsWhatUnmarshalReads(t *testing.T) {
 	v, err := Marshal(benchJob())
 	if err != nil {

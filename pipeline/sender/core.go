@@ -101,6 +101,15 @@ func (c coreConfig) slowAfter() time.Duration { return c.queueWait / 2 }
 // read high.
 func (c coreConfig) horizon() time.Duration { return c.queueWait / 2 }
 
+// parkLimit bounds how long past its due time a job put off for room
+// waits on hookline.overflow, parked, for its endpoint to have room: the
+// queue wait (a backlog that its endpoint sends within that waits there
+// once). A put-off not back within the order hold after that is lost
+// (check).
+func (c coreConfig) parkLimit() time.Duration { return parkLimitOf(c.queueWait) }
+
+func parkLimitOf(queueWait time.Duration) time.Duration { return queueWait }
+
 // overflowDelay is hookline.overflow's delay: the queue's horizon, so that
 // the jobs an endpoint gives up come back as the queue it kept runs out.
 func (c coreConfig) overflowDelay() time.Duration { return c.queueWait / 2 }
@@ -351,6 +360,15 @@ func (c *core) full(e *endpoint, it *item, now time.Time) string {
 			return whyMemory
 		}
 	}
+	if e.roomOut > 0 && !it.returning(c.cfg.session) && e.queued >= e.slots() && e.queued+e.roomOut >= e.capacity(c.cfg.horizon(), now) {
+		// Its endpoint's backlog waits on hookline.overflow, parked
+		// until there is room, and is enough to fill its queue: what
+		// room there is goes to the backlog first, and a new job joins
+		// it, once (else each job back from there would find room taken
+		// by newer ones and go round again). A backlog smaller than
+		// that leaves the new job its room.
+		return whyBusy
+	}
 	if c.behind(e, now) && e.queued >= e.capacity(c.cfg.horizon(), now) {
 		return whyBusy
 	}
@@ -361,6 +379,61 @@ func (c *core) full(e *endpoint, it *item, now time.Time) string {
 	}
 	return ""
 }
+
+// room says, for each endpoint with jobs away that may park them, how
+// many more jobs it has room for now (0: none) and its partition: none
+// while memory is over MaxQueueBytes; when it is behind, what its
+// capacity leaves; at most memory's room. An endpoint not listed has
+// room, or nothing away, or shares its partition with another endpoint
+// that has jobs on a delay topic: a parked job of its own would hold
+// theirs back (the reader stops at a partition's head). nil when no
+// endpoint is listed.
+func (c *core) room(now time.Time) map[string]roomSpot {
+	away := map[int]int{} // partition → endpoints with jobs away
+	for _, e := range c.endpoints {
+		if e.nOut > 0 {
+			away[e.part]++
+		}
+	}
+	var out map[string]roomSpot
+	free := c.cfg.maxBytes - c.waiting()
+	for id, e := range c.endpoints {
+		if e.nOut == 0 {
+			continue // nothing of this run away to park (a put-off of an earlier run comes back unparked)
+		}
+		n := -1
+		switch {
+		case free <= 0:
+			n = 0
+		case c.behind(e, now):
+			n = max(0, e.capacity(c.cfg.horizon(), now)-e.queued)
+		}
+		if items := int64(e.queued + len(e.held) + e.inflight); n != 0 && items > 0 && e.bytes > 0 {
+			// Memory's room, in jobs the size of those it holds, less
+			// one (a job a little bigger would be put off for memory):
+			// a backlog let through all at once would only be put off
+			// for memory again.
+			if m := max(0, int(free/max(1, e.bytes/items))-1); n < 0 || m < n {
+				n = m
+			}
+		}
+		others := away[e.part]
+		if e.nOut > 0 {
+			others--
+		}
+		if n >= 0 && others == 0 {
+			if out == nil {
+				out = map[string]roomSpot{}
+			}
+			out[id] = roomSpot{left: n, part: e.part}
+		}
+	}
+	return out
+}
+
+// roomSpot is an endpoint's room (core.room): how many more jobs, and
+// the partition its jobs are read from.
+type roomSpot struct{ left, part int }
 
 // laneBehind reports whether a lane's oldest queued job has waited for
 // slowAfter: its resource has more jobs than its endpoint's latency sends
@@ -651,6 +724,26 @@ func (c *core) putOff(it *item, why string, now time.Time) {
 // than it could be, and waits on). Its record is due its topic's delay
 // after it is written, like every record there.
 func (c *core) lap(e *endpoint, it *item, now time.Time) rung {
+	r := c.lapFor(e, it, now)
+
+	// Never back before an earlier job of its lane that is away (on a
+	// longer rung): it would only be held behind it, and go round again.
+	// A rung far longer than that (an earlier job waits hours for its
+	// circuit) is not taken: it comes back before, and is held or goes
+	// round once more.
+	if need := e.earlierBack(it.lane, it.seq).Sub(now); need > r.delay {
+		if longer, ok := c.cfg.ladder.atLeast(need); ok && longer.delay <= 2*need {
+			return longer
+		}
+		if shorter, ok := c.cfg.ladder.below(need); ok && shorter.delay > r.delay {
+			return shorter
+		}
+	}
+	return r
+}
+
+// lapFor is lap's rung for the job's place in its endpoint's backlog.
+func (c *core) lapFor(e *endpoint, it *item, now time.Time) rung {
 	overflow := rung{topic: schemas.TopicOverflow, delay: c.cfg.overflowDelay()}
 	pace := e.fastest(now)
 	if pace <= 0 || it.pos <= e.front {
@@ -981,7 +1074,7 @@ func (c *core) check(e *endpoint, now time.Time) {
 	slices.Sort(lanes)
 	for _, lane := range lanes {
 		for _, r := range slices.Clone(e.out[lane]) {
-			if now.Sub(r.back) > c.cfg.orderHold {
+			if now.Sub(r.back) > c.cfg.orderHold+c.cfg.parkLimit() {
 				e.backIn(lane, r.seq)
 				c.metrics.lostPutOffs.Inc()
 			}
@@ -1013,6 +1106,14 @@ func (c *core) trim(e *endpoint, now time.Time) {
 		for tails := e.tails(); excess > 0 && tails.Len() > 0; excess-- {
 			ln := (*tails)[0]
 			it := ln.q[len(ln.q)-1]
+			if e.laterOut(it.lane, it.seq) {
+				// A later job of its lane is away already: put off,
+				// this one would come back behind it, which would wait
+				// for it in memory, and go round again.
+				heap.Pop(tails)
+				excess++
+				continue
+			}
 			c.note(it, "over its endpoint's capacity (%d queued, capacity %d at %.1f/s)", e.queued, capacity, e.pace(now))
 			c.putOff(it, whyBusy, now)
 			if len(ln.q) > 0 {

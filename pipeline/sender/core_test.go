@@ -89,7 +89,7 @@ func TestAPutOffThatNeverComesBackIsForgotten(t *testing.T) {
 		t.Fatalf("a later job of the resource went ahead of the put-off (%d sent, %d held)", len(h.sent), len(e.held))
 	}
 	h.advance(h.c.cfg.orderHold + time.Second) // d3 follows d2 onto the overflow
-	h.advance(h.c.cfg.overflowDelay() + h.c.cfg.orderHold + 2*time.Second)
+	h.advance(h.c.cfg.overflowDelay() + h.c.cfg.parkLimit() + h.c.cfg.orderHold + 2*time.Second)
 	if len(h.c.endpoints) != 0 || len(h.c.wakes) != 0 || h.c.bytes != 0 {
 		t.Fatalf("after every put-off is past its time: %d endpoints, %d wakes, %d bytes held; want nothing", len(h.c.endpoints), len(h.c.wakes), h.c.bytes)
 	}

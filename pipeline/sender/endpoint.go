@@ -347,17 +347,15 @@ func (it *item) before(o *item) bool {
 }
 func (it *item) place() *int { return &it.hidx }
 
-// tailHeap orders lanes by their tail, the one queued last first: the
-// tails a queue over its capacity gives up.
+// tailHeap orders lanes by their tail, the latest job (by seq) first:
+// the tails a queue over its capacity gives up. By seq, not by when it
+// was queued: a job back from a put-off is queued after newer ones, and
+// given up before them it would go round again while they go first.
 type tailHeap []*lane
 
 func (h tailHeap) Len() int { return len(h) }
 func (h tailHeap) Less(i, j int) bool {
-	a, b := h[i].q[len(h[i].q)-1], h[j].q[len(h[j].q)-1]
-	if !a.since.Equal(b.since) {
-		return a.since.After(b.since)
-	}
-	return cmpItems(a, b) > 0
+	return cmpItems(h[i].q[len(h[i].q)-1], h[j].q[len(h[j].q)-1]) > 0
 }
 func (h tailHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *tailHeap) Push(x any)   { *h = append(*h, x.(*lane)) }
@@ -430,6 +428,26 @@ func (e *endpoint) clearOut() {
 func (e *endpoint) earlierOut(lane string, seq uint64) bool {
 	recs := e.out[lane]
 	return len(recs) > 0 && recs[0].seq < seq
+}
+
+// earlierBack is when the last of the lane's jobs before seq that are
+// away is due back; zero for none.
+func (e *endpoint) earlierBack(lane string, seq uint64) time.Time {
+	var back time.Time
+	for _, r := range e.out[lane] {
+		if r.seq >= seq {
+			break
+		}
+		back = maxTime(back, r.back)
+	}
+	return back
+}
+
+// laterOut reports whether a job of the lane with a seq after seq is
+// away.
+func (e *endpoint) laterOut(lane string, seq uint64) bool {
+	recs := e.out[lane]
+	return len(recs) > 0 && recs[len(recs)-1].seq > seq
 }
 
 // capacity is how many jobs the endpoint's queue may hold once it has
@@ -645,4 +663,10 @@ func (h *placedHeap[T]) Pop() any {
 	*h = old[:len(old)-1]
 	*v.place() = -1
 	return v
+}
+
+// returning reports whether the item is back from a put-off of this
+// session (it kept its place).
+func (it *item) returning(session string) bool {
+	return it.job.Queue != nil && it.job.Queue.Session == session
 }

@@ -196,6 +196,7 @@ type simRecord struct {
 	key      string
 	value    []byte
 	due      time.Time // the reader holds it until then (delay topics)
+	forRoom  bool      // put off for room: parked until its endpoint has some
 	written  time.Time
 	readable time.Time // a fetch sees it from then
 }
@@ -646,7 +647,8 @@ func (w *simWorld) append(m kafka.Message) {
 	}
 	p := (&kafka.Hash{}).Balance(kafka.Message{Key: m.Key}, simPartitions...)
 	recs := topic.parts[p]
-	rec := &simRecord{offset: int64(len(recs)), key: string(m.Key), value: m.Value, written: w.now, readable: w.now.Add(time.Millisecond)}
+	rec := &simRecord{offset: int64(len(recs)), key: string(m.Key), value: m.Value, written: w.now, readable: w.now.Add(time.Millisecond),
+		forRoom: records.ForRoom(m)}
 	if topic.delay {
 		rec.due = records.DueAt(m)
 		if n := len(recs); n > 0 && rec.due.Before(recs[n-1].due) {
@@ -765,6 +767,18 @@ func (w *simWorld) fetch() {
 				if topic.delay && rec.due.After(w.now) {
 					w.fetchAt(rec.due)
 					break
+				}
+				if name == schemas.TopicOverflow && rec.forRoom {
+					// Parked until its endpoint has room (Stage.due),
+					// counted exactly: the core's state is current here.
+					at := parked(rec.due, w.now, p.core.cfg.parkLimit(), func() bool {
+						r, short := p.core.room(w.now)[rec.key]
+						return short && r.part == part && r.left <= 0
+					})
+					if at.After(w.now) {
+						w.fetchAt(at)
+						break
+					}
 				}
 				w.pos[src]++
 				w.handOut(p, src, rec)

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -16,14 +17,59 @@ import (
 // retry tier, hookline.overflow) when its record is due, read from the
 // header it is written with (its write time plus the topic's exact delay,
 // so due times grow along each partition and holding a partition's head
-// holds nothing due earlier); a job of hookline.deliveries at once (not
-// decoded).
+// holds nothing due earlier), and a job put off for room, on
+// hookline.overflow, once its endpoint has room too (parked); a job of
+// hookline.deliveries at once (not decoded).
 func (s *Stage) due(m kafka.Message) time.Time {
 	if m.Topic == schemas.TopicDeliveries {
 		return time.Time{}
 	}
-	return records.DueAt(m)
+	due := records.DueAt(m)
+	if m.Topic != schemas.TopicOverflow || !records.ForRoom(m) {
+		return due
+	}
+	room := s.room.Load()
+	if room == nil || *room == nil {
+		return due
+	}
+	return parked(due, s.cfg.Now(), parkLimitOf(s.cfg.MaxQueueWait), func() bool {
+		left, short := (*room)[string(m.Key)]
+		return short && left.part == int32(m.Partition) && left.n.Add(-1) < 0
+	})
 }
+
+// roomLeft is an endpoint's room as due reads and spends it.
+type roomLeft struct {
+	n    atomic.Int64
+	part int32
+}
+
+// parked is when a job on hookline.overflow, due at due, may come back: a
+// job put off for room comes back when its endpoint (the record's key)
+// has room for it, and each job let through spends one of that room;
+// without room it is looked at again after roomRecheck, and it comes back
+// anyway parkLimit after it was due (to look for room, and be put off
+// again if there is none). So a backlog waits there about once, not a
+// lap every overflow delay. An endpoint that shares its partition with
+// another's jobs away has room as far as parking goes (core.room): its
+// head never holds theirs. The reader asks again when the time it was
+// given comes (broker.Reader). noRoom says whether the endpoint has no
+// room for it, and takes the room it has; a job asked twice takes twice,
+// which only parks the next ones until the room is counted again.
+func parked(due, now time.Time, parkLimit time.Duration, noRoom func() bool) time.Time {
+	if due.After(now) || now.Sub(due) >= parkLimit || !noRoom() {
+		return due
+	}
+	return now.Truncate(roomRecheck).Add(roomRecheck) // on a grid: one look for all parked heads
+}
+
+const (
+	// roomRecheck is how often a parked job's endpoint is looked at for
+	// room; roomEvery how often the sender counts the room of those short
+	// of it.
+	roomRecheck = 20 * time.Millisecond
+	roomEvery   = 10 * time.Millisecond
+)
 
 // itemOverhead is what the sender holds for a job beyond its record's
 // bytes (its decoded fields, its input, its place in the queue).

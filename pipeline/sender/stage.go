@@ -175,6 +175,10 @@ type Stage struct {
 	// full mirrors whether the core's waiting jobs are over MaxQueueBytes
 	// (WaitForRoom), set with mu held after each call into the core.
 	full atomic.Bool
+	// room is the core's room, read and spent by due without mu: made
+	// again with mu held at most every roomEvery (roomAt).
+	room   atomic.Pointer[map[string]*roomLeft]
+	roomAt time.Time
 	// armed is when the timer goroutine wakes next; kick wakes it sooner.
 	armed time.Time
 	kick  chan struct{}
@@ -368,6 +372,18 @@ func (s *Stage) taken() []effect {
 		}
 	}
 	s.full.Store(s.core.waiting() > s.core.cfg.maxBytes)
+	if now := s.cfg.Now(); now.Sub(s.roomAt) >= roomEvery {
+		s.roomAt = now
+		var m map[string]*roomLeft
+		for id, r := range s.core.room(now) {
+			if m == nil {
+				m = map[string]*roomLeft{}
+			}
+			m[id] = &roomLeft{part: int32(r.part)}
+			m[id].n.Store(int64(r.left))
+		}
+		s.room.Store(&m)
+	}
 	return s.core.take()
 }
 
