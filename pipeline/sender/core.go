@@ -108,6 +108,8 @@ func (c coreConfig) horizon() time.Duration { return c.queueWait / 2 }
 // (check).
 func (c coreConfig) parkLimit() time.Duration { return parkLimitOf(c.queueWait) }
 
+// parkLimitOf is the park limit of a queue wait: Stage.due reads it
+// without the core.
 func parkLimitOf(queueWait time.Duration) time.Duration { return queueWait }
 
 // overflowDelay is hookline.overflow's delay: the queue's horizon, so that
