@@ -17,6 +17,25 @@ func backlogJob(id, resource string) schemas.Job {
 	return schemas.Job{DeliveryID: id, WebhookID: "w", Tenant: "t", EventIDs: []string{"e" + id}, ResourceID: resource, Payload: []byte(`{}`)}
 }
 
+// overflowJob is the job the effects wrote to hookline.overflow, as it
+// comes back from there.
+func overflowJob(t *testing.T, effects []effect) schemas.Job {
+	t.Helper()
+	for _, f := range effects {
+		for _, m := range f.out.build() {
+			if m.Topic == schemas.TopicOverflow {
+				var job schemas.Job
+				if err := records.DecodeJob(m.Value, &job); err != nil {
+					t.Fatal(err)
+				}
+				return job
+			}
+		}
+	}
+	t.Fatal("nothing was written to hookline.overflow")
+	return schemas.Job{}
+}
+
 // putOffTopics returns the topics of the jobs the effects since the last
 // take wrote.
 func (h *coreHarness) putOffTopics() []string {
@@ -87,14 +106,7 @@ func TestANewJobJoinsItsEndpointsBacklog(t *testing.T) {
 	h.arrive(backlogJob("d4", "d")) // queued, then put off for room
 	e := h.c.endpoints["w"]
 	h.c.putOff(e.queuedItems()[1], whyBusy, h.now)
-	var back schemas.Job // d4 as it comes back: as it was written
-	for _, m := range h.c.take()[0].out.build() {
-		if m.Topic == schemas.TopicOverflow {
-			if err := records.DecodeJob(m.Value, &back); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	back := overflowJob(t, h.c.take()) // d4 as it comes back: as it was written
 	if e.roomOut != 1 || e.queued != 1 {
 		t.Fatalf("%d away for room, %d queued; want 1 and 1", e.roomOut, e.queued)
 	}
@@ -215,14 +227,7 @@ func TestATrimGivesUpTheNewestJobs(t *testing.T) {
 	}
 	early := e.lanes["early"].q[0]
 	h.c.putOff(early, whyBusy, h.now)
-	var back schemas.Job
-	for _, m := range h.c.take()[0].out.build() {
-		if m.Topic == schemas.TopicOverflow {
-			if err := records.DecodeJob(m.Value, &back); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	back := overflowJob(t, h.c.take())
 	h.now = h.now.Add(time.Second)
 	h.c.arrive(h.now, back, nil, srcPart{topic: schemas.TopicOverflow}, 0, h.now, 1000)
 	h.take()

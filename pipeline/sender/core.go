@@ -391,11 +391,17 @@ func (c *core) full(e *endpoint, it *item, now time.Time) string {
 // theirs back (the reader stops at a partition's head). nil when no
 // endpoint is listed.
 func (c *core) room(now time.Time) map[string]roomSpot {
-	away := map[int]int{} // partition → endpoints with jobs away
+	var away map[int]int // partition → endpoints with jobs away
 	for _, e := range c.endpoints {
 		if e.nOut > 0 {
+			if away == nil {
+				away = map[int]int{}
+			}
 			away[e.part]++
 		}
+	}
+	if away == nil {
+		return nil // the common case: nothing away, nothing to park
 	}
 	var out map[string]roomSpot
 	free := c.cfg.maxBytes - c.waiting()
@@ -419,11 +425,7 @@ func (c *core) room(now time.Time) map[string]roomSpot {
 				n = m
 			}
 		}
-		others := away[e.part]
-		if e.nOut > 0 {
-			others--
-		}
-		if n >= 0 && others == 0 {
+		if others := away[e.part] - 1; n >= 0 && others == 0 {
 			if out == nil {
 				out = map[string]roomSpot{}
 			}
