@@ -126,10 +126,25 @@ func TestABurstToAHealthyEndpointIsNeverPutOff(t *testing.T) {
 }
 
 // TestASlowEndpointIsPutOffInOrder: an endpoint that takes 100 ms per
-// request, sent more than it can serve within MaxQueueWait, has the rest
-// put off to hookline.overflow (endpoint_busy) instead of holding them in
-// memory; they come back and every resource's jobs still arrive in order.
+// request, sent more than it can serve within MaxQueueWait, beside another
+// endpoint whose jobs come from the same partition, has the rest put off
+// to hookline.overflow (endpoint_busy) instead of holding them in memory,
+// where they would hold back the other's commit; they come back and every
+// resource's jobs still arrive in order.
 func TestASlowEndpointIsPutOffInOrder(t *testing.T) {
+	slowEndpointBeside(t, "sharer", 10, true) // "sharer" and "w": partition 2 of 3
+}
+
+// TestASlowEndpointAloneOnItsPartitionKeepsItsBacklog: the same endpoint
+// with the other endpoint's jobs on another partition keeps its backlog in
+// memory, in order: putting it off would only cost writes. (Each job of
+// its own resource: a lane deeper than its latency sends in the queue
+// wait is put off, alone or not.)
+func TestASlowEndpointAloneOnItsPartitionKeepsItsBacklog(t *testing.T) {
+	slowEndpointBeside(t, "other", 200, false) // "other": partition 1 of 3
+}
+
+func slowEndpointBeside(t *testing.T, other string, resources int, putOff bool) {
 	recv := &orderReceiver{delay: 100 * time.Millisecond, seen: map[string][]int{}}
 	srv := httptest.NewServer(recv)
 	defer srv.Close()
@@ -140,18 +155,21 @@ func TestASlowEndpointIsPutOffInOrder(t *testing.T) {
 	e.hooks.add("w", srv.URL)
 	e.hooks.set("w", func(w *schemas.Webhook) { w.MaxConcurrency = 4 })
 	// Another endpoint with work beside it.
-	other := &orderReceiver{delay: 3 * time.Second, seen: map[string][]int{}}
-	otherSrv := httptest.NewServer(other)
+	otherRecv := &orderReceiver{delay: 3 * time.Second, seen: map[string][]int{}}
+	otherSrv := httptest.NewServer(otherRecv)
 	defer otherSrv.Close()
-	e.hooks.add("other", otherSrv.URL)
-	e.publish("other", 4)
-	ids := e.publishSeq("w", 200, 10)
+	e.hooks.add(other, otherSrv.URL)
+	e.publish(other, 4)
+	ids := e.publishSeq("w", 200, resources)
 	for _, id := range ids {
 		e.waitState(id, schemas.StateSucceeded, 60*time.Second)
 	}
 	n, by := sumCounter(e, "hookline_sender_deferred_total")
-	if by[schemas.RetryEndpointBusy] == 0 {
+	if putOff && by[schemas.RetryEndpointBusy] == 0 {
 		t.Errorf("put-offs %v: want some endpoint_busy", by)
+	}
+	if !putOff && n != 0 {
+		t.Errorf("put-offs %v: want none, alone on its partition", by)
 	}
 	if swaps, total := recv.swaps(); swaps != 0 || total != len(ids) {
 		t.Errorf("%d of %d jobs arrived after a later job of their resource (%v put-offs %v), want none", swaps, total, n, by)

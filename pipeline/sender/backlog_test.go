@@ -17,6 +17,16 @@ func backlogJob(id, resource string) schemas.Job {
 	return schemas.Job{DeliveryID: id, WebhookID: "w", Tenant: "t", EventIDs: []string{"e" + id}, ResourceID: resource, Payload: []byte(`{}`)}
 }
 
+// beside makes a job of another webhook come from w's partition, and go
+// out: w no longer keeps all of its backlog in memory (core.keepsAll).
+func (h *coreHarness) beside() {
+	h.hook.m["beside"] = schemas.Webhook{ID: "beside", Tenant: "t", Enabled: true, Retries: 5, MaxConcurrency: 1}
+	job := backlogJob(fmt.Sprint("beside", len(h.sent)), "z")
+	job.WebhookID = "beside"
+	h.c.arrive(h.now, job, nil, srcPart{topic: schemas.TopicDeliveries}, 0, h.now, 1000)
+	h.take()
+}
+
 // overflowJob is the job the effects wrote to hookline.overflow, as it
 // comes back from there.
 func overflowJob(t *testing.T, effects []effect) schemas.Job {
@@ -143,6 +153,7 @@ func TestAnEndpointParksOnlyOnAPartitionOfItsOwn(t *testing.T) {
 	h.hook.m["x"] = schemas.Webhook{ID: "x", Tenant: "t", Enabled: true, Retries: 5, MaxConcurrency: 1}
 	h.arrive(backlogJob("d1", "a")) // in flight
 	h.arrive(backlogJob("d2", "b"))
+	h.beside()
 	e := h.c.endpoints["w"]
 	h.c.putOff(e.queuedItems()[0], whyBusy, h.now)
 	h.take()
@@ -220,6 +231,7 @@ func TestATrimGivesUpTheNewestJobs(t *testing.T) {
 	h.now = h.now.Add(10 * time.Millisecond)
 	h.c.finished(h.now, h.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
 	h.take() // a pace of 100/s: it sends 200 in its horizon; d1 in flight, for good
+	h.beside()
 	e := h.c.endpoints["w"]
 	h.arrive(backlogJob("early", "early"))
 	for i := range 399 {
@@ -243,5 +255,51 @@ func TestATrimGivesUpTheNewestJobs(t *testing.T) {
 	}
 	if ln := e.lanes["r398"]; ln != nil {
 		t.Fatal("the newest job was kept")
+	}
+}
+
+// TestAnEndpointAloneOnItsPartitionKeepsItsBacklog: an endpoint fallen
+// behind keeps its whole queue in memory while no other webhook's job
+// came from its partition (its queue holds no one's commit back); once
+// one does, it is trimmed to what it sends in its horizon, until it holds
+// nothing again. A job of another partition changes nothing.
+func TestAnEndpointAloneOnItsPartitionKeepsItsBacklog(t *testing.T) {
+	h := newCoreHarness(t)
+	h.arrive(backlogJob("d0", "a")) // in flight
+	h.now = h.now.Add(10 * time.Millisecond)
+	h.c.finished(h.now, h.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
+	h.take() // a pace of 100/s: it sends 200 in its horizon
+	for i := range 400 {
+		h.arrive(backlogJob(fmt.Sprint("n", i), fmt.Sprint("r", i)))
+	}
+	e := h.c.endpoints["w"]
+	h.hook.m["far"] = schemas.Webhook{ID: "far", Tenant: "t", Enabled: true, Retries: 5, MaxConcurrency: 1}
+	far := backlogJob("far1", "z")
+	far.WebhookID = "far"
+	h.c.arrive(h.now, far, nil, srcPart{topic: schemas.TopicDeliveries, partition: 1}, 0, h.now, 1000)
+	h.take()
+	h.advance(h.c.cfg.slowAfter() + 100*time.Millisecond) // behind
+	if e.queued != 399 || e.roomOut != 0 {
+		t.Fatalf("alone on its partition: %d queued, %d away; want 399 queued (one in flight) and none away", e.queued, e.roomOut)
+	}
+	h.beside()
+	h.advance(10 * time.Millisecond)
+	if e.queued >= 399 || e.roomOut == 0 {
+		t.Fatalf("another webhook's job from its partition: %d queued, %d away; want it trimmed", e.queued, e.roomOut)
+	}
+	if !e.shared {
+		t.Fatal("not marked shared")
+	}
+	for e.queued > 0 || e.inflight > 0 {
+		h.now = h.now.Add(10 * time.Millisecond)
+		for _, it := range h.sent {
+			if it.state == stateInFlight && it.e == e {
+				h.c.finished(h.now, it, delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
+			}
+		}
+		h.take()
+	}
+	if e.shared {
+		t.Fatal("an endpoint that holds nothing is still marked shared: it would never keep its backlog again")
 	}
 }

@@ -79,6 +79,9 @@ type srcPart struct {
 type endpoint struct {
 	id   string
 	part int // the partition number its jobs come from
+	// shared is set while it holds jobs once another endpoint held jobs
+	// of its partition beside them (core.keepsAll).
+	shared bool
 
 	lanes map[string]*lane
 	ready laneHeap

@@ -182,24 +182,40 @@ func TestSimRedeliveriesGoOutSideBySide(t *testing.T) {
 
 // TestSimASlowEndpointsBacklogNeverHoldsAnotherBack: 2,000 jobs at once
 // to an endpoint that answers in 800 ms, then a healthy endpoint's steady
-// traffic on the same partitions: the healthy one's jobs go out at once
+// traffic on the same partition: the healthy one's jobs go out at once
 // (the invariant), and the slow one's backlog waits on hookline.overflow,
-// not in memory. (Before: alone, it could hold all of --max-in-flight and
-// the healthy jobs behind it waited for fetching.)
+// not in memory, where it would hold back the healthy one's commit.
+// (Before: alone, it could hold all of --max-in-flight and the healthy
+// jobs behind it waited for fetching.)
 func TestSimASlowEndpointsBacklogNeverHoldsAnotherBack(t *testing.T) {
+	slowBacklogBeside(t, "other", 100, true) // "slow" and "other": partition 1 of 3
+}
+
+// TestSimASlowEndpointsBacklogAloneOnItsPartitionWaitsInMemory: the same
+// with the healthy endpoint on another partition: the slow one's backlog
+// holds no one back, and waits in memory, in order, without a put-off.
+// (Each job of its own resource: a lane deeper than its latency sends in
+// the queue wait is put off, alone or not.)
+func TestSimASlowEndpointsBacklogAloneOnItsPartitionWaitsInMemory(t *testing.T) {
+	slowBacklogBeside(t, "healthy", 2000, false) // "healthy": partition 2 of 3
+}
+
+func slowBacklogBeside(t *testing.T, healthy string, resources int, putOff bool) {
 	scripted(t, func(w *simWorld) {
 		w.healAt = 60 * time.Second
 		w.endpoint("slow", kindFast, 800*time.Millisecond, nil)
-		w.endpoint("healthy", kindHealthy, 10*time.Millisecond, nil)
+		w.endpoint(healthy, kindHealthy, 10*time.Millisecond, nil)
 		w.after(0, "burst", func() {
 			for i := range 2000 {
-				w.produce("slow", fmt.Sprintf("b%d", i%100), false, false, "", time.Time{})
+				w.produce("slow", fmt.Sprintf("b%d", i%resources), false, false, "", time.Time{})
 			}
 		})
-		w.steady("healthy", 100*time.Millisecond, 20*time.Second, 50, 40)
+		w.steady(healthy, 100*time.Millisecond, 20*time.Second, 50, 40)
 	}, func(t *testing.T, w *simWorld) {
-		if w.deferred(whyBusy) == 0 {
+		if n := w.deferred(whyBusy); putOff && n == 0 {
 			t.Error("nothing of the slow endpoint was put off: its backlog waited in memory")
+		} else if !putOff && n != 0 {
+			t.Errorf("%.0f put-offs of the slow endpoint alone on its partition, want none", n)
 		}
 	})
 }

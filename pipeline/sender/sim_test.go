@@ -227,6 +227,7 @@ type simRequest struct {
 // simInput is one record handed to the core: the runner's input.
 type simInput struct {
 	id       string
+	webhook  string
 	fetched  time.Time
 	src      srcPart
 	offset   int64
@@ -312,6 +313,7 @@ type simWorld struct {
 	pos         map[srcPart]int64
 	fetches     map[time.Time]bool // when the reader looks again
 	unfinished  map[srcPart][]*simInput
+	pins        map[srcPart]*simPin
 	firstRead   map[string]time.Time
 	session     int
 	proc        *simProc
@@ -355,7 +357,7 @@ func newEmptyWorld(t *testing.T, seed uint64) *simWorld {
 		maxBytes: 16 << 20, queueWait: simQueueWait, schedule: simSchedule, healAt: simHealAt,
 		t: t, seed: seed, rnd: rand.New(rand.NewPCG(seed, 0x5eed)), start: time.Now(), now: time.Now(), digest: fnv.New64a(),
 		topics: map[string]*simTopic{}, committed: map[srcPart]int64{}, pos: map[srcPart]int64{}, fetches: map[time.Time]bool{},
-		unfinished: map[srcPart][]*simInput{}, firstRead: map[string]time.Time{}, pinned: map[srcPart]bool{}, memorySpilled: map[string]bool{}, unsent: map[string]bool{}, memorySpillAt: map[string]time.Time{},
+		unfinished: map[srcPart][]*simInput{}, pins: map[srcPart]*simPin{}, firstRead: map[string]time.Time{}, pinned: map[srcPart]bool{}, memorySpilled: map[string]bool{}, unsent: map[string]bool{}, memorySpillAt: map[string]time.Time{},
 		hooks: &simHooks{m: map[string]schemas.Webhook{}}, health: &simHealth{since: map[string]time.Time{}},
 		eps: map[string]*simEndpoint{}, disabledAt: map[string][]time.Time{}, deletedAt: map[string]time.Time{},
 		jobs: map[string]*simJob{}, streams: map[string]int{}, received: map[string][]simRequest{},
@@ -793,7 +795,7 @@ func (w *simWorld) handOut(p *simProc, src srcPart, rec *simRecord) {
 		w.violate("a job does not decode: %v", err)
 		return
 	}
-	in := &simInput{id: job.DeliveryID, src: src, offset: rec.offset, p: p, fetched: w.now}
+	in := &simInput{id: job.DeliveryID, webhook: job.WebhookID, src: src, offset: rec.offset, p: p, fetched: w.now}
 	w.unfinished[src] = append(w.unfinished[src], in)
 	if _, ok := w.firstRead[job.DeliveryID]; !ok {
 		w.firstRead[job.DeliveryID] = w.now
@@ -1275,8 +1277,9 @@ func (w *simWorld) pinBound() time.Duration {
 }
 
 // checkPins: no input of a partition stays unfinished longer than
-// pinBound (a slow endpoint never pins the commit of the partitions it
-// shares for longer).
+// pinBound once an input of another webhook was read behind it (a slow
+// endpoint never pins the commit of the partitions it shares for longer;
+// one alone on its partition keeps its backlog in memory, in order).
 func (w *simWorld) checkPins(p *simProc) {
 	for _, src := range slices.SortedFunc(keysOfPart(w.unfinished), cmpPart) {
 		ins := w.unfinished[src]
@@ -1284,11 +1287,34 @@ func (w *simWorld) checkPins(p *simProc) {
 			ins = ins[1:]
 		}
 		w.unfinished[src] = ins
-		if len(ins) > 0 && w.now.Sub(ins[0].fetched) > w.pinBound() && !w.pinned[src] {
+		if len(ins) == 0 {
+			continue
+		}
+		pin := w.pins[src]
+		if pin == nil || pin.head != ins[0] {
+			pin = &simPin{head: ins[0], next: 1}
+			w.pins[src] = pin
+		}
+		for ; pin.since.IsZero() && pin.next < len(ins); pin.next++ {
+			if ins[pin.next].webhook != pin.head.webhook {
+				pin.since = maxTime(pin.head.fetched, ins[pin.next].fetched)
+			}
+		}
+		if !pin.since.IsZero() && w.now.Sub(pin.since) > w.pinBound() && !w.pinned[src] {
 			w.pinned[src] = true // once per partition is enough
-			w.violate("%s/%d@%d (%s) unfinished for %s: it pins its partition's commit", src.topic, src.partition, ins[0].offset, ins[0].id, w.now.Sub(ins[0].fetched))
+			w.violate("%s/%d@%d (%s) unfinished for %s since %s's input behind it: it pins its partition's commit",
+				src.topic, src.partition, ins[0].offset, ins[0].id, w.now.Sub(pin.since), ins[pin.next-1].webhook)
 		}
 	}
+}
+
+// simPin is what checkPins knows of a partition's oldest unfinished
+// input: since when an input of another webhook waits behind it (zero:
+// none yet; next is where to look on).
+type simPin struct {
+	head  *simInput
+	next  int
+	since time.Time
 }
 
 func keysOfPart[V any](m map[srcPart]V) func(func(srcPart) bool) {
