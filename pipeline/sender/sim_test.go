@@ -1454,6 +1454,20 @@ func (w *simWorld) checkDuplicates() {
 			if !slices.ContainsFunc(w.disruptions, func(d time.Time) bool { return !d.Before(read) && !d.After(r.at) }) {
 				w.violate("%s attempt %d sent twice (%s, %s) with no crash or cut since it was first read (%s)",
 					id, r.n, w.at(seen[r.n]), w.at(r.at), w.at(read))
+				continue
+			}
+			// What a disruption sends again is what was sent within the
+			// pin bound before it, endpoints alone on their partition
+			// (whose commits wait for their whole backlog) included;
+			// unless a disruption came before its first request too: a
+			// put-off before it and the input read again are two copies,
+			// each sent once (DESIGN, "What a crash costs").
+			copies := slices.ContainsFunc(w.disruptions, func(d time.Time) bool { return !d.Before(read) && !d.After(seen[r.n]) })
+			if k := slices.IndexFunc(w.disruptions, func(d time.Time) bool { return !d.Before(seen[r.n]) && !d.After(r.at) }); k >= 0 && !copies {
+				if ago := w.disruptions[k].Sub(seen[r.n]); ago > w.pinBound() {
+					w.violate("%s attempt %d sent again at %s, first sent %s before the disruption at %s: over the pin bound %s",
+						id, r.n, w.at(r.at), ago, w.at(w.disruptions[k]), w.pinBound())
+				}
 			}
 		}
 	}
