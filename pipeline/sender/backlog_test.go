@@ -303,3 +303,53 @@ func TestAnEndpointAloneOnItsPartitionKeepsItsBacklog(t *testing.T) {
 		t.Fatal("an endpoint that holds nothing is still marked shared: it would never keep its backlog again")
 	}
 }
+
+// TestATrimPutsOffABurstAtATime: a trim of more than putOffBurst jobs puts
+// off putOffBurst and has the core look again at once (its lock let go
+// between); a trim that can give up nothing (every tail's lane has a
+// later job away) does not: it would look again and again for nothing.
+func TestATrimPutsOffABurstAtATime(t *testing.T) {
+	h := newCoreHarness(t)
+	h.arrive(backlogJob("d0", "a")) // in flight
+	h.now = h.now.Add(10 * time.Millisecond)
+	h.c.finished(h.now, h.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
+	h.take() // a pace of 100/s: it keeps 200 once behind
+	h.beside()
+	for i := range 1000 {
+		h.arrive(backlogJob(fmt.Sprint("n", i), fmt.Sprint("r", i)))
+	}
+	e := h.c.endpoints["w"]
+	h.now = h.now.Add(h.c.cfg.slowAfter() + 100*time.Millisecond)
+	h.c.service(e, h.now) // behind: the trim
+	if away := e.roomOut; away != putOffBurst || !e.more || !h.c.next().Equal(h.now) {
+		t.Fatalf("one look: %d put off (more %v, next look %v); want %d and a look at once", away, e.more, h.c.next().Sub(h.now), putOffBurst)
+	}
+	h.take()
+	h.advance(0)
+	if e.roomOut <= putOffBurst {
+		t.Fatalf("the next look put off nothing more (%d away)", e.roomOut)
+	}
+
+	// Every tail with a later job of its lane away: nothing to give up.
+	h2 := newCoreHarness(t)
+	h2.arrive(backlogJob("d0", "a"))
+	h2.now = h2.now.Add(10 * time.Millisecond)
+	h2.c.finished(h2.now, h2.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
+	h2.take()
+	h2.beside()
+	for i := range 600 {
+		h2.arrive(backlogJob(fmt.Sprint("a", i), fmt.Sprint("r", i)))
+		h2.arrive(backlogJob(fmt.Sprint("b", i), fmt.Sprint("r", i)))
+	}
+	for i := range 600 {
+		ln := h2.c.endpoints["w"].lanes[fmt.Sprint("r", i)]
+		h2.c.putOff(ln.q[len(ln.q)-1], whyBusy, h2.now)
+	}
+	h2.take()
+	w := h2.c.endpoints["w"]
+	h2.now = h2.now.Add(h2.c.cfg.slowAfter() + 100*time.Millisecond)
+	h2.c.service(w, h2.now)
+	if w.more {
+		t.Fatalf("a trim that gave up nothing (%d away) looks again at once", w.roomOut)
+	}
+}

@@ -684,10 +684,20 @@ func (c *core) manualProbe(endpoint string, job schemas.Job) (func(Verdict), boo
 func (c *core) putOffAll(e *endpoint, now time.Time) {
 	items := append(e.queuedItems(), e.held...)
 	slices.SortFunc(items, cmpItems)
+	if len(items) > putOffBurst {
+		items, e.more = items[:putOffBurst], true // the rest at the next look
+	}
 	for _, it := range items {
 		c.putOff(it, whyCircuit, now)
 	}
 }
+
+// putOffBurst is the most jobs one look at an endpoint puts off (a trim,
+// an open circuit, jobs stale in the queue); the rest go at the next
+// look, at once, with the core's lock let go between: a trim of
+// thousands held it for up to 14 ms, which every other endpoint's
+// finishing request waited for.
+const putOffBurst = 256
 
 // circuitDue is when a job put off for its endpoint's open circuit comes
 // back. The first job put off in an open period comes back when the
@@ -1099,6 +1109,7 @@ func (c *core) tick(now time.Time) {
 
 // service looks at one endpoint.
 func (c *core) service(e *endpoint, now time.Time) {
+	e.more = false
 	for len(e.held) > 0 && !e.held[0].until.After(now) {
 		it := e.held[0]
 		e.unhold(it)
@@ -1181,7 +1192,7 @@ func (c *core) trim(e *endpoint, now time.Time) {
 		if e.queued <= capacity+capacity/2 {
 			excess = 0
 		}
-		for tails := e.tails(); excess > 0 && tails.Len() > 0; excess-- {
+		for tails, n := e.tails(), 0; excess > 0 && tails.Len() > 0; excess-- {
 			ln := (*tails)[0]
 			it := ln.q[len(ln.q)-1]
 			if e.laterOut(it.lane, it.seq) {
@@ -1191,6 +1202,10 @@ func (c *core) trim(e *endpoint, now time.Time) {
 				heap.Pop(tails)
 				excess++
 				continue
+			}
+			if n++; n > putOffBurst {
+				e.more = true // only after putOffBurst put-offs: the next look goes on
+				break
 			}
 			c.note(it, "over its endpoint's capacity (%d queued, capacity %d at %.1f/s)", e.queued, capacity, e.pace(now))
 			c.putOff(it, whyBusy, now)
@@ -1213,9 +1228,14 @@ func (c *core) trim(e *endpoint, now time.Time) {
 		}
 	}
 	slices.Sort(keys)
+	n := 0
 	for _, key := range keys {
 		ln := e.lanes[key]
 		for ln != nil && len(ln.q) > keep {
+			if n++; n > putOffBurst {
+				e.more = true
+				return
+			}
 			c.note(ln.q[len(ln.q)-1], "over its lane's capacity (%d deep, keeps %d)", len(ln.q), keep)
 			c.putOff(ln.q[len(ln.q)-1], whyBusy, now)
 			ln = e.lanes[key]
@@ -1250,6 +1270,10 @@ func (c *core) evictStale(e *endpoint, now time.Time) {
 			continue // it goes before it would be back
 		}
 		evict = append(evict, it)
+	}
+	if len(evict) > putOffBurst {
+		// The rest at the next look, at once, not a check later.
+		evict, e.more, e.checked = evict[:putOffBurst], true, time.Time{}
 	}
 	for _, it := range evict {
 		if it.state != stateQueued {
@@ -1299,6 +1323,9 @@ func (c *core) touch(e *endpoint, now time.Time) {
 	}
 	if e.queued > 0 || len(e.held) > 0 || e.nOut > 0 {
 		at(e.checked.Add(checkEvery))
+	}
+	if e.more {
+		at(now)
 	}
 	if !w.IsZero() && w.Before(now) {
 		w = now

@@ -127,9 +127,12 @@ type endpoint struct {
 	checked      time.Time // the webhook's state was last looked at
 	last         schemas.Webhook
 
-	wake    time.Time // when the core looks at it again; zero for never
-	heapIdx int       // in core.wakes, -1 when not there
-	shown   bool      // it has queue metrics series
+	wake time.Time // when the core looks at it again; zero for never
+	// more is set when a look put off putOffBurst jobs and left more to
+	// put off: the core looks again at once, its lock let go between.
+	more    bool
+	heapIdx int  // in core.wakes, -1 when not there
+	shown   bool // it has queue metrics series
 }
 
 // lane is one lane key's jobs in an endpoint's queue, in seq order; busy

@@ -105,26 +105,37 @@ func (s *Stage) Handle(ctx context.Context, batch []*stage.Input, out *stage.Out
 		in.Key, in.Value, in.Headers = nil, nil, nil
 		arrivals = append(arrivals, arrival{job: job, size: size, w: &work{in: in, ctx: ctx, out: out}})
 	}
-	var stale []*stage.Input
-	s.mu.Lock()
-	now := s.cfg.Now()
-	for _, a := range arrivals {
-		in := a.w.in
-		if in.Stale() { // its partition was taken away meanwhile (Revoke)
-			stale = append(stale, in)
-			continue
+	// A few jobs at a time under the core's lock, their requests started
+	// before the next few: a batch of 500 took up to 8 ms under it, which
+	// a healthy endpoint's finishing request waited for (slow-dead's p99).
+	for len(arrivals) > 0 {
+		n := min(len(arrivals), arriveChunk)
+		var stale []*stage.Input
+		s.mu.Lock()
+		now := s.cfg.Now()
+		for _, a := range arrivals[:n] {
+			in := a.w.in
+			if in.Stale() { // its partition was taken away meanwhile (Revoke)
+				stale = append(stale, in)
+				continue
+			}
+			s.core.arrive(now, a.job, a.w, srcPart{topic: in.Topic, partition: in.Partition}, in.Offset, in.Time, a.size)
 		}
-		s.core.arrive(now, a.job, a.w, srcPart{topic: in.Topic, partition: in.Partition}, in.Offset, in.Time, a.size)
+		s.metrics.memory.Set(float64(s.core.bytes))
+		effs := s.taken()
+		s.mu.Unlock()
+		for _, in := range stale {
+			in.Abandon()
+		}
+		s.apply(effs)
+		arrivals = arrivals[n:]
 	}
-	s.metrics.memory.Set(float64(s.core.bytes))
-	effs := s.taken()
-	s.mu.Unlock()
-	for _, in := range stale {
-		in.Abandon()
-	}
-	s.apply(effs)
 	return nil
 }
+
+// arriveChunk is how many jobs of a batch Handle gives the core under one
+// hold of its lock.
+const arriveChunk = 64
 
 // Release is called at the soft stop: nothing more is sent, and what is
 // queued goes back uncommitted for the next run.
