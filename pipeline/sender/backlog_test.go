@@ -258,17 +258,25 @@ func TestATrimGivesUpTheNewestJobs(t *testing.T) {
 	}
 }
 
+// pacedHarness is a core whose endpoint w has shown a pace of 100/s (one
+// request of 10 ms, its max_concurrency 1): it keeps 200 jobs in its
+// horizon once behind.
+func pacedHarness(t *testing.T) *coreHarness {
+	h := newCoreHarness(t)
+	h.arrive(backlogJob("d0", "a")) // in flight
+	h.now = h.now.Add(10 * time.Millisecond)
+	h.c.finished(h.now, h.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
+	h.take()
+	return h
+}
+
 // TestAnEndpointAloneOnItsPartitionKeepsItsBacklog: an endpoint fallen
 // behind keeps its whole queue in memory while no other webhook's job
 // came from its partition (its queue holds no one's commit back); once
 // one does, it is trimmed to what it sends in its horizon, until it holds
 // nothing again. A job of another partition changes nothing.
 func TestAnEndpointAloneOnItsPartitionKeepsItsBacklog(t *testing.T) {
-	h := newCoreHarness(t)
-	h.arrive(backlogJob("d0", "a")) // in flight
-	h.now = h.now.Add(10 * time.Millisecond)
-	h.c.finished(h.now, h.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
-	h.take() // a pace of 100/s: it sends 200 in its horizon
+	h := pacedHarness(t)
 	for i := range 400 {
 		h.arrive(backlogJob(fmt.Sprint("n", i), fmt.Sprint("r", i)))
 	}
@@ -309,11 +317,7 @@ func TestAnEndpointAloneOnItsPartitionKeepsItsBacklog(t *testing.T) {
 // between); a trim that can give up nothing (every tail's lane has a
 // later job away) does not: it would look again and again for nothing.
 func TestATrimPutsOffABurstAtATime(t *testing.T) {
-	h := newCoreHarness(t)
-	h.arrive(backlogJob("d0", "a")) // in flight
-	h.now = h.now.Add(10 * time.Millisecond)
-	h.c.finished(h.now, h.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
-	h.take() // a pace of 100/s: it keeps 200 once behind
+	h := pacedHarness(t)
 	h.beside()
 	for i := range 1000 {
 		h.arrive(backlogJob(fmt.Sprint("n", i), fmt.Sprint("r", i)))
@@ -331,11 +335,7 @@ func TestATrimPutsOffABurstAtATime(t *testing.T) {
 	}
 
 	// Every tail with a later job of its lane away: nothing to give up.
-	h2 := newCoreHarness(t)
-	h2.arrive(backlogJob("d0", "a"))
-	h2.now = h2.now.Add(10 * time.Millisecond)
-	h2.c.finished(h2.now, h2.sent[0], delivery.Result{Attempt: schemas.Attempt{StatusCode: 204}, Outcome: delivery.Outcome{Class: delivery.Succeeded}}, true)
-	h2.take()
+	h2 := pacedHarness(t)
 	h2.beside()
 	for i := range 600 {
 		h2.arrive(backlogJob(fmt.Sprint("a", i), fmt.Sprint("r", i)))
