@@ -250,7 +250,7 @@ func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, offs
 	}
 	c.live[job.DeliveryID] = it
 	if s := c.sole[src.partition]; s != nil && s.id != job.WebhookID {
-		c.share(s, now) // another webhook's job is behind its own
+		c.share(s, now) // another webhook's job is behind its own (even one failed unsent)
 	}
 	wh, found := c.hooks.ByID(job.WebhookID)
 	if reason := unsendable(it, wh, found); reason != "" {
@@ -270,10 +270,10 @@ func (c *core) arrive(now time.Time, job schemas.Job, ref any, src srcPart, offs
 	it.e = e
 	if e.bytes == 0 {
 		c.active++
-		c.hold(e, src.partition, now)
+		c.joinPart(e, src.partition, now)
 	} else if e.part != src.partition {
-		c.unhold(e)
-		c.hold(e, src.partition, now)
+		c.leavePart(e)
+		c.joinPart(e, src.partition, now)
 		c.share(e, now)
 	}
 	e.bytes += size
@@ -426,7 +426,7 @@ func (c *core) room(now time.Time) map[string]roomSpot {
 		switch {
 		case free <= 0:
 			n = 0
-		case c.keepsAll(e):
+		case c.keepsAll(e): // only memory bounds it
 		case c.behind(e, now):
 			n = max(0, e.capacity(c.cfg.horizon(), now)-e.queued)
 		}
@@ -467,20 +467,16 @@ type roomSpot struct{ left, part int }
 // it holds nothing again.
 func (c *core) keepsAll(e *endpoint) bool { return !e.shared }
 
-// hold counts an endpoint that holds items from now among those of
-// partition part, and marks it and the one that held the partition's
-// items alone shared when it is not alone.
-func (c *core) hold(e *endpoint, part int, now time.Time) {
+// joinPart counts an endpoint that holds items from now among those of
+// partition part, and marks it shared when it is not alone there (arrive
+// marked the one that was).
+func (c *core) joinPart(e *endpoint, part int, now time.Time) {
 	e.part = part
 	if c.onPart[part]++; c.onPart[part] == 1 {
 		c.sole[part] = e
 		return
 	}
 	c.share(e, now)
-	if s := c.sole[part]; s != nil {
-		c.share(s, now)
-		delete(c.sole, part)
-	}
 }
 
 // share marks an endpoint no longer alone on its partition, and looks at
@@ -490,19 +486,13 @@ func (c *core) share(e *endpoint, now time.Time) {
 		return
 	}
 	e.shared = true
-	if e.queued == 0 {
-		return
-	}
-	e.wake = now
-	if e.heapIdx >= 0 {
-		heap.Fix(&c.wakes, e.heapIdx)
-	} else {
-		heap.Push(&c.wakes, e)
+	if e.queued > 0 {
+		c.wakeAt(e, now)
 	}
 }
 
-// unhold is hold undone, when the endpoint holds nothing any more.
-func (c *core) unhold(e *endpoint) {
+// leavePart is joinPart undone, when the endpoint holds nothing any more.
+func (c *core) leavePart(e *endpoint) {
 	e.shared = false
 	if c.onPart[e.part]--; c.onPart[e.part] <= 0 {
 		delete(c.onPart, e.part)
@@ -911,7 +901,7 @@ func (c *core) release(it *item) {
 	if e := it.e; e != nil {
 		if e.bytes -= it.size; e.bytes == 0 {
 			c.active--
-			c.unhold(e)
+			c.leavePart(e)
 		}
 	}
 	it.state = stateGone
@@ -1330,6 +1320,11 @@ func (c *core) touch(e *endpoint, now time.Time) {
 	if !w.IsZero() && w.Before(now) {
 		w = now
 	}
+	c.wakeAt(e, w)
+}
+
+// wakeAt sets when the core looks at the endpoint next (zero: never).
+func (c *core) wakeAt(e *endpoint, w time.Time) {
 	switch {
 	case w.IsZero() && e.heapIdx >= 0:
 		heap.Remove(&c.wakes, e.heapIdx)
