@@ -95,6 +95,7 @@ func (b *Broker) readerOpts() []kgo.Opt {
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.FetchMaxBytes(4 << 20),
+		kgo.WithDecompressor(codec),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 	}
 }

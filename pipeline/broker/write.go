@@ -109,8 +109,11 @@ func (b *Broker) Writer(topic string, oversize Oversize) *Writer {
 		// LZ4 batches: the broker stores and serves a third of the bytes
 		// (records are JSON), which took 4% off serve's CPU with the
 		// embedded broker (docs/BENCHMARKS.md) and saves a real Kafka's
-		// disk and network; every Kafka client reads it.
+		// disk and network; every Kafka client reads it. Snappy, zstd and
+		// none cost more CPU in the burst (docs/BENCHMARKS.md, issue 23).
+		// Written as lz4Codec says: frames cheaper to read.
 		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+		kgo.WithCompressor(codec),
 		// Concurrent Writes wait up to 1 ms to share requests; a Write
 		// itself does not wait it (see produce).
 		kgo.ProducerLinger(time.Millisecond),
