@@ -653,7 +653,7 @@ func (c *core) dispatch(e *endpoint, now time.Time) {
 		e.flyBytes += it.size
 		c.flying += it.size
 		e.flying = append(e.flying, it)
-		it.state, it.verdict, it.wh, it.started = stateInFlight, verdict, wh, now
+		it.state, it.fl = stateInFlight, &flight{verdict: verdict, wh: wh, started: now}
 		c.metrics.wait.Observe(now.Sub(it.since).Seconds())
 		c.effects = append(c.effects, effect{kind: effSend, it: it})
 	}
@@ -952,18 +952,18 @@ func (c *core) finished(now time.Time, it *item, r delivery.Result, sent bool) {
 		c.revoked--
 	}
 	if !sent {
-		it.verdict(NotSent)
+		it.fl.verdict(NotSent)
 		c.abandon(it)
 	} else {
-		rtt := now.Sub(it.started)
+		rtt := now.Sub(it.fl.started)
 		retryable := r.Outcome.Class == delivery.Retryable
 		tooMany := r.Attempt.StatusCode == http.StatusTooManyRequests
 		if retryable && !tooMany {
-			it.verdict(Unhealthy)
+			it.fl.verdict(Unhealthy)
 		} else {
-			it.verdict(Healthy) // a 429 is a live endpoint asking for less
+			it.fl.verdict(Healthy) // a 429 is a live endpoint asking for less
 		}
-		e.conc.sample(it.started, rtt, e.inflight+1, retryable)
+		e.conc.sample(it.fl.started, rtt, e.inflight+1, retryable)
 		e.latencies.add(now, rtt)
 		e.meter.completed(now)
 		if tooMany {
@@ -985,7 +985,7 @@ func (c *core) finished(now time.Time, it *item, r delivery.Result, sent bool) {
 // wait or a dead letter. disable asks for the webhook to be disabled (410
 // Gone, or failing for DisableAfter); ifDisabled is then written too.
 func (c *core) outcome(now time.Time, it *item, r delivery.Result) (out outputs, disable string, ifDisabled outputs) {
-	job, wh := it.job, it.wh
+	job, wh := it.job, it.fl.wh
 	att := r.Attempt
 	if job.Attempts > 0 {
 		// The first attempt's record holds the body; the history shows it

@@ -875,7 +875,7 @@ func (w *simWorld) send(p *simProc, it *item, in *simInput) {
 		}
 		att := schemas.Attempt{DeliveryID: it.job.DeliveryID, WebhookID: it.job.WebhookID, Tenant: it.job.Tenant,
 			EventIDs: it.job.EventIDs, EventType: it.job.EventType, N: n, At: start.UTC(), DeliveryCreatedAt: it.job.CreatedAt,
-			URL: it.wh.URL, StatusCode: status, DurationMS: w.now.Sub(start).Milliseconds(), ResponseHeaders: headers}
+			URL: it.fl.wh.URL, StatusCode: status, DurationMS: w.now.Sub(start).Milliseconds(), ResponseHeaders: headers}
 		if err != nil {
 			att.Error = err.Error()
 		}
@@ -960,7 +960,7 @@ func (p *simProc) outboxDone(now time.Time, took time.Duration) time.Time {
 func (w *simWorld) emit(p *simProc, f effect, in *simInput) {
 	disabled := false
 	if f.disable != "" {
-		if wh, ok := w.hooks.m[f.it.wh.ID]; ok && wh.Enabled {
+		if wh, ok := w.hooks.m[f.it.fl.wh.ID]; ok && wh.Enabled {
 			w.setEnabled(wh.ID, false)
 			disabled = true
 		}

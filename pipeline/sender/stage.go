@@ -459,7 +459,7 @@ func (s *Stage) apply(effs []effect) {
 		w := f.it.ref.(*work)
 		switch f.kind {
 		case effEmit:
-			w.out.Emit(f.messages(f.disable != "" && s.disable(w.ctx, f.it.wh, f.disable)), w.in)
+			w.out.Emit(f.messages(f.disable != "" && s.disable(w.ctx, f.it.fl.wh, f.disable)), w.in)
 		case effAbandon:
 			w.in.Abandon()
 		}
@@ -469,7 +469,7 @@ func (s *Stage) apply(effs []effect) {
 // attempt makes one item's request and gives its result to the core.
 func (s *Stage) attempt(it *item, w *work, ctx context.Context, cancel context.CancelFunc) {
 	defer s.requests.Done()
-	r := s.d.Send(ctx, it.wh, it.job)
+	r := s.d.Send(ctx, it.fl.wh, it.job)
 	// Cut short by the drain deadline or a rebalance: the attempt says
 	// nothing about the endpoint, and the job is read again.
 	sent := ctx.Err() == nil
