@@ -430,6 +430,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"negative response cap", []string{"--max-response-body", "-1"}, nil, "MaxResponseBody"},
 		{"bad retry schedule", []string{"--retry-schedule", "1m,10s"}, nil, "retry-schedule"},
 		{"public debug address", []string{"--debug-addr", "0.0.0.0:6060"}, nil, "loopback"},
+		{"memory limit under the queue", []string{"--memory-limit", "100000000"}, nil, "--memory-limit 100000000 is not over --max-queue-bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

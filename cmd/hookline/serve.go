@@ -63,6 +63,7 @@ type serveConfig struct {
 	endpointConcurrency int
 	maxQueueWait        time.Duration
 	maxQueueBytes       int64
+	memoryLimit         int64
 	disableAfter        time.Duration
 	maxInFlight         int
 	debugAddr           string
@@ -96,6 +97,7 @@ func serveFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Wr
 	fs.DurationVar(&c.disableAfter, "disable-after", 5*24*time.Hour, "disable a webhook whose every delivery has failed for this long (disabled_reason says so; a hookline.webhook_disabled event follows)")
 	fs.DurationVar(&c.maxQueueWait, "max-queue-wait", 5*time.Second, "how long an endpoint's queue in memory may take to drain at the pace it keeps (1s to 1h); beyond it jobs wait on hookline.overflow, which gives them back after this long; a crash sends again at most about twice this of each endpoint's work")
 	fs.Int64Var(&c.maxQueueBytes, "max-queue-bytes", 128<<20, "bytes of jobs a sender holds in memory, all endpoints together; beyond it an endpoint over its even share waits on hookline.overflow")
+	fs.Int64Var(&c.memoryLimit, "memory-limit", 0, "soft limit in bytes on serve's memory (Go's GOMEMLIMIT, which wins when set): the garbage collector works harder near it; 0 sizes it as twice --max-queue-bytes plus 144 MiB (400 MiB by default), -1 sets none. Serve also collects at three times the live heap (GOGC 200) unless GOGC is set")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 200000, "jobs a sender holds at once, counted, a backstop under --max-queue-bytes; beyond it fetching waits")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", 64<<10, "bytes of each endpoint's response body kept in the attempt log")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 0, "largest message Hookline writes to Kafka; 0 asks the broker (its topics' max.message.bytes, less 1 KiB), or 1000000 when it does not say")
@@ -147,6 +149,9 @@ func (c *serveConfig) validate() (stages map[string]bool, tokens map[string]stri
 	}
 	if err := (broker.Config{DataDir: c.dataDir, MaxMessageBytes: c.maxMessageBytes}).Validate(); err != nil {
 		return nil, nil, fmt.Errorf("--max-message-bytes: %w", err)
+	}
+	if err := validMemoryLimit(c.memoryLimit, c.maxQueueBytes); err != nil {
+		return nil, nil, err
 	}
 	return stages, tokens, nil
 }
@@ -206,6 +211,7 @@ func serve(ctx context.Context, c *serveConfig, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	log.Info("garbage collection", "settings", applyMemory(c.memoryLimit, c.maxQueueBytes, os.Getenv))
 	if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
