@@ -1020,6 +1020,9 @@ func (c *core) outcome(now time.Time, it *item, r delivery.Result) (out outputs,
 		follow = func(schemas.Attempt) []kafka.Message { return []kafka.Message{records.DelayedJob(topic, next, at)} }
 	default:
 		att.State = schemas.StateFailed
+		// Copies for the closures, made only here: captured, job and wh
+		// would move to the heap on every attempt (640 bytes each).
+		job, wh := job, wh
 		if disable != "" && wh.Enabled {
 			off := wh
 			off.DisabledReason = disable
