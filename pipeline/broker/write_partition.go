@@ -33,6 +33,11 @@ func (p *hashTopicPartitioner) Partition(r *kgo.Record, n int) int {
 	return hashPartition(r.Key, n)
 }
 
+// HashPartition is the partition among n that Writer gives a record keyed
+// key (kafka.Hash's): a job's on hookline.deliveries, keyed by its webhook
+// id.
+func HashPartition(key []byte, n int) int { return hashPartition(key, n) }
+
 // hashPartition is kafka.Hash's partition of key among n partitions.
 func hashPartition(key []byte, n int) int {
 	h := uint32(2166136261) // FNV-1a 32: offset basis, then xor and multiply by the prime

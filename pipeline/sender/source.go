@@ -20,10 +20,11 @@ import (
 // so due times grow along each partition and holding a partition's head
 // holds nothing due earlier), and a job put off for room, on
 // hookline.overflow, once its endpoint has room too (parked); a job of
-// hookline.deliveries at once (not decoded).
+// hookline.deliveries at once (not decoded), unless its partition is
+// read far enough ahead (heldAhead).
 func (s *Stage) due(m kafka.Message) time.Time {
 	if m.Topic == schemas.TopicDeliveries {
-		return time.Time{}
+		return s.heldAhead(m, s.cfg.Now())
 	}
 	due := records.DueAt(m)
 	if m.Topic != schemas.TopicOverflow || !records.ForRoom(m) {

@@ -152,6 +152,11 @@ type Webhooks interface {
 	Sync(ctx context.Context) error
 	// DisableWebhook reports whether this call disabled the webhook.
 	DisableWebhook(ctx context.Context, id, reason string) (bool, error)
+	// EachID calls f with every webhook's id (those that cannot be read
+	// too): the webhooks whose jobs a partition may carry (readAhead);
+	// Len is how many ByID finds, read often to notice a new one.
+	EachID(f func(id string))
+	Len() int
 }
 
 // Stage consumes hookline.deliveries, hookline.overflow and the retry
@@ -179,6 +184,12 @@ type Stage struct {
 	// again with mu held at most every roomEvery (roomAt).
 	room   atomic.Pointer[map[string]*roomLeft]
 	roomAt time.Time
+	// ahead is, by partition of hookline.deliveries, how far reading it
+	// further serves someone sooner (readAhead): past that, due holds its
+	// head. Made with the room; parts is what it is made from.
+	ahead  atomic.Pointer[aheadMap]
+	parts  atomic.Pointer[partitionHooks]
+	relist chan struct{}
 	// armed is when the timer goroutine wakes next; kick wakes it sooner.
 	armed time.Time
 	kick  chan struct{}
@@ -201,7 +212,7 @@ func NewStage(b *broker.Broker, webhooks Webhooks, cfg StageConfig, log *slog.Lo
 	cfg = cfg.WithDefaults()
 	s := &Stage{
 		cfg: cfg, b: b, webhooks: webhooks, log: log, metrics: newMetrics(cfg.Registerer),
-		synced: map[string]time.Time{}, kick: make(chan struct{}, 1), revokedDone: make(chan struct{}, 1),
+		synced: map[string]time.Time{}, kick: make(chan struct{}, 1), revokedDone: make(chan struct{}, 1), relist: make(chan struct{}, 1),
 	}
 	s.breakers = newBreakers(cfg.Breaker, s.breakerChanged, cfg.Now)
 	d, err := delivery.NewDeliverer(cfg.HTTP, nil, cfg.Now, log.With("stage", "sender"))
@@ -281,6 +292,13 @@ func (s *Stage) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("sender: read %s: %w", schemas.TopicEndpoints, err)
 	}
+
+	// The webhooks of each partition, for reading ahead (ahead.go).
+	s.ahead.Store(nil)
+	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
+	partsDone := make(chan struct{})
+	go func() { defer close(partsDone); s.listPartsEvery(partsCtx) }()
+	defer func() { stopParts(); <-partsDone }()
 
 	session, seed := newSession()
 	s.mu.Lock()
@@ -383,6 +401,7 @@ func (s *Stage) taken() []effect {
 			m[id].n.Store(int64(r.left))
 		}
 		s.room.Store(&m)
+		s.ahead.Store(&aheadMap{at: now, parts: s.readAhead(now)})
 	}
 	return s.core.take()
 }

@@ -55,6 +55,30 @@ func (h *hooks) Sync(context.Context) error {
 	return nil
 }
 
+// EachID: the webhooks known, and those made elsewhere not synced yet.
+func (h *hooks) EachID(f func(id string)) {
+	h.mu.Lock()
+	ids := make([]string, 0, len(h.m)+len(h.pending))
+	for id := range h.m {
+		ids = append(ids, id)
+	}
+	for id := range h.pending {
+		if _, ok := h.m[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	h.mu.Unlock()
+	for _, id := range ids {
+		f(id)
+	}
+}
+
+func (h *hooks) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.m)
+}
+
 func (h *hooks) DisableWebhook(_ context.Context, id, reason string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

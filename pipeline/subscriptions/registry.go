@@ -183,6 +183,17 @@ func (r *Registry) Webhooks(tenant string) []schemas.Webhook {
 // Len is the number of webhooks.
 func (r *Registry) Len() int { return r.t.Len() }
 
+// EachID calls f with the id of every webhook, those whose latest change
+// cannot be read too: every webhook that may have jobs.
+func (r *Registry) EachID(f func(id string)) {
+	r.t.Each(func(id string, _ schemas.WebhookEvent) { f(id) })
+	for id := range r.t.UnreadableKeys() {
+		if _, ok := r.t.Get(id); !ok {
+			f(id)
+		}
+	}
+}
+
 // PublishWebhook writes a change to the topic and returns once this
 // registry has read it back, so that a read that follows sees it. It is a
 // compare-and-set (table.Publish): the change must carry the version after
