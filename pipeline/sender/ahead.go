@@ -73,23 +73,23 @@ func listParts(webhooks Webhooks, n int) *partitionHooks {
 func (s *Stage) listPartsEvery(ctx context.Context) {
 	t := time.NewTicker(countEvery)
 	defer t.Stop()
-	var listed time.Time
 	for {
 		if n, err := s.b.Partitions(ctx, schemas.TopicDeliveries); err == nil && n > 0 {
 			s.parts.Store(listParts(s.webhooks, n))
 		} else {
 			s.parts.Store(nil)
 		}
-		listed = time.Now()
-	wait:
-		select {
-		case <-t.C:
-			if p := s.parts.Load(); p != nil && p.n == s.webhooks.Len() && time.Since(listed) < partsEvery {
-				goto wait
+		listed := s.cfg.Now()
+		for stale := false; !stale; {
+			select {
+			case <-t.C:
+				p := s.parts.Load()
+				stale = p == nil || p.n != s.webhooks.Len() || s.cfg.Now().Sub(listed) >= partsEvery
+			case <-s.relist:
+				stale = true
+			case <-ctx.Done():
+				return
 			}
-		case <-s.relist:
-		case <-ctx.Done():
-			return
 		}
 	}
 }

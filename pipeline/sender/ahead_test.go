@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pipeline/broker"
-	"github.com/hookline/hookline/pipeline/sender"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -40,7 +39,8 @@ func TestAPartitionIsReadNoFurtherThanItsWebhooksNeed(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Second)
 	peak := 0.0
 	for time.Now().Before(deadline) {
-		peak = max(peak, gaugeValue(e, "hookline_sender_queued_bytes"))
+		v, _ := gaugeValue(e, "hookline_sender_queued_bytes")
+		peak = max(peak, v)
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The hold's quarter of a second, and what is handed out between two
@@ -78,7 +78,6 @@ func TestAPartitionIsReadNoFurtherThanItsWebhooksNeed(t *testing.T) {
 	if swaps, total := recv.swaps(); swaps != 0 || total != len(ids) {
 		t.Errorf("%d of %d jobs arrived after a later job of their resource", swaps, total)
 	}
-	_ = sender.Group
 }
 
 func delivered(o *orderReceiver) int {
@@ -87,14 +86,16 @@ func delivered(o *orderReceiver) int {
 	return o.total
 }
 
-func gaugeValue(e *stageEnv, name string) float64 {
+// gaugeValue is the value of the stage's gauge name (its first series),
+// and whether it has one.
+func gaugeValue(e *stageEnv, name string) (float64, bool) {
 	mfs, _ := e.reg.Gather()
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				return m.GetGauge().GetValue()
+				return m.GetGauge().GetValue(), true
 			}
 		}
 	}
-	return 0
+	return 0, false
 }

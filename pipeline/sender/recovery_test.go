@@ -170,17 +170,7 @@ func TestQueueMetricsFollowTheBacklog(t *testing.T) {
 	e.hooks.add("w", srv.URL)
 	ids := e.publish("w", 30)
 
-	gauge := func() (float64, bool) {
-		mfs, _ := e.reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() == "hookline_sender_endpoint_queued" {
-				for _, m := range mf.GetMetric() {
-					return m.GetGauge().GetValue(), true
-				}
-			}
-		}
-		return 0, false
-	}
+	gauge := func() (float64, bool) { return gaugeValue(e, "hookline_sender_endpoint_queued") }
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if v, ok := gauge(); ok && v >= 20 {
